@@ -1,0 +1,19 @@
+//! Pure computation behind pg_kpi.
+//!
+//! Nothing in this crate links against Postgres, so every algorithm is
+//! unit- and property-tested with a plain `cargo test` in seconds. The
+//! extension crate wraps these types as SQL functions and aggregates.
+
+pub mod codec;
+pub mod correlation;
+pub mod error;
+pub mod exactsum;
+pub mod ingest;
+pub mod moments;
+pub mod percentile;
+pub mod sketch;
+pub mod thresholds;
+pub mod trend;
+pub mod validate;
+
+pub use error::{CoreError, CoreResult};

@@ -1,0 +1,148 @@
+//! Per-metric threshold bands: optimal, good, warning, critical.
+//!
+//! For a lower-is-better metric each threshold is the upper edge of its band,
+//! so they must not decrease; for a higher-is-better metric each is the lower
+//! edge, so they must not increase. A missing (NULL) threshold is skipped.
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Direction {
+    LowerIsBetter,
+    HigherIsBetter,
+}
+
+impl Direction {
+    pub fn parse(s: &str) -> Option<Direction> {
+        match s {
+            "lower_is_better" => Some(Direction::LowerIsBetter),
+            "higher_is_better" => Some(Direction::HigherIsBetter),
+            _ => None,
+        }
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Direction::LowerIsBetter => "lower_is_better",
+            Direction::HigherIsBetter => "higher_is_better",
+        }
+    }
+}
+
+pub const NAMES: [&str; 4] = ["optimal", "good", "warning", "critical"];
+
+/// Checks the four thresholds; the error message names the metric and the
+/// two thresholds out of order. Returns (sqlstate, message).
+pub fn check(
+    metric: &str,
+    direction: &str,
+    t: [Option<f64>; 4],
+) -> Result<Direction, (&'static str, String)> {
+    let dir = Direction::parse(direction).ok_or_else(|| {
+        (
+            "22023",
+            format!(
+                "metric \"{metric}\": direction must be 'lower_is_better' or 'higher_is_better', got '{direction}'"
+            ),
+        )
+    })?;
+    for (name, v) in NAMES.iter().zip(t) {
+        if let Some(v) = v {
+            if !v.is_finite() {
+                return Err((
+                    "22023",
+                    format!(
+                        "metric \"{metric}\": threshold {name} must be a finite number, got {}",
+                        crate::validate::fmt_float(v)
+                    ),
+                ));
+            }
+        }
+    }
+    let present: Vec<(&str, f64)> = NAMES
+        .iter()
+        .zip(t)
+        .filter_map(|(n, v)| v.map(|v| (*n, v)))
+        .collect();
+    for w in present.windows(2) {
+        let ((a, va), (b, vb)) = (w[0], w[1]);
+        let bad = match dir {
+            Direction::LowerIsBetter => vb < va,
+            Direction::HigherIsBetter => vb > va,
+        };
+        if bad {
+            let rel = if dir == Direction::LowerIsBetter {
+                "below"
+            } else {
+                "above"
+            };
+            return Err((
+                "23514",
+                format!(
+                    "metric \"{metric}\": thresholds out of order for a {} metric: {b} ({vb}) is {rel} {a} ({va})",
+                    dir.as_str()
+                ),
+            ));
+        }
+    }
+    Ok(dir)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn monotone_in_direction() {
+        assert!(check(
+            "api",
+            "lower_is_better",
+            [Some(100.0), Some(200.0), Some(500.0), Some(1000.0)]
+        )
+        .is_ok());
+        assert!(check(
+            "avail",
+            "higher_is_better",
+            [Some(99.99), Some(99.95), Some(99.9), Some(99.8)]
+        )
+        .is_ok());
+        assert!(check(
+            "rps",
+            "higher_is_better",
+            [None, Some(1000.0), Some(500.0), Some(100.0)]
+        )
+        .is_ok());
+        assert!(check("x", "lower_is_better", [None, None, None, None]).is_ok());
+        assert!(check(
+            "x",
+            "lower_is_better",
+            [Some(1.0), Some(1.0), Some(2.0), None]
+        )
+        .is_ok());
+        let (code, msg) = check(
+            "api",
+            "lower_is_better",
+            [Some(100.0), Some(50.0), Some(500.0), None],
+        )
+        .unwrap_err();
+        assert_eq!(code, "23514");
+        assert_eq!(
+            msg,
+            "metric \"api\": thresholds out of order for a lower_is_better metric: good (50) is below optimal (100)"
+        );
+        let (_, msg) = check(
+            "av",
+            "higher_is_better",
+            [Some(99.0), None, Some(99.5), None],
+        )
+        .unwrap_err();
+        assert!(
+            msg.contains("warning (99.5) is above optimal (99)"),
+            "{msg}"
+        );
+        assert_eq!(check("x", "sideways", [None; 4]).unwrap_err().0, "22023");
+        assert_eq!(
+            check("x", "lower_is_better", [Some(f64::NAN), None, None, None])
+                .unwrap_err()
+                .0,
+            "22023"
+        );
+    }
+}

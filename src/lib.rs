@@ -1,0 +1,30 @@
+//! pg_kpi: a metrics and KPI engine inside PostgreSQL.
+//!
+//! This file only wires modules, GUCs and `_PG_init`; the algorithms live in
+//! the `kpi-core` crate and each SQL family has its own module.
+
+use pgrx::prelude::*;
+
+mod definitions;
+mod errors;
+mod guc;
+mod ingest;
+
+::pgrx::pg_module_magic!(name, version);
+
+extension_sql_file!("../sql/schema.sql", name = "schema", bootstrap);
+
+#[pg_guard]
+pub extern "C-unwind" fn _PG_init() {
+    guc::init();
+}
+
+#[cfg(test)]
+pub mod pg_test {
+    pub fn setup(_options: Vec<&str>) {}
+
+    #[must_use]
+    pub fn postgresql_conf_options() -> Vec<&'static str> {
+        vec![]
+    }
+}
