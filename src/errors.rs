@@ -2,6 +2,7 @@
 //! detail and hint. Never panics on user input: every user mistake goes
 //! through here.
 
+use kpi_core::CoreError;
 use pgrx::pg_sys::errcodes::PgSqlErrorCode;
 use pgrx::pg_sys::panic::ErrorReport;
 use pgrx::PgLogLevel;
@@ -39,4 +40,28 @@ pub fn raise(
     }
     r.report(PgLogLevel::ERROR);
     unreachable!("ERROR does not return")
+}
+
+/// Raises a core error with its SQLSTATE, prefixing the SQL function's name.
+pub fn raise_core(func: &str, e: CoreError) -> ! {
+    let c = match &e {
+        CoreError::InvalidArgument { .. } => PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
+        CoreError::OutOfRange { .. } => PgSqlErrorCode::ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE,
+        CoreError::Corrupt { .. } => PgSqlErrorCode::ERRCODE_INVALID_BINARY_REPRESENTATION,
+    };
+    raise(c, format!("{func}: {e}"), None, None)
+}
+
+/// Unwraps a core result or raises it as an ERROR.
+pub trait OrRaise<T> {
+    fn or_raise(self, func: &str) -> T;
+}
+
+impl<T> OrRaise<T> for Result<T, CoreError> {
+    fn or_raise(self, func: &str) -> T {
+        match self {
+            Ok(v) => v,
+            Err(e) => raise_core(func, e),
+        }
+    }
 }

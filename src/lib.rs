@@ -5,14 +5,21 @@
 
 use pgrx::prelude::*;
 
+mod agg;
 mod definitions;
 mod errors;
 mod guc;
 mod ingest;
+mod sketch;
+mod stats;
+mod trend;
+mod types;
 
 ::pgrx::pg_module_magic!(name, version);
 
 extension_sql_file!("../sql/schema.sql", name = "schema", bootstrap);
+extension_sql_file!("../sql/types.sql", name = "types", requires = ["schema"]);
+extension_sql_file!("../sql/aggregates.sql", name = "aggregates", finalize);
 
 #[pg_guard]
 pub extern "C-unwind" fn _PG_init() {

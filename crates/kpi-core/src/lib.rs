@@ -12,6 +12,7 @@ pub mod ingest;
 pub mod moments;
 pub mod percentile;
 pub mod sketch;
+pub mod summary;
 pub mod thresholds;
 pub mod trend;
 pub mod validate;

@@ -1,0 +1,58 @@
+-- Aggregates. Every one is PARALLEL SAFE with combine, serialize and
+-- deserialize functions, so parallel query (and Citus) can split it.
+
+CREATE AGGREGATE kpi.percentile(value float8, p float8) (
+    SFUNC = kpi.percentile_trans, STYPE = internal, FINALFUNC = kpi.percentile_final,
+    COMBINEFUNC = kpi.exact_combine, SERIALFUNC = kpi.exact_serialize, DESERIALFUNC = kpi.exact_deserialize,
+    PARALLEL = SAFE);
+COMMENT ON AGGREGATE kpi.percentile(float8, float8) IS 'Exact percentile, same definition as percentile_cont';
+
+CREATE AGGREGATE kpi.percentiles(value float8, ps float8[]) (
+    SFUNC = kpi.percentiles_trans, STYPE = internal, FINALFUNC = kpi.percentiles_final,
+    COMBINEFUNC = kpi.exact_combine, SERIALFUNC = kpi.exact_serialize, DESERIALFUNC = kpi.exact_deserialize,
+    PARALLEL = SAFE);
+COMMENT ON AGGREGATE kpi.percentiles(float8, float8[]) IS 'Exact percentiles for each element of ps, in one pass';
+
+CREATE AGGREGATE kpi.summary_stats(value float8) (
+    SFUNC = kpi.summary_trans, STYPE = internal, FINALFUNC = kpi.summary_final,
+    COMBINEFUNC = kpi.summary_combine, SERIALFUNC = kpi.summary_serialize, DESERIALFUNC = kpi.summary_deserialize,
+    PARALLEL = SAFE);
+CREATE AGGREGATE kpi.summary_stats(value float8, relative_error float8) (
+    SFUNC = kpi.summary_sketch_trans, STYPE = internal, FINALFUNC = kpi.summary_sketch_final,
+    COMBINEFUNC = kpi.summary_sketch_combine, SERIALFUNC = kpi.summary_sketch_serialize,
+    DESERIALFUNC = kpi.summary_sketch_deserialize, PARALLEL = SAFE);
+
+CREATE AGGREGATE kpi.sketch_agg(value float8) (
+    SFUNC = kpi.sketch_trans, STYPE = internal, FINALFUNC = kpi.sketch_final,
+    COMBINEFUNC = kpi.sketch_combine, SERIALFUNC = kpi.sketch_serialize, DESERIALFUNC = kpi.sketch_deserialize,
+    PARALLEL = SAFE);
+CREATE AGGREGATE kpi.sketch_agg(value float8, relative_error float8) (
+    SFUNC = kpi.sketch_trans_err, STYPE = internal, FINALFUNC = kpi.sketch_final,
+    COMBINEFUNC = kpi.sketch_combine, SERIALFUNC = kpi.sketch_serialize, DESERIALFUNC = kpi.sketch_deserialize,
+    PARALLEL = SAFE);
+CREATE AGGREGATE kpi.sketch_agg(s kpi.sketch) (
+    SFUNC = kpi.sketch_merge_trans, STYPE = internal, FINALFUNC = kpi.sketch_final,
+    COMBINEFUNC = kpi.sketch_combine, SERIALFUNC = kpi.sketch_serialize, DESERIALFUNC = kpi.sketch_deserialize,
+    PARALLEL = SAFE);
+
+CREATE AGGREGATE kpi.trend_agg(ts timestamptz, value float8) (
+    SFUNC = kpi.trend_trans_ts, STYPE = internal, FINALFUNC = kpi.trend_final,
+    COMBINEFUNC = kpi.trend_combine, SERIALFUNC = kpi.trend_serialize, DESERIALFUNC = kpi.trend_deserialize,
+    PARALLEL = SAFE);
+CREATE AGGREGATE kpi.trend_agg(x float8, y float8) (
+    SFUNC = kpi.trend_trans_xy, STYPE = internal, FINALFUNC = kpi.trend_final,
+    COMBINEFUNC = kpi.trend_combine, SERIALFUNC = kpi.trend_serialize, DESERIALFUNC = kpi.trend_deserialize,
+    PARALLEL = SAFE);
+CREATE AGGREGATE kpi.trend_agg(t kpi.trend) (
+    SFUNC = kpi.trend_merge_trans, STYPE = internal, FINALFUNC = kpi.trend_final,
+    COMBINEFUNC = kpi.trend_combine, SERIALFUNC = kpi.trend_serialize, DESERIALFUNC = kpi.trend_deserialize,
+    PARALLEL = SAFE);
+
+CREATE AGGREGATE kpi.correlation_test(x float8, y float8) (
+    SFUNC = kpi.correlation_trans2, STYPE = internal, FINALFUNC = kpi.correlation_final,
+    COMBINEFUNC = kpi.correlation_combine, SERIALFUNC = kpi.correlation_serialize,
+    DESERIALFUNC = kpi.correlation_deserialize, PARALLEL = SAFE);
+CREATE AGGREGATE kpi.correlation_test(x float8, y float8, alpha float8) (
+    SFUNC = kpi.correlation_trans, STYPE = internal, FINALFUNC = kpi.correlation_final,
+    COMBINEFUNC = kpi.correlation_combine, SERIALFUNC = kpi.correlation_serialize,
+    DESERIALFUNC = kpi.correlation_deserialize, PARALLEL = SAFE);

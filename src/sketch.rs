@@ -1,0 +1,192 @@
+//! `kpi.sketch`: mergeable quantile sketch aggregates and accessors.
+//! Two-step use: `kpi.approx_percentile(kpi.sketch_agg(value), 0.95)`;
+//! stored sketches re-aggregate with `kpi.sketch_agg(sketch)`.
+
+use crate::agg;
+use crate::errors::{raise, OrRaise};
+use crate::types::SketchValue;
+use kpi_core::sketch::{Sketch, DEFAULT_ERROR};
+
+use pgrx::pg_sys::errcodes::PgSqlErrorCode;
+use pgrx::prelude::*;
+use pgrx::{pg_sys, Internal};
+
+/// Aggregate state: None until the first row fixes the relative error.
+#[derive(Clone, Default)]
+pub struct SketchState(pub Option<Sketch>);
+
+fn add_value(st: &mut SketchState, value: Option<f64>, e: f64) {
+    let s =
+        st.0.get_or_insert_with(|| Sketch::new(e).or_raise("kpi.sketch_agg"));
+    if s.requested_error().to_bits() != e.to_bits() {
+        raise(
+            PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
+            "kpi.sketch_agg: relative_error must be the same for every row of a group".into(),
+            None,
+            None,
+        )
+    }
+    if let Some(v) = value {
+        if let Err(err) = s.add(v) {
+            raise(
+                PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
+                format!("kpi.sketch_agg: {err}"),
+                None,
+                Some("filter NaN and infinite values out, e.g. WHERE value < 'Infinity' AND value > '-Infinity'"),
+            )
+        }
+    }
+}
+
+#[pg_extern(immutable, parallel_safe)]
+fn sketch_trans(state: Internal, value: Option<f64>, fcinfo: pg_sys::FunctionCallInfo) -> Internal {
+    let mut state = state;
+    let st = unsafe { agg::state_mut(&mut state, fcinfo, SketchState::default) };
+    add_value(st, value, DEFAULT_ERROR);
+    state
+}
+
+#[pg_extern(immutable, parallel_safe)]
+fn sketch_trans_err(
+    state: Internal,
+    value: Option<f64>,
+    relative_error: Option<f64>,
+    fcinfo: pg_sys::FunctionCallInfo,
+) -> Internal {
+    let mut state = state;
+    let st = unsafe { agg::state_mut(&mut state, fcinfo, SketchState::default) };
+    add_value(st, value, relative_error.unwrap_or(f64::NAN));
+    state
+}
+
+#[pg_extern(immutable, parallel_safe, requires = ["types"])]
+fn sketch_merge_trans(
+    state: Internal,
+    sketch: Option<SketchValue>,
+    fcinfo: pg_sys::FunctionCallInfo,
+) -> Internal {
+    let mut state = state;
+    let st = unsafe { agg::state_mut(&mut state, fcinfo, SketchState::default) };
+    if let Some(SketchValue(s)) = sketch {
+        merge(st, s);
+    }
+    state
+}
+
+fn merge(st: &mut SketchState, s: Sketch) {
+    match &mut st.0 {
+        None => st.0 = Some(s),
+        Some(have) => have.merge(&s).or_raise("kpi.sketch_agg"),
+    }
+}
+
+#[pg_extern(immutable, parallel_safe)]
+fn sketch_combine(
+    a: Option<Internal>,
+    b: Option<Internal>,
+    fcinfo: pg_sys::FunctionCallInfo,
+) -> Internal {
+    unsafe {
+        agg::combine::<SketchState>(
+            a.unwrap_or_default(),
+            b.unwrap_or_default(),
+            fcinfo,
+            |x, y| {
+                if let Some(s) = y.0 {
+                    merge(x, s)
+                }
+            },
+        )
+    }
+}
+
+#[pg_extern(immutable, strict, parallel_safe)]
+fn sketch_serialize(state: Internal) -> Vec<u8> {
+    let st = unsafe { agg::get::<SketchState>(&state) };
+    match st.and_then(|s| s.0.as_ref()) {
+        None => vec![0],
+        Some(s) => {
+            let mut v = vec![1];
+            v.extend_from_slice(&s.encode());
+            v
+        }
+    }
+}
+
+#[pg_extern(immutable, strict, parallel_safe)]
+fn sketch_deserialize(bytes: &[u8], _internal: Internal) -> Internal {
+    let st = match bytes.split_first() {
+        Some((0, [])) => SketchState(None),
+        Some((1, rest)) => SketchState(Some(Sketch::decode(rest).or_raise("kpi.sketch_agg"))),
+        _ => raise(
+            PgSqlErrorCode::ERRCODE_INVALID_BINARY_REPRESENTATION,
+            "kpi.sketch_agg: corrupt partial state".into(),
+            None,
+            None,
+        ),
+    };
+    agg::owned(st)
+}
+
+#[pg_extern(immutable, strict, parallel_safe, requires = ["types"])]
+fn sketch_final(state: Internal) -> Option<SketchValue> {
+    let st = unsafe { agg::get::<SketchState>(&state) }?;
+    st.0.clone().filter(|s| s.count() > 0).map(SketchValue)
+}
+
+// ---- accessors ---------------------------------------------------------------------
+
+/// Estimated value at quantile p (percentile_disc semantics), within
+/// kpi.sketch_error(s) relative error of the exact answer.
+#[pg_extern(immutable, strict, parallel_safe, requires = ["types"])]
+fn approx_percentile(s: SketchValue, p: f64) -> Option<f64> {
+    s.0.quantile(p).or_raise("kpi.approx_percentile")
+}
+
+#[pg_extern(immutable, strict, parallel_safe, requires = ["types"])]
+fn approx_percentiles(s: SketchValue, ps: Vec<Option<f64>>) -> Vec<Option<f64>> {
+    if ps.is_empty() {
+        raise(
+            PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
+            "kpi.approx_percentiles: the array of percentiles is empty".into(),
+            None,
+            None,
+        )
+    }
+    ps.into_iter()
+        .map(|p| p.and_then(|p| s.0.quantile(p).or_raise("kpi.approx_percentiles")))
+        .collect()
+}
+
+/// Estimated fraction of values <= value.
+#[pg_extern(immutable, strict, parallel_safe, requires = ["types"])]
+fn approx_rank(s: SketchValue, value: f64) -> Option<f64> {
+    s.0.rank(value).or_raise("kpi.approx_rank")
+}
+
+#[pg_extern(immutable, strict, parallel_safe, requires = ["types"])]
+fn sketch_count(s: SketchValue) -> i64 {
+    s.0.count() as i64
+}
+
+#[pg_extern(immutable, strict, parallel_safe, requires = ["types"])]
+fn sketch_min(s: SketchValue) -> Option<f64> {
+    s.0.min()
+}
+
+#[pg_extern(immutable, strict, parallel_safe, requires = ["types"])]
+fn sketch_max(s: SketchValue) -> Option<f64> {
+    s.0.max()
+}
+
+/// Exact mean (the sum is kept exactly).
+#[pg_extern(immutable, strict, parallel_safe, requires = ["types"])]
+fn sketch_mean(s: SketchValue) -> Option<f64> {
+    s.0.mean()
+}
+
+/// The relative-error bound in force (grows only if the sketch collapsed).
+#[pg_extern(immutable, strict, parallel_safe, requires = ["types"])]
+fn sketch_error(s: SketchValue) -> f64 {
+    s.0.error_bound()
+}

@@ -1,0 +1,202 @@
+//! `kpi.trend`: mergeable least-squares trend aggregates and accessors.
+//! Timestamps enter as Unix epoch seconds (as extract(epoch from ts)).
+
+use crate::agg;
+use crate::errors::{raise, OrRaise};
+use crate::types::TrendValue;
+use kpi_core::trend::{self, Trend};
+use pgrx::datum::{Interval, TimestampWithTimeZone};
+use pgrx::pg_sys::errcodes::PgSqlErrorCode;
+use pgrx::prelude::*;
+use pgrx::{pg_sys, Internal};
+
+const EPOCH_2000: f64 = 946_684_800.0;
+
+pub fn epoch_seconds(ts: TimestampWithTimeZone) -> f64 {
+    let micros: i64 = ts.into_inner();
+    micros as f64 / 1e6 + EPOCH_2000
+}
+
+fn finite_pair(x: f64, y: f64) {
+    if !x.is_finite() || !y.is_finite() {
+        raise(
+            PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
+            "kpi.trend_agg: x and y must be finite".into(),
+            None,
+            Some("filter NaN and infinite values (and infinite timestamps) out"),
+        )
+    }
+}
+
+#[pg_extern(immutable, parallel_safe)]
+fn trend_trans_ts(
+    state: Internal,
+    ts: Option<TimestampWithTimeZone>,
+    value: Option<f64>,
+    fcinfo: pg_sys::FunctionCallInfo,
+) -> Internal {
+    let mut state = state;
+    let st = unsafe { agg::state_mut(&mut state, fcinfo, Trend::default) };
+    if let (Some(ts), Some(v)) = (ts, value) {
+        if ts.is_infinity() || ts.is_neg_infinity() {
+            finite_pair(f64::INFINITY, v);
+        }
+        let x = epoch_seconds(ts);
+        finite_pair(x, v);
+        st.add(x, v);
+    }
+    state
+}
+
+#[pg_extern(immutable, parallel_safe)]
+fn trend_trans_xy(
+    state: Internal,
+    x: Option<f64>,
+    y: Option<f64>,
+    fcinfo: pg_sys::FunctionCallInfo,
+) -> Internal {
+    let mut state = state;
+    let st = unsafe { agg::state_mut(&mut state, fcinfo, Trend::default) };
+    if let (Some(x), Some(y)) = (x, y) {
+        finite_pair(x, y);
+        st.add(x, y);
+    }
+    state
+}
+
+#[pg_extern(immutable, parallel_safe, requires = ["types"])]
+fn trend_merge_trans(
+    state: Internal,
+    t: Option<TrendValue>,
+    fcinfo: pg_sys::FunctionCallInfo,
+) -> Internal {
+    let mut state = state;
+    let st = unsafe { agg::state_mut(&mut state, fcinfo, Trend::default) };
+    if let Some(TrendValue(t)) = t {
+        st.merge(&t);
+    }
+    state
+}
+
+#[pg_extern(immutable, parallel_safe)]
+fn trend_combine(
+    a: Option<Internal>,
+    b: Option<Internal>,
+    fcinfo: pg_sys::FunctionCallInfo,
+) -> Internal {
+    unsafe {
+        agg::combine::<Trend>(
+            a.unwrap_or_default(),
+            b.unwrap_or_default(),
+            fcinfo,
+            |x, y| x.merge(&y),
+        )
+    }
+}
+
+#[pg_extern(immutable, strict, parallel_safe)]
+fn trend_serialize(state: Internal) -> Vec<u8> {
+    unsafe { agg::get::<Trend>(&state) }
+        .map(Trend::encode)
+        .unwrap_or_default()
+}
+
+#[pg_extern(immutable, strict, parallel_safe)]
+fn trend_deserialize(bytes: &[u8], _internal: Internal) -> Internal {
+    agg::owned(Trend::decode(bytes).or_raise("kpi.trend_agg"))
+}
+
+#[pg_extern(immutable, strict, parallel_safe, requires = ["types"])]
+fn trend_final(state: Internal) -> Option<TrendValue> {
+    let t = unsafe { agg::get::<Trend>(&state) }?;
+    (t.n > 0).then_some(TrendValue(*t))
+}
+
+// ---- accessors ---------------------------------------------------------------------
+
+fn interval_seconds(per: &Interval) -> f64 {
+    // as extract(epoch from interval): a month is 30 days
+    per.months() as f64 * 30.0 * 86_400.0 + per.days() as f64 * 86_400.0 + per.micros() as f64 / 1e6
+}
+
+/// Slope per `per` (default 1 second; with float8 x, per unit of x when per
+/// is '1 second'). NULL with fewer than 2 points or no variance in x.
+#[pg_extern(immutable, strict, parallel_safe, requires = ["types"])]
+fn slope(t: TrendValue, per: default!(Interval, "'1 second'")) -> Option<f64> {
+    let secs = interval_seconds(&per);
+    if secs <= 0.0 || !secs.is_finite() {
+        raise(
+            PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
+            "kpi.slope: per must be a positive interval".into(),
+            None,
+            None,
+        )
+    }
+    t.0.slope().map(|b| b * secs)
+}
+
+#[pg_extern(immutable, strict, parallel_safe, requires = ["types"])]
+fn intercept(t: TrendValue) -> Option<f64> {
+    t.0.intercept()
+}
+
+#[pg_extern(immutable, strict, parallel_safe, requires = ["types"])]
+fn r2(t: TrendValue) -> Option<f64> {
+    t.0.r2()
+}
+
+#[pg_extern(immutable, strict, parallel_safe, requires = ["types"])]
+fn correlation(t: TrendValue) -> Option<f64> {
+    t.0.correlation()
+}
+
+#[pg_extern(immutable, strict, parallel_safe, requires = ["types"])]
+fn trend_count(t: TrendValue) -> i64 {
+    t.0.n as i64
+}
+
+#[pg_extern(name = "forecast", immutable, strict, parallel_safe, requires = ["types"])]
+fn forecast_at(t: TrendValue, at: TimestampWithTimeZone) -> Option<f64> {
+    if at.is_infinity() || at.is_neg_infinity() {
+        return None;
+    }
+    t.0.forecast(epoch_seconds(at))
+}
+
+#[pg_extern(name = "forecast", immutable, strict, parallel_safe, requires = ["types"])]
+fn forecast_x(t: TrendValue, x: f64) -> Option<f64> {
+    t.0.forecast(x)
+}
+
+/// 'increasing' when slope (per second) > threshold, 'decreasing' when < -threshold, else 'stable'.
+#[pg_extern(immutable, strict, parallel_safe, requires = ["types"])]
+fn direction(t: TrendValue, threshold: default!(f64, 0.0)) -> Option<&'static str> {
+    if threshold.is_nan() || threshold < 0.0 {
+        raise(
+            PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
+            format!("kpi.direction: threshold must be >= 0, got {threshold}"),
+            None,
+            None,
+        )
+    }
+    t.0.slope().map(|b| trend::direction(b, threshold))
+}
+
+/// |slope| per second.
+#[pg_extern(immutable, strict, parallel_safe, requires = ["types"])]
+fn strength(t: TrendValue) -> Option<f64> {
+    t.0.slope().map(f64::abs)
+}
+
+/// Slope over positions 0..n-1 (NULL elements are skipped, keeping positions).
+#[pg_extern(immutable, strict, parallel_safe)]
+fn trend_slope(values: Vec<Option<f64>>) -> Option<f64> {
+    let mut t = Trend::default();
+    for (i, v) in values.iter().enumerate() {
+        if let Some(v) = v {
+            finite_pair(i as f64, *v);
+            t.add(i as f64, *v);
+        }
+    }
+    t.slope()
+}
