@@ -16,3 +16,14 @@ JOIN kpi.metric_definitions d USING (metric)
 WHERE m.ts > now() - interval '24 hours'
 GROUP BY m.metric, d.unit
 ORDER BY m.metric;
+
+\echo 'Latency percentiles and trend per metric (pg_kpi aggregates)'
+SELECT metric,
+       round((s).median::numeric, 2) AS median, round((s).p95::numeric, 2) AS p95,
+       round((s).p99::numeric, 2) AS p99,
+       round(kpi.approx_percentile(sk, 0.99)::numeric, 2) AS sketch_p99,
+       kpi.direction(t, 0.0001) AS direction,
+       round(kpi.slope(t, '1 hour')::numeric, 4) AS slope_per_hour
+FROM (SELECT metric, kpi.summary_stats(value) AS s, kpi.sketch_agg(value) AS sk, kpi.trend_agg(ts, value) AS t
+      FROM kpi.metrics WHERE ts > now() - interval '24 hours' GROUP BY metric) x
+ORDER BY metric;

@@ -11,7 +11,7 @@ start_cluster "$CLUSTER_DATA" "$CLUSTER_PORT"
 log "creating database $CLUSTER_DB with pg_kpi and demo data"
 psql_at "$CLUSTER_DATA" "$CLUSTER_PORT" postgres -q \
   -c "DROP DATABASE IF EXISTS $CLUSTER_DB WITH (FORCE)" -c "CREATE DATABASE $CLUSTER_DB"
-psql_at "$CLUSTER_DATA" "$CLUSTER_PORT" "$CLUSTER_DB" -q -f "$ROOT/scripts/demo.sql"
+psql_at "$CLUSTER_DATA" "$CLUSTER_PORT" "$CLUSTER_DB" -q -o /dev/null -f "$ROOT/scripts/demo.sql"
 
 log "report"
 psql_at "$CLUSTER_DATA" "$CLUSTER_PORT" "$CLUSTER_DB" -q -f "$ROOT/scripts/report.sql"

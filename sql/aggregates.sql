@@ -7,6 +7,10 @@ CREATE AGGREGATE kpi.percentile(value float8, p float8) (
     PARALLEL = SAFE);
 COMMENT ON AGGREGATE kpi.percentile(float8, float8) IS 'Exact percentile, same definition as percentile_cont';
 
+-- reads its float8[] argument from fcinfo on a group's first row only
+CREATE FUNCTION kpi.percentiles_trans(internal, float8, float8[]) RETURNS internal
+    IMMUTABLE PARALLEL SAFE LANGUAGE c AS 'MODULE_PATHNAME', 'percentiles_trans_wrapper';
+
 CREATE AGGREGATE kpi.percentiles(value float8, ps float8[]) (
     SFUNC = kpi.percentiles_trans, STYPE = internal, FINALFUNC = kpi.percentiles_final,
     COMBINEFUNC = kpi.exact_combine, SERIALFUNC = kpi.exact_serialize, DESERIALFUNC = kpi.exact_deserialize,

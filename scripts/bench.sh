@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Benchmark: pg_kpi aggregates beside their native PostgreSQL / tdigest equivalents,
+# from one run in one session (one backend, no parallelism), with medians of several runs.
+# Usage: bash scripts/bench.sh [rows (default 5000000)] [runs (default 5)]
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+ROWS="${1:-5000000}"
+RUNS="${2:-5}"
+
+setup_toolchain postgresql-15-tdigest
+install_extension --release
+start_cluster "$CLUSTER_DATA" "$CLUSTER_PORT"
+psql_at "$CLUSTER_DATA" "$CLUSTER_PORT" postgres -q -c "DROP DATABASE IF EXISTS kpi_bench WITH (FORCE)" -c "CREATE DATABASE kpi_bench"
+log "loading $ROWS rows, then timing (median of $RUNS runs each)"
+psql_at "$CLUSTER_DATA" "$CLUSTER_PORT" kpi_bench -q -v rows="$ROWS" -v runs="$RUNS" -f "$ROOT/scripts/bench.sql"
