@@ -73,9 +73,17 @@ setup_toolchain() {
   install_cargo_pgrx
 }
 
+# A running server that preloads pg_kpi maps the installed library; overwriting
+# that file in place crashes it. Unlinking first lets running processes keep the
+# old inode while the install writes a new file.
+unlink_installed_library() {
+  as_root rm -f "$("$PG_CONFIG" --pkglibdir)/pg_kpi.so"
+}
+
 # Build and install the extension into the PostgreSQL of pg_config.
 install_extension() {
   log "building and installing pg_kpi $*"
+  unlink_installed_library
   local sudo_flag=()
   [ "$(id -u)" = 0 ] || sudo_flag=(--sudo)
   cargo pgrx install "${sudo_flag[@]}" "$@" --pg-config "$PG_CONFIG" >/dev/null

@@ -18,6 +18,7 @@ cargo test -p kpi-core
 log "#[pg_test] tests inside PostgreSQL ${PG_MAJOR}"
 as_root mkdir -p "$TEST_PGRX_PGDATA"
 as_root chown "$CLUSTER_USER" "$TEST_PGRX_PGDATA"
+unlink_installed_library
 CARGO_PGRX_TEST_RUNAS="$CLUSTER_USER" CARGO_PGRX_TEST_PGDATA="$TEST_PGRX_PGDATA" \
   cargo pgrx test "pg${PG_MAJOR}"
 

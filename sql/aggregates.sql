@@ -26,6 +26,10 @@ CREATE AGGREGATE kpi.summary_stats(value float8, relative_error float8) (
     COMBINEFUNC = kpi.summary_sketch_combine, SERIALFUNC = kpi.summary_sketch_serialize,
     DESERIALFUNC = kpi.summary_sketch_deserialize, PARALLEL = SAFE);
 
+-- a plain fmgr function: the hottest transition path
+CREATE FUNCTION kpi.sketch_trans(internal, float8) RETURNS internal
+    IMMUTABLE PARALLEL SAFE LANGUAGE c AS 'MODULE_PATHNAME', 'kpi_sketch_trans';
+
 CREATE AGGREGATE kpi.sketch_agg(value float8) (
     SFUNC = kpi.sketch_trans, STYPE = internal, FINALFUNC = kpi.sketch_final,
     COMBINEFUNC = kpi.sketch_combine, SERIALFUNC = kpi.sketch_serialize, DESERIALFUNC = kpi.sketch_deserialize,
@@ -38,6 +42,10 @@ CREATE AGGREGATE kpi.sketch_agg(s kpi.sketch) (
     SFUNC = kpi.sketch_merge_trans, STYPE = internal, FINALFUNC = kpi.sketch_final,
     COMBINEFUNC = kpi.sketch_combine, SERIALFUNC = kpi.sketch_serialize, DESERIALFUNC = kpi.sketch_deserialize,
     PARALLEL = SAFE);
+
+-- a plain fmgr function: hot transition path
+CREATE FUNCTION kpi.trend_trans_ts(internal, timestamptz, float8) RETURNS internal
+    IMMUTABLE PARALLEL SAFE LANGUAGE c AS 'MODULE_PATHNAME', 'kpi_trend_trans_ts';
 
 CREATE AGGREGATE kpi.trend_agg(ts timestamptz, value float8) (
     SFUNC = kpi.trend_trans_ts, STYPE = internal, FINALFUNC = kpi.trend_final,

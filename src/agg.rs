@@ -69,3 +69,43 @@ pub unsafe fn get<T>(state: &Internal) -> Option<&T> {
 pub unsafe fn get_mut<T>(state: &mut Internal) -> Option<&mut T> {
     state.get_mut::<T>()
 }
+
+/// Declares the fmgr V1 info symbol for a plain `extern "C-unwind"` function,
+/// used for the hottest transition functions (declared in sql/aggregates.sql),
+/// where the generic wrapper cost more per row than the work itself.
+#[macro_export]
+macro_rules! fmgr_v1 {
+    ($finfo:ident) => {
+        #[no_mangle]
+        #[doc(hidden)]
+        pub extern "C" fn $finfo() -> &'static ::pgrx::pg_sys::Pg_finfo_record {
+            const V1: ::pgrx::pg_sys::Pg_finfo_record =
+                ::pgrx::pg_sys::Pg_finfo_record { api_version: 1 };
+            &V1
+        }
+    };
+}
+
+/// The transition state (argument 0) and the other arguments of a plain fmgr call.
+///
+/// # Safety
+/// `fcinfo` must be a valid call of an aggregate transition function.
+pub unsafe fn fmgr_args<'a>(
+    fcinfo: pg_sys::FunctionCallInfo,
+) -> (Internal, &'a [pg_sys::NullableDatum]) {
+    let args = (*fcinfo).args.as_slice((*fcinfo).nargs as usize);
+    let state = Internal::from((!args[0].isnull).then_some(args[0].value));
+    (state, &args[1..])
+}
+
+/// A float8 argument of a plain fmgr call (float8 is passed by value).
+pub fn fmgr_f64(a: &pg_sys::NullableDatum) -> Option<f64> {
+    (!a.isnull).then(|| f64::from_bits(a.value.value() as u64))
+}
+
+/// Returns the (always initialized) transition state from a plain fmgr call.
+pub fn fmgr_return(state: Internal) -> pg_sys::Datum {
+    state
+        .unwrap()
+        .unwrap_or_else(|| error!("pg_kpi: missing aggregate state"))
+}

@@ -38,12 +38,21 @@ fn add_value(st: &mut SketchState, value: Option<f64>, e: f64) {
     }
 }
 
-#[pg_extern(immutable, parallel_safe)]
-fn sketch_trans(state: Internal, value: Option<f64>, fcinfo: pg_sys::FunctionCallInfo) -> Internal {
-    let mut state = state;
-    let st = unsafe { agg::state_mut(&mut state, fcinfo, SketchState::default) };
-    add_value(st, value, DEFAULT_ERROR);
-    state
+crate::fmgr_v1!(pg_finfo_kpi_sketch_trans);
+
+/// Transition for kpi.sketch_agg(value), a plain fmgr function (the hottest path).
+///
+/// # Safety
+/// Called by the executor as the transition function of kpi.sketch_agg(float8).
+#[no_mangle]
+#[pg_guard]
+pub unsafe extern "C-unwind" fn kpi_sketch_trans(
+    fcinfo: pg_sys::FunctionCallInfo,
+) -> pg_sys::Datum {
+    let (mut state, args) = agg::fmgr_args(fcinfo);
+    let st = agg::state_mut(&mut state, fcinfo, SketchState::default);
+    add_value(st, agg::fmgr_f64(&args[0]), DEFAULT_ERROR);
+    agg::fmgr_return(state)
 }
 
 #[pg_extern(immutable, parallel_safe)]

@@ -28,24 +28,30 @@ fn finite_pair(x: f64, y: f64) {
     }
 }
 
-#[pg_extern(immutable, parallel_safe)]
-fn trend_trans_ts(
-    state: Internal,
-    ts: Option<TimestampWithTimeZone>,
-    value: Option<f64>,
+crate::fmgr_v1!(pg_finfo_kpi_trend_trans_ts);
+
+/// Transition for kpi.trend_agg(ts, value), a plain fmgr function (hot path).
+///
+/// # Safety
+/// Called by the executor as the transition function of kpi.trend_agg(timestamptz, float8).
+#[no_mangle]
+#[pg_guard]
+pub unsafe extern "C-unwind" fn kpi_trend_trans_ts(
     fcinfo: pg_sys::FunctionCallInfo,
-) -> Internal {
-    let mut state = state;
-    let st = unsafe { agg::state_mut(&mut state, fcinfo, Trend::default) };
-    if let (Some(ts), Some(v)) = (ts, value) {
-        if ts.is_infinity() || ts.is_neg_infinity() {
-            finite_pair(f64::INFINITY, v);
+) -> pg_sys::Datum {
+    let (mut state, args) = agg::fmgr_args(fcinfo);
+    let st = agg::state_mut(&mut state, fcinfo, Trend::default);
+    // timestamptz is an int64 of microseconds since 2000-01-01, passed by value
+    let ts = (!args[0].isnull).then(|| args[0].value.value() as i64);
+    if let (Some(micros), Some(v)) = (ts, agg::fmgr_f64(&args[1])) {
+        if micros == i64::MAX || micros == i64::MIN {
+            finite_pair(f64::INFINITY, v); // raises: infinite timestamp
         }
-        let x = epoch_seconds(ts);
+        let x = micros as f64 / 1e6 + EPOCH_2000;
         finite_pair(x, v);
         st.add(x, v);
     }
-    state
+    agg::fmgr_return(state)
 }
 
 #[pg_extern(immutable, parallel_safe)]
