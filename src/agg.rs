@@ -34,11 +34,12 @@ pub unsafe fn state_mut<T>(
 /// # Safety
 /// Both states must be NULL or states of type `T`.
 pub unsafe fn combine<T: Clone>(
-    mut a: Internal,
-    b: Internal,
+    a: Option<Internal>,
+    b: Option<Internal>,
     fcinfo: pg_sys::FunctionCallInfo,
     merge: impl FnOnce(&mut T, T),
 ) -> Internal {
+    let (mut a, b) = (a.unwrap_or_default(), b.unwrap_or_default());
     let other = match b.get::<T>() {
         None => return a,
         Some(o) => o.clone(),

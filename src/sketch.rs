@@ -96,16 +96,11 @@ fn sketch_combine(
     fcinfo: pg_sys::FunctionCallInfo,
 ) -> Internal {
     unsafe {
-        agg::combine::<SketchState>(
-            a.unwrap_or_default(),
-            b.unwrap_or_default(),
-            fcinfo,
-            |x, y| {
-                if let Some(s) = y.0 {
-                    merge(x, s)
-                }
-            },
-        )
+        agg::combine::<SketchState>(a, b, fcinfo, |x, y| {
+            if let Some(s) = y.0 {
+                merge(x, s)
+            }
+        })
     }
 }
 

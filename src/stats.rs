@@ -86,12 +86,7 @@ fn exact_combine(
     fcinfo: pg_sys::FunctionCallInfo,
 ) -> Internal {
     unsafe {
-        agg::combine::<ExactState>(
-            a.unwrap_or_default(),
-            b.unwrap_or_default(),
-            fcinfo,
-            |x, y| x.merge(y).or_raise("kpi.percentile"),
-        )
+        agg::combine::<ExactState>(a, b, fcinfo, |x, y| x.merge(y).or_raise("kpi.percentile"))
     }
 }
 
@@ -163,12 +158,9 @@ fn summary_combine(
     fcinfo: pg_sys::FunctionCallInfo,
 ) -> Internal {
     unsafe {
-        agg::combine::<ExactSummary>(
-            a.unwrap_or_default(),
-            b.unwrap_or_default(),
-            fcinfo,
-            |x, y| x.merge(y).or_raise("kpi.summary_stats"),
-        )
+        agg::combine::<ExactSummary>(a, b, fcinfo, |x, y| {
+            x.merge(y).or_raise("kpi.summary_stats")
+        })
     }
 }
 
@@ -226,12 +218,9 @@ fn summary_sketch_combine(
     fcinfo: pg_sys::FunctionCallInfo,
 ) -> Internal {
     unsafe {
-        agg::combine::<SketchSummary>(
-            a.unwrap_or_default(),
-            b.unwrap_or_default(),
-            fcinfo,
-            |x, y| x.merge(&y).or_raise("kpi.summary_stats"),
-        )
+        agg::combine::<SketchSummary>(a, b, fcinfo, |x, y| {
+            x.merge(&y).or_raise("kpi.summary_stats")
+        })
     }
 }
 
@@ -356,15 +345,10 @@ fn correlation_combine(
     fcinfo: pg_sys::FunctionCallInfo,
 ) -> Internal {
     unsafe {
-        agg::combine::<CorrState>(
-            a.unwrap_or_default(),
-            b.unwrap_or_default(),
-            fcinfo,
-            |x, y| {
-                x.t.merge(&y.t);
-                x.alpha = x.alpha.or(y.alpha);
-            },
-        )
+        agg::combine::<CorrState>(a, b, fcinfo, |x, y| {
+            x.t.merge(&y.t);
+            x.alpha = x.alpha.or(y.alpha);
+        })
     }
 }
 

@@ -90,14 +90,7 @@ fn trend_combine(
     b: Option<Internal>,
     fcinfo: pg_sys::FunctionCallInfo,
 ) -> Internal {
-    unsafe {
-        agg::combine::<Trend>(
-            a.unwrap_or_default(),
-            b.unwrap_or_default(),
-            fcinfo,
-            |x, y| x.merge(&y),
-        )
-    }
+    unsafe { agg::combine::<Trend>(a, b, fcinfo, |x, y| x.merge(&y)) }
 }
 
 #[pg_extern(immutable, strict, parallel_safe)]

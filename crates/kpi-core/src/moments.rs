@@ -24,6 +24,23 @@ impl Default for Moments {
 }
 
 impl Moments {
+    pub fn encode(&self, w: &mut crate::codec::Writer) {
+        w.varu(self.n);
+        for v in [self.mean, self.m2, self.min, self.max] {
+            w.f64(v);
+        }
+    }
+
+    pub fn decode(r: &mut crate::codec::Reader) -> crate::CoreResult<Self> {
+        Ok(Moments {
+            n: r.varu()?,
+            mean: r.f64()?,
+            m2: r.f64()?,
+            min: r.f64()?,
+            max: r.f64()?,
+        })
+    }
+
     #[inline]
     pub fn add(&mut self, x: f64) {
         self.n += 1;

@@ -69,10 +69,7 @@ impl ExactSummary {
     }
     pub fn encode(&self) -> Vec<u8> {
         let mut w = Writer::new(b'M', 1);
-        w.varu(self.m.n);
-        for v in [self.m.mean, self.m.m2, self.m.min, self.m.max] {
-            w.f64(v);
-        }
+        self.m.encode(&mut w);
         w.buf.extend_from_slice(&self.values.encode());
         w.finish()
     }
@@ -81,13 +78,7 @@ impl ExactSummary {
         if v != 1 {
             return Err(r.corrupt(format!("unsupported version {v}")));
         }
-        let m = Moments {
-            n: r.varu()?,
-            mean: r.f64()?,
-            m2: r.f64()?,
-            min: r.f64()?,
-            max: r.f64()?,
-        };
+        let m = Moments::decode(&mut r)?;
         let rest = &b[b.len() - r.remaining()..];
         let values = ExactState::decode(rest)?;
         if values.values.len() as u64 != m.n {
@@ -140,10 +131,7 @@ impl SketchSummary {
     }
     pub fn encode(&self) -> Vec<u8> {
         let mut w = Writer::new(b'N', 1);
-        w.varu(self.m.n);
-        for v in [self.m.mean, self.m.m2, self.m.min, self.m.max] {
-            w.f64(v);
-        }
+        self.m.encode(&mut w);
         w.buf.extend_from_slice(&self.sketch.encode());
         w.finish()
     }
@@ -152,13 +140,7 @@ impl SketchSummary {
         if v != 1 {
             return Err(r.corrupt(format!("unsupported version {v}")));
         }
-        let m = Moments {
-            n: r.varu()?,
-            mean: r.f64()?,
-            m2: r.f64()?,
-            min: r.f64()?,
-            max: r.f64()?,
-        };
+        let m = Moments::decode(&mut r)?;
         let sketch = Sketch::decode(&b[b.len() - r.remaining()..])?;
         if sketch.count() != m.n {
             return Err(CoreError::corrupt("summary state", "counts disagree"));

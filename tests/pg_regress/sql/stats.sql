@@ -71,6 +71,20 @@ FROM (VALUES (1.0::float8, 2.0::float8), (2, 4), (3, 5), (4, 4), (5, 5)) d(x, y)
 SELECT (kpi.correlation_test(x, y, 0.2)).significant
 FROM (VALUES (1.0::float8, 2.0::float8), (2, 4), (3, 5), (4, 4), (5, 5)) d(x, y);
 
+-- every aggregate runs as Partial/Finalize Aggregate under parallel query
+SET parallel_setup_cost = 0;
+SET parallel_tuple_cost = 0;
+SET min_parallel_table_scan_size = 0;
+SET max_parallel_workers_per_gather = 2;
+EXPLAIN (COSTS OFF)
+SELECT kpi.percentiles(v, array[0.5]), kpi.sketch_agg(v), kpi.trend_agg(ts, v),
+       kpi.summary_stats(v), kpi.correlation_test(v, v)
+FROM pts;
+RESET parallel_setup_cost;
+RESET parallel_tuple_cost;
+RESET min_parallel_table_scan_size;
+RESET max_parallel_workers_per_gather;
+
 -- bad input
 SELECT pg_temp.try($$SELECT kpi.percentile(v, 1.5) FROM pts$$);
 SELECT pg_temp.try($$SELECT kpi.percentile(v, 'NaN') FROM pts$$);
