@@ -32,7 +32,7 @@ outdir="$(mktemp -d /tmp/pg_kpi_regress.XXXXXX)"
 chmod 777 "$outdir"
 tests=$(cd tests/pg_regress/sql && ls *.sql | sed 's/\.sql$//' | sort)
 # shellcheck disable=SC2086
-if ! pg_user_run "$(dirname "$(pg_config --pgxs)")/../test/regress/pg_regress" \
+if ! pg_user_run "$(dirname "$("$PG_CONFIG" --pgxs)")/../test/regress/pg_regress" \
     --inputdir="$ROOT/tests/pg_regress" --outputdir="$outdir" \
     --host="$TEST_DATA" --port="$TEST_PORT" --user="$CLUSTER_USER" \
     --dbname="$TEST_DB" $tests; then
