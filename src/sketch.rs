@@ -15,17 +15,22 @@ use pgrx::{pg_sys, Internal};
 #[derive(Clone, Default)]
 pub struct SketchState(pub Option<Sketch>);
 
-fn add_value(st: &mut SketchState, value: Option<f64>, e: f64) {
-    let s =
-        st.0.get_or_insert_with(|| Sketch::new(e).or_raise("kpi.sketch_agg"));
+/// Errors unless a group's rows all ask for the relative error its sketch was built with.
+pub fn same_relative_error(func: &str, s: &Sketch, e: f64) {
     if s.requested_error().to_bits() != e.to_bits() {
         raise(
             PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
-            "kpi.sketch_agg: relative_error must be the same for every row of a group".into(),
+            format!("{func}: relative_error must be the same for every row of a group"),
             None,
             None,
         )
     }
+}
+
+fn add_value(st: &mut SketchState, value: Option<f64>, e: f64) {
+    let s =
+        st.0.get_or_insert_with(|| Sketch::new(e).or_raise("kpi.sketch_agg"));
+    same_relative_error("kpi.sketch_agg", s, e);
     if let Some(v) = value {
         if let Err(err) = s.add(v) {
             raise(

@@ -197,14 +197,7 @@ fn summary_sketch_trans(
             SketchSummary::new(e).or_raise("kpi.summary_stats")
         })
     };
-    if st.sketch.requested_error().to_bits() != e.to_bits() {
-        raise(
-            PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
-            "kpi.summary_stats: relative_error must be the same for every row of a group".into(),
-            None,
-            None,
-        )
-    }
+    crate::sketch::same_relative_error("kpi.summary_stats", &st.sketch, e);
     if let Some(v) = value {
         st.add(v).or_raise("kpi.summary_stats");
     }

@@ -17,11 +17,11 @@ pub fn epoch_seconds(ts: TimestampWithTimeZone) -> f64 {
     micros as f64 / 1e6 + EPOCH_2000
 }
 
-fn finite_pair(x: f64, y: f64) {
+fn finite_pair(func: &str, x: f64, y: f64) {
     if !x.is_finite() || !y.is_finite() {
         raise(
             PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
-            "kpi.trend_agg: x and y must be finite".into(),
+            format!("{func}: x and y must be finite"),
             None,
             Some("filter NaN and infinite values (and infinite timestamps) out"),
         )
@@ -45,10 +45,10 @@ pub unsafe extern "C-unwind" fn kpi_trend_trans_ts(
     let ts = (!args[0].isnull).then(|| args[0].value.value() as i64);
     if let (Some(micros), Some(v)) = (ts, agg::fmgr_f64(&args[1])) {
         if micros == i64::MAX || micros == i64::MIN {
-            finite_pair(f64::INFINITY, v); // raises: infinite timestamp
+            finite_pair("kpi.trend_agg", f64::INFINITY, v); // raises: infinite timestamp
         }
         let x = micros as f64 / 1e6 + EPOCH_2000;
-        finite_pair(x, v);
+        finite_pair("kpi.trend_agg", x, v);
         st.add(x, v);
     }
     agg::fmgr_return(state)
@@ -64,7 +64,7 @@ fn trend_trans_xy(
     let mut state = state;
     let st = unsafe { agg::state_mut(&mut state, fcinfo, Trend::default) };
     if let (Some(x), Some(y)) = (x, y) {
-        finite_pair(x, y);
+        finite_pair("kpi.trend_agg", x, y);
         st.add(x, y);
     }
     state
@@ -193,7 +193,7 @@ fn trend_slope(values: Vec<Option<f64>>) -> Option<f64> {
     let mut t = Trend::default();
     for (i, v) in values.iter().enumerate() {
         if let Some(v) = v {
-            finite_pair(i as f64, *v);
+            finite_pair("kpi.trend_slope", i as f64, *v);
             t.add(i as f64, *v);
         }
     }

@@ -105,6 +105,16 @@ SELECT pg_temp.try($$SELECT kpi.trend_agg(v, 'Infinity') FROM pts$$);
 SELECT pg_temp.try($$SELECT kpi.slope(kpi.trend_agg(v, v), '-1 hour') FROM pts$$);
 SELECT pg_temp.try($$SELECT kpi.anomaly_level(3, 5, 4)$$);
 SELECT pg_temp.try($$SELECT kpi.correlation_test(v, v, 1.5) FROM pts$$);
+SELECT pg_temp.try($$SELECT kpi.approx_rank(kpi.sketch_agg(v), 'NaN') FROM pts$$);
+SELECT pg_temp.try($$SELECT kpi.summary_stats(v, v / 10000) FROM pts$$);
+SELECT pg_temp.try($$SELECT kpi.summary_stats(v, 0.01) FROM (VALUES ('Infinity'::float8)) x(v)$$);
+SELECT pg_temp.try($$SELECT kpi.trend_agg(ts, v) FROM (VALUES ('infinity'::timestamptz, 1.0::float8)) x(ts, v)$$);
+SELECT pg_temp.try($$SELECT kpi.direction(kpi.trend_agg(v, v), -1) FROM pts$$);
+SELECT pg_temp.try($$SELECT kpi.trend_slope(array[1, 'NaN']::float8[])$$);
+SELECT kpi.forecast(kpi.trend_agg(ts, v), 'infinity'::timestamptz) AS forecast_at_infinity,
+       kpi.zscore('NaN', 1, 1) AS z_nan, kpi.anomaly_level(NULL) AS level_null,
+       kpi.direction(kpi.trend_agg(v, v)) AS direction_one_point
+FROM (SELECT ts, v FROM pts LIMIT 1) one;
 SELECT kpi.approx_percentile(NULL, 0.5), kpi.slope(NULL), kpi.zscore(NULL, 1, 1);
 
 DROP EXTENSION pg_kpi;
