@@ -27,3 +27,22 @@ SELECT metric,
 FROM (SELECT metric, kpi.summary_stats(value) AS s, kpi.sketch_agg(value) AS sk, kpi.trend_agg(ts, value) AS t
       FROM kpi.metrics WHERE ts > now() - interval '24 hours' GROUP BY metric) x
 ORDER BY metric;
+
+\echo 'Health over the last 5 minutes (kpi.health; the last row is the overall score)'
+SELECT coalesce(metric, '(overall)') AS metric, samples, round(mean_value::numeric, 2) AS mean,
+       severity, score, status
+FROM kpi.health();
+
+\echo 'Open alerts raised by the kpi.metrics trigger (worst first)'
+SELECT metric, labels->>'host' AS host, severity, occurrences,
+       last_seen_at::timestamp(0) AS last_seen, message
+FROM kpi.alerts WHERE state <> 'resolved'
+ORDER BY severity DESC, metric, host
+LIMIT 10;
+
+\echo 'Alerts of the last 24 hours by metric and severity'
+SELECT metric, severity, count(*) AS alerts, sum(occurrences) AS breaches
+FROM kpi.alerts
+WHERE started_at > now() - interval '24 hours'
+GROUP BY metric, severity
+ORDER BY metric, severity;

@@ -42,6 +42,6 @@ fi
 
 log "integration tests (committed data, concurrency) with pytest"
 venv="$ROOT/target/pytest-venv"
-[ -x "$venv/bin/pytest" ] || { python3 -m venv "$venv" && "$venv/bin/pip" install -q 'psycopg[binary]>=3.1' 'pytest>=8'; }
+[ -x "$venv/bin/pytest" ] || { python3 -m venv "$venv" && "$venv/bin/pip" install -q 'psycopg[binary]>=3.2' 'pytest>=8'; }
 KPI_TEST_DSN="host=localhost port=$TEST_PORT dbname=postgres user=$CLUSTER_USER" \
   "$venv/bin/pytest" -q tests/integration

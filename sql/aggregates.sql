@@ -68,3 +68,21 @@ CREATE AGGREGATE kpi.correlation_test(x float8, y float8, alpha float8) (
     SFUNC = kpi.correlation_trans, STYPE = internal, FINALFUNC = kpi.correlation_final,
     COMBINEFUNC = kpi.correlation_combine, SERIALFUNC = kpi.correlation_serialize,
     DESERIALFUNC = kpi.correlation_deserialize, PARALLEL = SAFE);
+
+-- a plain fmgr function: reads kpi.severity_level label OIDs cached per call site
+CREATE FUNCTION kpi.health_score_trans(internal, kpi.severity_level) RETURNS internal
+    IMMUTABLE PARALLEL SAFE LANGUAGE c AS 'MODULE_PATHNAME', 'kpi_health_score_trans';
+
+CREATE AGGREGATE kpi.health_score(level kpi.severity_level) (
+    SFUNC = kpi.health_score_trans, STYPE = internal, FINALFUNC = kpi.health_score_final,
+    COMBINEFUNC = kpi.points_combine, SERIALFUNC = kpi.points_serialize, DESERIALFUNC = kpi.points_deserialize,
+    PARALLEL = SAFE);
+COMMENT ON AGGREGATE kpi.health_score(kpi.severity_level) IS
+    'Mean of 100 (optimal), 80 (good), 60 (warning), 40 (critical), 0 (emergency); NULLs skipped';
+
+CREATE AGGREGATE kpi.overall_grade(grade text) (
+    SFUNC = kpi.overall_grade_trans, STYPE = internal, FINALFUNC = kpi.overall_grade_final,
+    COMBINEFUNC = kpi.points_combine, SERIALFUNC = kpi.points_serialize, DESERIALFUNC = kpi.points_deserialize,
+    PARALLEL = SAFE);
+COMMENT ON AGGREGATE kpi.overall_grade(text) IS
+    'Overall letter grade: mean of A=4 .. F=0, then >= 3.5 A, >= 2.5 B, >= 1.5 C, >= 0.5 D, else F';

@@ -10,6 +10,7 @@ mod definitions;
 mod errors;
 mod guc;
 mod ingest;
+mod severity;
 mod sketch;
 mod stats;
 mod trend;
@@ -19,6 +20,7 @@ mod types;
 
 extension_sql_file!("../sql/schema.sql", name = "schema", bootstrap);
 extension_sql_file!("../sql/types.sql", name = "types", requires = ["schema"]);
+extension_sql_file!("../sql/alerts.sql", name = "alerts", requires = ["schema"]);
 extension_sql_file!("../sql/aggregates.sql", name = "aggregates", finalize);
 
 #[pg_guard]

@@ -11,6 +11,7 @@ pub mod exactsum;
 pub mod ingest;
 pub mod moments;
 pub mod percentile;
+pub mod severity;
 pub mod sketch;
 pub mod summary;
 pub mod thresholds;

@@ -28,61 +28,101 @@ impl Direction {
 
 pub const NAMES: [&str; 4] = ["optimal", "good", "warning", "critical"];
 
-/// Checks the four thresholds; the error message names the metric and the
-/// two thresholds out of order. Returns (sqlstate, message).
-pub fn check(
-    metric: &str,
-    direction: &str,
-    t: [Option<f64>; 4],
-) -> Result<Direction, (&'static str, String)> {
-    let dir = Direction::parse(direction).ok_or_else(|| {
-        (
-            "22023",
-            format!(
-                "metric \"{metric}\": direction must be 'lower_is_better' or 'higher_is_better', got '{direction}'"
-            ),
-        )
-    })?;
+/// What is wrong with a set of thresholds (found without allocating, so
+/// per-row callers pay nothing on the success path).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Problem {
+    NotFinite {
+        name: &'static str,
+        value: f64,
+    },
+    OutOfOrder {
+        dir: Direction,
+        a: &'static str,
+        va: f64,
+        b: &'static str,
+        vb: f64,
+    },
+}
+
+/// The first problem with thresholds `t` for direction `dir`, if any.
+pub fn problem(dir: Direction, t: [Option<f64>; 4]) -> Option<Problem> {
+    let mut prev: Option<(&'static str, f64)> = None;
     for (name, v) in NAMES.iter().zip(t) {
-        if let Some(v) = v {
-            if !v.is_finite() {
-                return Err((
-                    "22023",
-                    format!(
-                        "metric \"{metric}\": threshold {name} must be a finite number, got {}",
-                        crate::validate::fmt_float(v)
-                    ),
-                ));
+        let Some(v) = v else { continue };
+        if !v.is_finite() {
+            return Some(Problem::NotFinite { name, value: v });
+        }
+        if let Some((a, va)) = prev {
+            let bad = match dir {
+                Direction::LowerIsBetter => v < va,
+                Direction::HigherIsBetter => v > va,
+            };
+            if bad {
+                return Some(Problem::OutOfOrder {
+                    dir,
+                    a,
+                    va,
+                    b: name,
+                    vb: v,
+                });
             }
         }
+        prev = Some((name, v));
     }
-    let present: Vec<(&str, f64)> = NAMES
-        .iter()
-        .zip(t)
-        .filter_map(|(n, v)| v.map(|v| (*n, v)))
-        .collect();
-    for w in present.windows(2) {
-        let ((a, va), (b, vb)) = (w[0], w[1]);
-        let bad = match dir {
-            Direction::LowerIsBetter => vb < va,
-            Direction::HigherIsBetter => vb > va,
-        };
-        if bad {
+    None
+}
+
+/// (sqlstate, message) for a problem, the message prefixed with `subject`.
+pub fn describe(subject: &str, p: Problem) -> (&'static str, String) {
+    match p {
+        Problem::NotFinite { name, value } => (
+            "22023",
+            format!(
+                "{subject}: threshold {name} must be a finite number, got {}",
+                crate::validate::fmt_float(value)
+            ),
+        ),
+        Problem::OutOfOrder { dir, a, va, b, vb } => {
             let rel = if dir == Direction::LowerIsBetter {
                 "below"
             } else {
                 "above"
             };
-            return Err((
+            (
                 "23514",
                 format!(
-                    "metric \"{metric}\": thresholds out of order for a {} metric: {b} ({vb}) is {rel} {a} ({va})",
+                    "{subject}: thresholds out of order for a {} metric: {b} ({vb}) is {rel} {a} ({va})",
                     dir.as_str()
                 ),
-            ));
+            )
         }
     }
-    Ok(dir)
+}
+
+/// (sqlstate, message) for an unknown direction word.
+pub fn unknown_direction(subject: &str, direction: &str) -> (&'static str, String) {
+    (
+        "22023",
+        format!(
+            "{subject}: direction must be 'lower_is_better' or 'higher_is_better', got '{direction}'"
+        ),
+    )
+}
+
+/// Checks a metric definition's direction and thresholds; the error message
+/// names the metric and the two thresholds out of order. Returns (sqlstate, message).
+pub fn check(
+    metric: &str,
+    direction: &str,
+    t: [Option<f64>; 4],
+) -> Result<Direction, (&'static str, String)> {
+    let subject = format!("metric \"{metric}\"");
+    let dir = Direction::parse(direction).ok_or_else(|| unknown_direction(&subject, direction))?;
+    match problem(dir, t) {
+        Some(p) => Err(describe(&subject, p)),
+        None => Ok(dir),
+    }
 }
 
 #[cfg(test)]

@@ -1,6 +1,6 @@
 -- Ingestion: kpi.record, kpi.record_batch, and the table's own checks.
-CREATE EXTENSION IF NOT EXISTS pg_kpi;
 SET client_min_messages = warning;
+CREATE EXTENSION IF NOT EXISTS pg_kpi;
 -- show SQLSTATE and message of a statement that fails
 CREATE FUNCTION pg_temp.try(sql text) RETURNS text LANGUAGE plpgsql AS $$
 BEGIN

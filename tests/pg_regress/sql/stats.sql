@@ -1,6 +1,6 @@
 -- Statistics: exact percentiles, sketches, summary, trend, anomaly, correlation.
-CREATE EXTENSION IF NOT EXISTS pg_kpi;
 SET client_min_messages = warning;
+CREATE EXTENSION IF NOT EXISTS pg_kpi;
 SET extra_float_digits = 0;
 CREATE FUNCTION pg_temp.try(sql text) RETURNS text LANGUAGE plpgsql AS $$
 BEGIN

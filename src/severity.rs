@@ -1,0 +1,296 @@
+//! Severity bands, breach ratios, health scores and grades.
+//!
+//! `kpi.severity` and the `kpi.health_score` transition are plain fmgr
+//! functions (declared in sql/alerts.sql and sql/aggregates.sql) because they
+//! return or take the SQL enum `kpi.severity_level`, whose label OIDs are
+//! looked up once per call site and cached in `fn_extra`.
+
+use crate::agg;
+use crate::errors::{code, raise, OrRaise};
+use kpi_core::severity::{self as sev, Points, Severity};
+use kpi_core::thresholds::{self, Direction};
+
+use pgrx::pg_sys::errcodes::PgSqlErrorCode;
+use pgrx::prelude::*;
+use pgrx::{pg_sys, Internal};
+
+const ENUM: &str = "kpi.severity_level";
+
+/// The label OIDs of kpi.severity_level in band order, cached per call site.
+///
+/// # Safety
+/// `fcinfo` must be a valid function call.
+unsafe fn label_oids<'a>(fcinfo: pg_sys::FunctionCallInfo) -> &'a [pg_sys::Datum; 5] {
+    let flinfo = (*fcinfo).flinfo;
+    if (*flinfo).fn_extra.is_null() {
+        let oids: [pg_sys::Datum; 5] = std::array::from_fn(|i| {
+            pgrx::enum_helper::lookup_enum_by_label(ENUM, Severity::LABELS[i])
+        });
+        let p = pg_sys::MemoryContextAlloc((*flinfo).fn_mcxt, std::mem::size_of_val(&oids))
+            as *mut [pg_sys::Datum; 5];
+        p.write(oids);
+        (*flinfo).fn_extra = p.cast();
+    }
+    &*((*flinfo).fn_extra as *const [pg_sys::Datum; 5])
+}
+
+/// The band of an enum datum.
+unsafe fn severity_of(fcinfo: pg_sys::FunctionCallInfo, d: pg_sys::Datum) -> Severity {
+    let oids = label_oids(fcinfo);
+    match oids.iter().position(|o| *o == d) {
+        Some(i) => Severity::from_index(i).unwrap_or(Severity::Emergency),
+        None => raise(
+            PgSqlErrorCode::ERRCODE_INVALID_BINARY_REPRESENTATION,
+            format!("invalid value for {ENUM}: {}", d.value()),
+            None,
+            None,
+        ),
+    }
+}
+
+unsafe fn text_arg<'a>(a: &pg_sys::NullableDatum) -> Option<&'a str> {
+    if a.isnull {
+        None
+    } else {
+        <&str as FromDatum>::from_datum(a.value, false)
+    }
+}
+
+unsafe fn return_null(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum {
+    (*fcinfo).isnull = true;
+    pg_sys::Datum::from(0)
+}
+
+crate::fmgr_v1!(pg_finfo_kpi_severity);
+
+/// kpi.severity(value, optimal, good, warning, critical, direction) -> kpi.severity_level.
+///
+/// # Safety
+/// Called by the executor with the six arguments declared in sql/alerts.sql.
+#[no_mangle]
+#[pg_guard]
+pub unsafe extern "C-unwind" fn kpi_severity(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum {
+    let args = (*fcinfo).args.as_slice((*fcinfo).nargs as usize);
+    let direction = match text_arg(&args[5]) {
+        Some(d) => d,
+        None => raise(
+            PgSqlErrorCode::ERRCODE_NULL_VALUE_NOT_ALLOWED,
+            "kpi.severity: direction must not be NULL".into(),
+            None,
+            Some("use 'lower_is_better' or 'higher_is_better'"),
+        ),
+    };
+    let Some(dir) = Direction::parse(direction) else {
+        let (s, m) = thresholds::unknown_direction("kpi.severity", direction);
+        raise(code(s), m, None, None)
+    };
+    let t = [
+        agg::fmgr_f64(&args[1]),
+        agg::fmgr_f64(&args[2]),
+        agg::fmgr_f64(&args[3]),
+        agg::fmgr_f64(&args[4]),
+    ];
+    if let Some(p) = thresholds::problem(dir, t) {
+        let (s, m) = thresholds::describe("kpi.severity", p);
+        raise(code(s), m, None, None)
+    }
+    let Some(value) = agg::fmgr_f64(&args[0]) else {
+        return return_null(fcinfo);
+    };
+    if value.is_nan() {
+        raise(
+            PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
+            "kpi.severity: value must not be NaN".into(),
+            None,
+            None,
+        )
+    }
+    match sev::classify(value, dir, t) {
+        Some(s) => label_oids(fcinfo)[s as usize],
+        None => return_null(fcinfo),
+    }
+}
+
+/// 'low', 'medium', 'high' or 'critical' by value / threshold; NULL when value <= threshold.
+#[pg_extern(immutable, strict, parallel_safe)]
+fn breach_severity(value: f64, threshold: f64) -> Option<&'static str> {
+    sev::breach_severity(value, threshold).or_raise("kpi.breach_severity")
+}
+
+/// 'excellent', 'good', 'warning', 'critical' or 'emergency'; 'unknown' for NULL (no data).
+#[pg_extern(immutable, parallel_safe)]
+fn health_status(score: Option<f64>) -> &'static str {
+    sev::health_status(score).or_raise("kpi.health_status")
+}
+
+/// Letter grade A..F from the percentage of operations meeting their target.
+#[pg_extern(immutable, strict, parallel_safe)]
+fn grade(pct_meeting_target: f64) -> &'static str {
+    sev::grade(pct_meeting_target).or_raise("kpi.grade")
+}
+
+/// Load-test grade A..F from error rate and average / expected response time.
+#[pg_extern(immutable, strict, parallel_safe)]
+fn performance_grade(
+    avg_response_ms: f64,
+    error_rate_pct: f64,
+    expected_response_ms: f64,
+) -> &'static str {
+    sev::performance_grade(avg_response_ms, error_rate_pct, expected_response_ms)
+        .or_raise("kpi.performance_grade")
+}
+
+// ---- aggregates over points: kpi.health_score, kpi.overall_grade ---------------------
+
+crate::fmgr_v1!(pg_finfo_kpi_health_score_trans);
+
+/// Transition of kpi.health_score(kpi.severity_level); NULL inputs are skipped.
+///
+/// # Safety
+/// Called by the executor as the transition function of kpi.health_score.
+#[no_mangle]
+#[pg_guard]
+pub unsafe extern "C-unwind" fn kpi_health_score_trans(
+    fcinfo: pg_sys::FunctionCallInfo,
+) -> pg_sys::Datum {
+    let (mut state, args) = agg::fmgr_args(fcinfo);
+    let st = agg::state_mut(&mut state, fcinfo, Points::default);
+    if !args[0].isnull {
+        st.add(severity_of(fcinfo, args[0].value).points());
+    }
+    agg::fmgr_return(state)
+}
+
+#[pg_extern(immutable, parallel_safe)]
+fn overall_grade_trans(
+    state: Internal,
+    grade: Option<&str>,
+    fcinfo: pg_sys::FunctionCallInfo,
+) -> Internal {
+    let mut state = state;
+    let st = unsafe { agg::state_mut(&mut state, fcinfo, Points::default) };
+    if let Some(g) = grade {
+        st.add(sev::grade_points(g).or_raise("kpi.overall_grade"));
+    }
+    state
+}
+
+#[pg_extern(immutable, parallel_safe)]
+fn points_combine(
+    a: Option<Internal>,
+    b: Option<Internal>,
+    fcinfo: pg_sys::FunctionCallInfo,
+) -> Internal {
+    unsafe { agg::combine::<Points>(a, b, fcinfo, |x, y| x.merge(&y)) }
+}
+
+#[pg_extern(immutable, strict, parallel_safe)]
+fn points_serialize(state: Internal) -> Vec<u8> {
+    unsafe { agg::get::<Points>(&state) }
+        .map(Points::encode)
+        .unwrap_or_default()
+}
+
+#[pg_extern(immutable, strict, parallel_safe)]
+fn points_deserialize(bytes: &[u8], _internal: Internal) -> Internal {
+    agg::owned(Points::decode(bytes).or_raise("kpi.health_score"))
+}
+
+#[pg_extern(immutable, strict, parallel_safe)]
+fn health_score_final(state: Internal) -> Option<f64> {
+    unsafe { agg::get::<Points>(&state) }?.mean()
+}
+
+#[pg_extern(immutable, strict, parallel_safe)]
+fn overall_grade_final(state: Internal) -> Option<&'static str> {
+    unsafe { agg::get::<Points>(&state) }?
+        .mean()
+        .map(sev::grade_from_mean)
+}
+
+#[cfg(any(test, feature = "pg_test"))]
+#[pg_schema]
+mod tests {
+    use pgrx::prelude::*;
+
+    fn text(q: &str) -> Option<String> {
+        Spi::get_one::<String>(q).unwrap()
+    }
+
+    #[pg_test]
+    fn five_bands_both_directions() {
+        let lower = "SELECT string_agg(kpi.severity(v, 100, 200, 500, 1000)::text, ',' ORDER BY v)
+                     FROM unnest(array[0, 100, 100.5, 200, 500, 1000, 1000.5]::float8[]) v";
+        assert_eq!(
+            text(lower).unwrap(),
+            "optimal,optimal,good,good,warning,critical,emergency"
+        );
+        let higher = "SELECT string_agg(kpi.severity(v, 99.99, 99.95, 99.90, 99.80, 'higher_is_better')::text, ',' ORDER BY v DESC)
+                      FROM unnest(array[99.999, 99.99, 99.95, 99.9, 99.8, 99.79]::float8[]) v";
+        assert_eq!(
+            text(higher).unwrap(),
+            "optimal,optimal,good,warning,critical,emergency"
+        );
+    }
+
+    #[pg_test]
+    fn severity_from_definitions() {
+        Spi::run(
+            "INSERT INTO kpi.metric_definitions (metric, direction, optimal, good, warning, critical, active)
+             VALUES ('system_availability', 'higher_is_better', 99.99, 99.95, 99.90, 99.80, true),
+                    ('old', 'lower_is_better', 1, 2, 3, 4, false)",
+        )
+        .unwrap();
+        assert_eq!(
+            text("SELECT kpi.severity('system_availability', 99.999)::text").as_deref(),
+            Some("optimal")
+        );
+        assert_eq!(text("SELECT kpi.severity('old', 1)::text"), None);
+        assert_eq!(text("SELECT kpi.severity('nope', 1)::text"), None);
+    }
+
+    #[pg_test]
+    fn health_score_is_the_mean_of_points_and_parallel_safe() {
+        let q = "SELECT kpi.health_score(s) FROM unnest(array['optimal','good','warning','critical','emergency',NULL]::kpi.severity_level[]) s";
+        assert_eq!(Spi::get_one::<f64>(q).unwrap(), Some(56.0));
+        assert_eq!(
+            Spi::get_one::<f64>(
+                "SELECT kpi.health_score(s) FROM unnest('{}'::kpi.severity_level[]) s"
+            )
+            .unwrap(),
+            None
+        );
+        Spi::run(
+            "CREATE TABLE sev AS SELECT (array['optimal','good','warning','critical','emergency']::kpi.severity_level[])[1 + g % 5] AS s,
+                    (array['A','B','C','D','F'])[1 + g % 3] AS g FROM generate_series(1, 200000) g;
+             ANALYZE sev;
+             SET LOCAL parallel_setup_cost = 0; SET LOCAL parallel_tuple_cost = 0;
+             SET LOCAL min_parallel_table_scan_size = 0; SET LOCAL max_parallel_workers_per_gather = 2;",
+        )
+        .unwrap();
+        let par = Spi::get_two::<f64, String>(
+            "SELECT kpi.health_score(s), kpi.overall_grade(g) FROM sev",
+        )
+        .unwrap();
+        Spi::run("SET LOCAL max_parallel_workers_per_gather = 0").unwrap();
+        let ser = Spi::get_two::<f64, String>(
+            "SELECT kpi.health_score(s), kpi.overall_grade(g) FROM sev",
+        )
+        .unwrap();
+        assert_eq!(par, ser);
+        // 100, 80, 60, 40, 0 equally often; A, B, C equally often: mean 3
+        assert_eq!(ser, (Some(56.0), Some("B".to_string())));
+    }
+
+    #[pg_test(
+        error = "kpi.severity: thresholds out of order for a higher_is_better metric: good (99.99) is above optimal (99.9)"
+    )]
+    fn severity_rejects_out_of_order() {
+        Spi::run("SELECT kpi.severity(1, 99.9, 99.99, 99, 98, 'higher_is_better')").unwrap();
+    }
+
+    #[pg_test(error = "kpi.overall_grade: grade: expected one of A, B, C, D, F, got 'E'")]
+    fn overall_grade_rejects_unknown_letters() {
+        Spi::run("SELECT kpi.overall_grade(g) FROM unnest(array['A','E']) g").unwrap();
+    }
+}
