@@ -30,7 +30,7 @@ ORDER BY metric;
 
 \echo 'Health over the last 5 minutes (kpi.health; the last row is the overall score)'
 SELECT coalesce(metric, '(overall)') AS metric, samples, round(mean_value::numeric, 2) AS mean,
-       severity, score, status
+       severity, round(score::numeric, 1) AS score, status
 FROM kpi.health();
 
 \echo 'Open alerts raised by the kpi.metrics trigger (worst first)'

@@ -105,6 +105,14 @@ CREATE INDEX alerts_resolved_at_idx ON kpi.alerts (resolved_at) WHERE resolved_a
 COMMENT ON TABLE kpi.alerts IS
     'Alerts raised by the kpi.metrics trigger (source threshold) and by alert rules (source rule); one open alert per fingerprint';
 
+-- numbers in alert messages: six significant digits, no trailing zeros
+CREATE FUNCTION kpi.format_number(x float8) RETURNS text
+    IMMUTABLE STRICT PARALLEL SAFE LANGUAGE sql AS $$
+    SELECT CASE WHEN x = 0 OR x <> x OR abs(x) >= 1e15 OR abs(x) < 1e-6 THEN x::text
+                ELSE trim_scale(round(x::numeric, greatest(0, 5 - floor(log(abs(x)::numeric))::integer)))::text END
+$$;
+COMMENT ON FUNCTION kpi.format_number(float8) IS 'A number with at most six significant digits, as alert messages show it';
+
 -- one incident: a run of breaches of one fingerprint without a gap longer than the cooldown
 CREATE TYPE kpi.alert_incident AS (
     fingerprint text, metric text, labels jsonb, seq bigint, is_last boolean,
@@ -182,10 +190,10 @@ BEGIN
                    x.severity, x.worst, x.crossed, x.cooldown,
                    format('%s%s is %s: %s%s%s', x.metric,
                           CASE WHEN x.tags <> '{}' THEN ' ' || x.tags::text ELSE '' END,
-                          x.severity, x.worst, coalesce(' ' || x.unit, ''),
+                          x.severity, kpi.format_number(x.worst), coalesce(' ' || x.unit, ''),
                           CASE WHEN x.crossed IS NULL THEN ''
                                ELSE format(' is %s %s%s', CASE WHEN x.higher THEN 'below' ELSE 'above' END,
-                                           x.crossed, coalesce(' ' || x.unit, '')) END),
+                                           kpi.format_number(x.crossed), coalesce(' ' || x.unit, '')) END),
                    coalesce((SELECT r.recommendations FROM kpi.alert_recommendations r WHERE r.category = x.category),
                             kpi.default_recommendations(x.category))
                )::kpi.alert_incident ORDER BY x.metric, x.tags, x.island)
