@@ -64,7 +64,42 @@ FROM med m, med o
 WHERE o.mode = 'kpi.trigger_alerts off'
 ORDER BY m.ms DESC;
 
-\echo 'Alerts raised by the last trigger-on run are gone (each run truncates); one more run with the trigger on:'
+-- single-row INSERT statements, one transaction each (synchronous_commit off so that
+-- the flush does not hide the trigger's cost)
+CREATE TABLE bench_single_times (mode text, rows text, us float8);
+CREATE PROCEDURE bench_single(n int) LANGUAGE plpgsql AS $$
+DECLARE t0 timestamptz; mode text; v float8;
+BEGIN
+    SET synchronous_commit = off;
+    FOREACH mode IN ARRAY array['trigger on', 'kpi.trigger_alerts off'] LOOP
+        FOREACH v IN ARRAY array[120, 700] LOOP
+            TRUNCATE kpi.metrics, kpi.alerts;
+            PERFORM set_config('kpi.trigger_alerts', CASE WHEN mode = 'trigger on' THEN 'on' ELSE 'off' END, false);
+            COMMIT;
+            t0 := clock_timestamp();
+            FOR i IN 1..n LOOP
+                INSERT INTO kpi.metrics (metric, value, ts, tags)
+                VALUES ('m000', v, timestamptz '2026-01-01' + make_interval(secs => i), '{"host": "h0"}');
+                COMMIT;
+            END LOOP;
+            INSERT INTO bench_single_times
+            VALUES (mode, CASE WHEN v = 120 THEN 'no breach' ELSE 'breach (updates an open alert)' END,
+                    extract(epoch FROM clock_timestamp() - t0) * 1e6 / n);
+            COMMIT;
+        END LOOP;
+    END LOOP;
+    SET kpi.trigger_alerts = on;
+    RESET synchronous_commit;
+END $$;
+CALL bench_single(20000);
+\echo 'Single-row INSERT statements into kpi.metrics, one transaction each (microseconds per statement)'
+SELECT t.rows, round(t.us::numeric, 1) AS trigger_on_us, round(o.us::numeric, 1) AS off_us,
+       round((t.us - o.us)::numeric, 1) AS added_us
+FROM bench_single_times t JOIN bench_single_times o USING (rows)
+WHERE t.mode = 'trigger on' AND o.mode = 'kpi.trigger_alerts off'
+ORDER BY t.rows DESC;
+
+\echo 'Alerts raised by one more COPY of the same rows with the trigger on:'
 TRUNCATE kpi.metrics, kpi.alerts;
 COPY kpi.metrics (metric, value, ts, tags) FROM :'copy_file' (FORMAT csv);
 SELECT count(*) AS alerts, count(*) FILTER (WHERE state = 'firing') AS firing, sum(occurrences) AS breaches

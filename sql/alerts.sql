@@ -145,10 +145,20 @@ BEGIN
     IF NOT coalesce(current_setting('kpi.trigger_alerts', true), 'on')::boolean THEN
         RETURN NULL;
     END IF;
+    -- a cheap test first, outside the subtransaction: most statements breach nothing
+    IF NOT EXISTS (
+        SELECT FROM new_rows n JOIN kpi.metric_definitions d ON d.metric = n.metric
+        WHERE d.active AND num_nonnulls(d.optimal, d.good, d.warning, d.critical) > 0
+          AND CASE WHEN d.direction = 'higher_is_better'
+                   THEN n.value < coalesce(d.good, d.optimal, 'Infinity')
+                   ELSE n.value > coalesce(d.good, d.optimal, '-Infinity') END
+    ) THEN
+        RETURN NULL;
+    END IF;
     BEGIN
         default_cooldown := coalesce(nullif(current_setting('kpi.alert_cooldown', true), ''), '5min')::interval;
 
-        WITH defs AS MATERIALIZED (
+        WITH defs AS NOT MATERIALIZED (  -- inlined: index lookups for small statements
             SELECT d.metric, d.direction, d.optimal, d.good, d.warning, d.critical, d.unit, d.category,
                    d.direction = 'higher_is_better' AS higher,
                    coalesce(d.alert_cooldown, default_cooldown) AS cooldown,

@@ -16,16 +16,63 @@ use pgrx::{pg_sys, Internal};
 
 const ENUM: &str = "kpi.severity_level";
 
-/// The label OIDs of kpi.severity_level in band order, cached per call site.
+thread_local! {
+    /// The last enum type seen and its label OIDs (a backend is single-threaded).
+    static LABELS: std::cell::Cell<Option<(pg_sys::Oid, [pg_sys::Datum; 5])>> =
+        const { std::cell::Cell::new(None) };
+}
+
+/// The OID of `label` in enum type `typoid`.
+unsafe fn label_oid(typoid: pg_sys::Oid, label: &str) -> pg_sys::Datum {
+    let c = std::ffi::CString::new(label).unwrap_or_default();
+    let tup = pg_sys::SearchSysCache2(
+        pg_sys::SysCacheIdentifier::ENUMTYPOIDNAME as i32,
+        pg_sys::Datum::from(typoid),
+        pg_sys::Datum::from(c.as_ptr()),
+    );
+    if tup.is_null() {
+        raise(
+            PgSqlErrorCode::ERRCODE_UNDEFINED_OBJECT,
+            format!("{ENUM} has no label '{label}'"),
+            None,
+            Some("the type was altered; reinstall the extension"),
+        )
+    }
+    let en = pg_sys::GETSTRUCT(tup) as pg_sys::Form_pg_enum;
+    let oid = (*en).oid;
+    pg_sys::ReleaseSysCache(tup);
+    pg_sys::Datum::from(oid)
+}
+
+/// The label OIDs of kpi.severity_level in band order: cached per call site
+/// in `fn_extra`, and per backend keyed by the type's OID (taken from the
+/// call expression: the return type, or argument `arg`), so a new
+/// executor run costs no catalog lookup.
 ///
 /// # Safety
 /// `fcinfo` must be a valid function call.
-unsafe fn label_oids<'a>(fcinfo: pg_sys::FunctionCallInfo) -> &'a [pg_sys::Datum; 5] {
+unsafe fn label_oids<'a>(
+    fcinfo: pg_sys::FunctionCallInfo,
+    arg: Option<i32>,
+) -> &'a [pg_sys::Datum; 5] {
     let flinfo = (*fcinfo).flinfo;
     if (*flinfo).fn_extra.is_null() {
-        let oids: [pg_sys::Datum; 5] = std::array::from_fn(|i| {
-            pgrx::enum_helper::lookup_enum_by_label(ENUM, Severity::LABELS[i])
-        });
+        let mut typoid = match arg {
+            None => pg_sys::get_fn_expr_rettype(flinfo),
+            Some(i) => pg_sys::get_fn_expr_argtype(flinfo, i),
+        };
+        if typoid == pg_sys::InvalidOid {
+            typoid = pgrx::regtypein(ENUM);
+        }
+        let oids = match LABELS.get() {
+            Some((t, oids)) if t == typoid => oids,
+            _ => {
+                let oids: [pg_sys::Datum; 5] =
+                    std::array::from_fn(|i| label_oid(typoid, Severity::LABELS[i]));
+                LABELS.set(Some((typoid, oids)));
+                oids
+            }
+        };
         let p = pg_sys::MemoryContextAlloc((*flinfo).fn_mcxt, std::mem::size_of_val(&oids))
             as *mut [pg_sys::Datum; 5];
         p.write(oids);
@@ -35,8 +82,8 @@ unsafe fn label_oids<'a>(fcinfo: pg_sys::FunctionCallInfo) -> &'a [pg_sys::Datum
 }
 
 /// The band of an enum datum.
-unsafe fn severity_of(fcinfo: pg_sys::FunctionCallInfo, d: pg_sys::Datum) -> Severity {
-    let oids = label_oids(fcinfo);
+unsafe fn severity_of(fcinfo: pg_sys::FunctionCallInfo, arg: i32, d: pg_sys::Datum) -> Severity {
+    let oids = label_oids(fcinfo, Some(arg));
     match oids.iter().position(|o| *o == d) {
         Some(i) => Severity::from_index(i).unwrap_or(Severity::Emergency),
         None => raise(
@@ -106,7 +153,7 @@ pub unsafe extern "C-unwind" fn kpi_severity(fcinfo: pg_sys::FunctionCallInfo) -
         )
     }
     match sev::classify(value, dir, t) {
-        Some(s) => label_oids(fcinfo)[s as usize],
+        Some(s) => label_oids(fcinfo, None)[s as usize],
         None => return_null(fcinfo),
     }
 }
@@ -156,7 +203,7 @@ pub unsafe extern "C-unwind" fn kpi_health_score_trans(
     let (mut state, args) = agg::fmgr_args(fcinfo);
     let st = agg::state_mut(&mut state, fcinfo, Points::default);
     if !args[0].isnull {
-        st.add(severity_of(fcinfo, args[0].value).points());
+        st.add(severity_of(fcinfo, 1, args[0].value).points());
     }
     agg::fmgr_return(state)
 }
