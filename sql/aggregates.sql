@@ -86,3 +86,27 @@ CREATE AGGREGATE kpi.overall_grade(grade text) (
     PARALLEL = SAFE);
 COMMENT ON AGGREGATE kpi.overall_grade(text) IS
     'Overall letter grade: mean of A=4 .. F=0, then >= 3.5 A, >= 2.5 B, >= 1.5 C, >= 0.5 D, else F';
+
+-- customer models: the state keeps distinct rows with weights; the final function fits
+CREATE AGGREGATE kpi.bgnbd_fit(frequency float8, recency float8, t float8) (
+    SFUNC = kpi.bgnbd_trans, STYPE = internal, FINALFUNC = kpi.bgnbd_final,
+    COMBINEFUNC = kpi.bgnbd_combine, SERIALFUNC = kpi.bgnbd_serialize, DESERIALFUNC = kpi.bgnbd_deserialize,
+    PARALLEL = SAFE);
+CREATE AGGREGATE kpi.bgnbd_fit(frequency float8, recency float8, t float8, penalizer float8) (
+    SFUNC = kpi.bgnbd_trans_pen, STYPE = internal, FINALFUNC = kpi.bgnbd_final,
+    COMBINEFUNC = kpi.bgnbd_combine, SERIALFUNC = kpi.bgnbd_serialize, DESERIALFUNC = kpi.bgnbd_deserialize,
+    PARALLEL = SAFE);
+COMMENT ON AGGREGATE kpi.bgnbd_fit(float8, float8, float8) IS
+    'Maximum-likelihood BG/NBD fit (Fader, Hardie & Lee 2005) over customers'' frequency, recency and T';
+CREATE AGGREGATE kpi.gamma_gamma_fit(frequency float8, monetary float8) (
+    SFUNC = kpi.gamma_gamma_trans, STYPE = internal, FINALFUNC = kpi.gamma_gamma_final,
+    COMBINEFUNC = kpi.gamma_gamma_combine, SERIALFUNC = kpi.gamma_gamma_serialize,
+    DESERIALFUNC = kpi.gamma_gamma_deserialize, PARALLEL = SAFE);
+COMMENT ON AGGREGATE kpi.gamma_gamma_fit(float8, float8) IS
+    'Maximum-likelihood Gamma-Gamma spend fit on repeat customers (frequency 0 rows are ignored)';
+CREATE AGGREGATE kpi.sbg_fit(period integer, alive bigint) (
+    SFUNC = kpi.sbg_trans, STYPE = internal, FINALFUNC = kpi.sbg_final,
+    COMBINEFUNC = kpi.sbg_combine, SERIALFUNC = kpi.sbg_serialize, DESERIALFUNC = kpi.sbg_deserialize,
+    PARALLEL = SAFE);
+COMMENT ON AGGREGATE kpi.sbg_fit(integer, bigint) IS
+    'Shifted-beta-geometric retention fit (Fader & Hardie 2007) from a cohort''s survivors per period';

@@ -39,3 +39,13 @@ CREATE TYPE kpi.stats AS (
 CREATE TYPE kpi.correlation AS (
     r float8, n bigint, t float8, p_value float8, significant boolean
 );
+-- fitted customer models (values returned by the *_fit aggregates and passed to the predictions)
+CREATE TYPE kpi.bgnbd AS (
+    r float8, alpha float8, a float8, b float8, log_likelihood float8, n bigint, converged boolean
+);
+CREATE TYPE kpi.gamma_gamma AS (
+    p float8, q float8, gamma float8, log_likelihood float8, n bigint, converged boolean
+);
+CREATE TYPE kpi.sbg AS (
+    alpha float8, beta float8, log_likelihood float8, n bigint, converged boolean
+);

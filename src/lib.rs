@@ -10,6 +10,7 @@ mod definitions;
 mod errors;
 mod guc;
 mod ingest;
+mod models;
 mod severity;
 mod sketch;
 mod stats;
