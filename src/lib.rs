@@ -6,6 +6,7 @@
 use pgrx::prelude::*;
 
 mod agg;
+mod business;
 mod definitions;
 mod errors;
 mod guc;

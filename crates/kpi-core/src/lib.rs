@@ -4,6 +4,7 @@
 //! unit- and property-tested with a plain `cargo test` in seconds. The
 //! extension crate wraps these types as SQL functions and aggregates.
 
+pub mod business;
 pub mod codec;
 pub mod correlation;
 pub mod error;

@@ -1,0 +1,202 @@
+//! Business formulas in SQL. Money arguments and results are `numeric`,
+//! computed with rust_decimal (28 significant digits); never float.
+
+use crate::errors::{raise, OrRaise};
+use kpi_core::business as biz;
+use rust_decimal::Decimal;
+
+use pgrx::pg_sys::errcodes::PgSqlErrorCode;
+use pgrx::prelude::*;
+use pgrx::AnyNumeric;
+
+/// A numeric argument as a Decimal; NaN, infinities and more than 28
+/// significant digits are errors naming the argument.
+fn dec(func: &str, arg: &str, n: &AnyNumeric) -> Decimal {
+    let s = n.to_string();
+    match Decimal::from_str_exact(&s) {
+        Ok(d) => d,
+        Err(_) if matches!(s.as_str(), "NaN" | "Infinity" | "-Infinity") => raise(
+            PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
+            format!("{func}: {arg} must be a finite number, got {s}"),
+            None,
+            None,
+        ),
+        Err(_) => raise(
+            PgSqlErrorCode::ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE,
+            format!("{func}: {arg} is out of range: {s}"),
+            None,
+            Some("money values are limited to 28 significant digits"),
+        ),
+    }
+}
+
+fn num(d: Decimal) -> AnyNumeric {
+    AnyNumeric::try_from(d.to_string().as_str())
+        .unwrap_or_else(|e| error!("pg_kpi: numeric conversion of {d}: {e}"))
+}
+
+/// ROI in percent: (revenue − investment) / investment × 100; NULL for a zero investment.
+#[pg_extern(immutable, strict, parallel_safe)]
+fn roi(revenue: AnyNumeric, investment: AnyNumeric) -> Option<AnyNumeric> {
+    const F: &str = "kpi.roi";
+    biz::roi(
+        dec(F, "revenue", &revenue),
+        dec(F, "investment", &investment),
+    )
+    .or_raise(F)
+    .map(num)
+}
+
+/// Days until revenue_per_day covers the investment; NULL when revenue_per_day <= 0.
+#[pg_extern(immutable, strict, parallel_safe)]
+fn break_even_days(investment: AnyNumeric, revenue_per_day: AnyNumeric) -> Option<AnyNumeric> {
+    const F: &str = "kpi.break_even_days";
+    biz::break_even_days(
+        dec(F, "investment", &investment),
+        dec(F, "revenue_per_day", &revenue_per_day),
+    )
+    .or_raise(F)
+    .map(num)
+}
+
+fn flows(func: &str, cash_flows: &Array<AnyNumeric>) -> Vec<Decimal> {
+    cash_flows
+        .iter()
+        .enumerate()
+        .map(|(i, v)| match v {
+            Some(v) => dec(func, "cash_flows", &v),
+            None => raise(
+                PgSqlErrorCode::ERRCODE_NULL_VALUE_NOT_ALLOWED,
+                format!("{func}: cash_flows element {} is NULL", i + 1),
+                None,
+                Some("use 0 for a period without cash flow"),
+            ),
+        })
+        .collect()
+}
+
+/// Whole periods before the investment is recovered plus the fraction of the recovery period.
+#[pg_extern(immutable, strict, parallel_safe, name = "payback_period")]
+fn payback_period(cash_flows: Array<AnyNumeric>, investment: AnyNumeric) -> Option<AnyNumeric> {
+    const F: &str = "kpi.payback_period";
+    biz::payback_period(
+        &flows(F, &cash_flows),
+        dec(F, "investment", &investment),
+        None,
+    )
+    .or_raise(F)
+    .map(num)
+}
+
+/// Discounted payback: the cash flow of period k is divided by (1 + discount_rate)^k.
+#[pg_extern(immutable, strict, parallel_safe, name = "payback_period")]
+fn payback_period_discounted(
+    cash_flows: Array<AnyNumeric>,
+    investment: AnyNumeric,
+    discount_rate: f64,
+) -> Option<AnyNumeric> {
+    const F: &str = "kpi.payback_period";
+    biz::payback_period(
+        &flows(F, &cash_flows),
+        dec(F, "investment", &investment),
+        Some(discount_rate),
+    )
+    .or_raise(F)
+    .map(num)
+}
+
+/// The replaced formula: avg_monthly_revenue / max(churn_probability, 0.01).
+#[pg_extern(immutable, strict, parallel_safe)]
+fn clv_simple(avg_monthly_revenue: AnyNumeric, churn_probability: f64) -> AnyNumeric {
+    const F: &str = "kpi.clv_simple";
+    num(biz::clv_simple(
+        dec(F, "avg_monthly_revenue", &avg_monthly_revenue),
+        churn_probability,
+    )
+    .or_raise(F))
+}
+
+/// arpu · gross_margin / (churn_rate + discount_rate): discounted geometric retention.
+#[pg_extern(immutable, strict, parallel_safe)]
+fn clv(
+    arpu: AnyNumeric,
+    churn_rate: f64,
+    gross_margin: default!(f64, 1.0),
+    discount_rate: default!(f64, 0.0),
+) -> Option<AnyNumeric> {
+    const F: &str = "kpi.clv";
+    biz::clv(
+        dec(F, "arpu", &arpu),
+        churn_rate,
+        gross_margin,
+        discount_rate,
+    )
+    .or_raise(F)
+    .map(num)
+}
+
+/// churned / customers_at_start; NULL for an empty start.
+#[pg_extern(immutable, strict, parallel_safe)]
+fn churn_rate(customers_at_start: i64, churned: i64) -> Option<f64> {
+    biz::churn_rate(customers_at_start, churned).or_raise("kpi.churn_rate")
+}
+
+/// The replaced weighted churn heuristic, capped at 0.99.
+#[pg_extern(immutable, strict, parallel_safe)]
+fn churn_probability(
+    days_inactive: f64,
+    revenue_momentum: f64,
+    support_issues: f64,
+    engagement: f64,
+) -> f64 {
+    biz::churn_probability(days_inactive, revenue_momentum, support_issues, engagement)
+        .or_raise("kpi.churn_probability")
+}
+
+/// 0.3 login + 0.3 min(features/10, 1) + 0.2 [paid in 30 days] + 0.2 satisfaction.
+#[pg_extern(immutable, strict, parallel_safe)]
+fn engagement_score(
+    login_frequency: f64,
+    features_used: i32,
+    paid_last_30_days: bool,
+    support_satisfaction: f64,
+) -> f64 {
+    biz::engagement_score(
+        login_frequency,
+        features_used as i64,
+        paid_last_30_days,
+        support_satisfaction,
+    )
+    .or_raise("kpi.engagement_score")
+}
+
+/// 1 − (1 − monthly)^12.
+#[pg_extern(immutable, strict, parallel_safe)]
+fn annualize_churn(monthly: f64) -> f64 {
+    biz::annualize_churn(monthly).or_raise("kpi.annualize_churn")
+}
+
+/// Months to earn back the acquisition cost: cac / (arpa · gross_margin); NULL when never.
+#[pg_extern(immutable, strict, parallel_safe)]
+fn cac_payback_months(cac: AnyNumeric, arpa: AnyNumeric, gross_margin: f64) -> Option<AnyNumeric> {
+    const F: &str = "kpi.cac_payback_months";
+    biz::cac_payback_months(dec(F, "cac", &cac), dec(F, "arpa", &arpa), gross_margin)
+        .or_raise(F)
+        .map(num)
+}
+
+/// LTV / CAC; NULL for a zero CAC.
+#[pg_extern(immutable, strict, parallel_safe)]
+fn ltv_cac_ratio(ltv: AnyNumeric, cac: AnyNumeric) -> Option<AnyNumeric> {
+    const F: &str = "kpi.ltv_cac_ratio";
+    biz::ltv_cac_ratio(dec(F, "ltv", &ltv), dec(F, "cac", &cac))
+        .or_raise(F)
+        .map(num)
+}
+
+/// (current − previous) / previous; NULL when previous is 0.
+#[pg_extern(immutable, strict, parallel_safe)]
+fn growth(current: AnyNumeric, previous: AnyNumeric) -> Option<f64> {
+    const F: &str = "kpi.growth";
+    biz::growth(dec(F, "current", &current), dec(F, "previous", &previous)).or_raise(F)
+}

@@ -1,0 +1,117 @@
+-- Business formulas (numeric money) and customer models.
+SET client_min_messages = warning;
+CREATE EXTENSION IF NOT EXISTS pg_kpi;
+SET extra_float_digits = 0;
+CREATE FUNCTION pg_temp.try(sql text) RETURNS text LANGUAGE plpgsql AS $$
+BEGIN
+    EXECUTE sql;
+    RETURN 'ok';
+EXCEPTION WHEN others THEN
+    RETURN SQLSTATE || ': ' || SQLERRM;
+END $$;
+
+-- ROI, break-even and payback (numeric in, numeric out; NULL where undefined)
+SELECT kpi.roi(15000, 10000) AS gain, kpi.roi(5000, 10000) AS loss, kpi.roi(100, 0) AS no_investment,
+       pg_typeof(kpi.roi(1, 2)) AS type;
+SELECT kpi.break_even_days(10000, 250) AS days, kpi.break_even_days(10000, 0) AS never;
+SELECT kpi.payback_period(array[400, 300, 600, 100]::numeric[], 1000) AS periods,
+       round(kpi.payback_period(array[400, 300, 600, 100]::numeric[], 1000, 0.1), 6) AS discounted,
+       kpi.payback_period(array[400, 300]::numeric[], 1000) AS never;
+SELECT kpi.roi(0.1, 0.3) AS exact_decimal;   -- no binary floating point on money
+SELECT pg_temp.try($$SELECT kpi.roi(1, -5)$$);
+SELECT pg_temp.try($$SELECT kpi.roi('NaN', 5)$$);
+SELECT pg_temp.try($$SELECT kpi.roi(1e40, 5)$$);
+SELECT pg_temp.try($$SELECT kpi.payback_period(array[1, NULL]::numeric[], 5)$$);
+SELECT pg_temp.try($$SELECT kpi.payback_period(array[1]::numeric[], 5, -2)$$);
+
+-- CLV and churn
+SELECT kpi.clv_simple(100, 0.05) AS clv_simple, kpi.clv_simple(100, 0) AS floored_at_1pct;
+SELECT kpi.clv(50, 0.05, 0.8) AS margin_adjusted, round(kpi.clv(50, 0.05, 0.8, 0.01), 6) AS discounted,
+       kpi.clv(50, 0, 1, 0) AS undefined;
+SELECT kpi.churn_rate(200, 10) AS rate, kpi.churn_rate(0, 0) AS no_customers;
+SELECT kpi.churn_probability(15, 0.8, 0.5, 0.6) AS p, kpi.churn_probability(90, 0, 1, 0) AS capped;
+SELECT kpi.engagement_score(0.5, 4, true, 0.75) AS engagement;
+SELECT round(kpi.annualize_churn(0.05)::numeric, 10) AS annual;
+SELECT kpi.cac_payback_months(600, 50, 0.8) AS months, kpi.ltv_cac_ratio(1800, 600) AS ratio,
+       kpi.ltv_cac_ratio(1800, 0) AS no_cac, kpi.growth(110, 100) AS growth, kpi.growth(5, 0) AS no_base;
+SELECT pg_temp.try($$SELECT kpi.clv_simple(100, 1.5)$$);
+SELECT pg_temp.try($$SELECT kpi.churn_rate(10, 11)$$);
+SELECT pg_temp.try($$SELECT kpi.churn_probability(-1, 0, 0, 0)$$);
+SELECT pg_temp.try($$SELECT kpi.annualize_churn('NaN')$$);
+
+-- shifted-beta-geometric: Fader & Hardie (2007) "regular" cohort gives alpha 0.704, beta 1.182
+CREATE TABLE cohort (period int, alive bigint);
+INSERT INTO cohort VALUES (0, 1000), (1, 631), (2, 468), (3, 382), (4, 326), (5, 289), (6, 262), (7, 241);
+SELECT round((m).alpha::numeric, 3) AS alpha, round((m).beta::numeric, 3) AS beta,
+       round((m).log_likelihood::numeric, 3) AS ll, (m).n, (m).converged
+FROM (SELECT kpi.sbg_fit(period, alive) AS m FROM cohort) x;
+SELECT t, round(kpi.sbg_survival(m, t)::numeric, 4) AS survival, round(kpi.sbg_retention(m, t)::numeric, 4) AS retention,
+       round(kpi.sbg_churn_probability(m, t)::numeric, 4) AS churn
+FROM (SELECT kpi.sbg_fit(period, alive) AS m FROM cohort) x, generate_series(0, 3) t;
+SELECT pg_temp.try($$SELECT kpi.sbg_fit(p, a) FROM (VALUES (0, 10), (2, 5)) v(p, a)$$);
+SELECT pg_temp.try($$SELECT kpi.sbg_fit(p, a) FROM (VALUES (0, 10), (1, 11), (2, 5)) v(p, a)$$);
+SELECT pg_temp.try($$SELECT kpi.sbg_fit(p, a) FROM (VALUES (0, 10), (1, 5)) v(p, a)$$);
+
+-- BG/NBD and Gamma-Gamma on simulated "buy till you die" customers: lognormal purchase
+-- rates, a dropout chance after each repeat purchase, lognormal spend (deterministic seed)
+SELECT setseed(0.31);
+CREATE TABLE sim AS
+WITH RECURSIVE c AS (
+    SELECT g AS id, exp(-2.0 + 1.0 * sqrt(-2 * ln(1 - random())) * cos(2 * pi() * random())) AS lam,
+           0.02 + 0.4 * random() AS p, (30 + g % 10)::float8 AS t,
+           exp(3 + 0.4 * sqrt(-2 * ln(1 - random())) * cos(2 * pi() * random())) AS spend
+    FROM generate_series(1, 3000) g
+), walk AS (
+    SELECT id, lam, p, t, spend, 0::float8 AS now, 0 AS x, 0::float8 AS total, true AS alive FROM c
+    UNION ALL
+    SELECT w.id, w.lam, w.p, w.t, w.spend, s.nt, w.x + 1,
+           w.total + w.spend * exp(0.3 * sqrt(-2 * ln(1 - random())) * cos(2 * pi() * random())),
+           random() >= w.p
+    FROM walk w, LATERAL (SELECT w.now - ln(1 - random()) / w.lam AS nt) s
+    WHERE w.alive AND s.nt <= w.t
+)
+SELECT id, t, max(x)::float8 AS frequency, max(now) AS recency,
+       CASE WHEN max(x) = 0 THEN 0 ELSE max(total) / max(x) END AS monetary
+FROM walk GROUP BY id, t;
+SELECT round((m).r::numeric, 2) AS r, round((m).alpha::numeric, 2) AS alpha, round((m).a::numeric, 2) AS a,
+       round((m).b::numeric, 2) AS b, round((m).log_likelihood::numeric, 1) AS ll, (m).n, (m).converged
+FROM (SELECT kpi.bgnbd_fit(frequency, recency, t) AS m FROM sim) x;
+SELECT round((m).p::numeric, 2) AS p, round((m).q::numeric, 2) AS q, round((m).gamma::numeric, 2) AS gamma,
+       (m).n AS repeat_customers, (m).converged
+FROM (SELECT kpi.gamma_gamma_fit(frequency, monetary) AS m FROM sim) x;
+-- P(alive) is 1 for frequency 0; expected purchases grow with the horizon
+WITH m AS (SELECT kpi.bgnbd_fit(frequency, recency, t) AS bg, kpi.gamma_gamma_fit(frequency, monetary) AS gg FROM sim)
+SELECT kpi.p_alive(bg, 0, 0, 30) AS p_alive_new,
+       kpi.p_alive(bg, 3, 29, 30) > kpi.p_alive(bg, 3, 5, 30) AS recent_is_more_alive,
+       kpi.expected_purchases(bg, 10, 2, 20, 30) < kpi.expected_purchases(bg, 20, 2, 20, 30) AS monotone,
+       kpi.expected_purchases(bg, 0) AS zero_horizon,
+       round(kpi.expected_purchases(bg, 52)::numeric, 4) AS new_customer_year,
+       (gg).n AS repeat_customers,
+       kpi.expected_spend(gg, 2, 25) > 0 AS spend_positive,
+       round(kpi.clv_bgnbd(bg, gg, 2, 20, 30, 25)::numeric, 2) AS clv_12_months
+FROM m;
+-- parallel and serial fits agree
+CREATE TABLE sim_big AS SELECT s.* FROM sim s, generate_series(1, 20);
+ANALYZE sim_big;
+SET parallel_setup_cost = 0; SET parallel_tuple_cost = 0; SET min_parallel_table_scan_size = 0;
+SET max_parallel_workers_per_gather = 2;
+CREATE TEMP TABLE par AS SELECT kpi.bgnbd_fit(frequency, recency, t) AS m, kpi.gamma_gamma_fit(frequency, monetary) AS g FROM sim_big;
+SET max_parallel_workers_per_gather = 0;
+SELECT (p.m).n = (s.m).n AS same_n, abs((p.m).log_likelihood - (s.m).log_likelihood) < 1e-6 * abs((s.m).log_likelihood) AS same_ll,
+       (p.g).n = (s.g).n AS same_gg_n
+FROM par p, (SELECT kpi.bgnbd_fit(frequency, recency, t) AS m, kpi.gamma_gamma_fit(frequency, monetary) AS g FROM sim_big) s;
+RESET max_parallel_workers_per_gather; RESET parallel_setup_cost; RESET parallel_tuple_cost; RESET min_parallel_table_scan_size;
+-- bad input names the field and the row
+SELECT pg_temp.try($$SELECT kpi.bgnbd_fit(f, r, t) FROM (VALUES (1, 1, 5), (2, 7, 5)) v(f, r, t)$$);
+SELECT pg_temp.try($$SELECT kpi.bgnbd_fit(1.5, 1, 3)$$);
+SELECT pg_temp.try($$SELECT kpi.bgnbd_fit(0, 1, 3)$$);
+SELECT pg_temp.try($$SELECT kpi.bgnbd_fit(-1, 0, 3)$$);
+SELECT pg_temp.try($$SELECT kpi.bgnbd_fit(1, 1, 3) FROM generate_series(1, 3)$$);
+SELECT pg_temp.try($$SELECT kpi.gamma_gamma_fit(1, 0)$$);
+SELECT pg_temp.try($$SELECT kpi.p_alive((1, 1, 1, 1, 0, 1, true)::kpi.bgnbd, 0, 2, 3)$$);
+SELECT pg_temp.try($$SELECT kpi.p_alive((1, -1, 1, 1, 0, 1, true)::kpi.bgnbd, 0, 0, 3)$$);
+SELECT pg_temp.try($$SELECT kpi.expected_purchases((1, 1, 1, 1, 0, 1, true)::kpi.bgnbd, -1)$$);
+-- a fit that runs to the boundary of the parameter space says so
+SELECT (m).converged FROM (
+    SELECT kpi.bgnbd_fit((g % 5)::float8, CASE WHEN g % 5 = 0 THEN 0 ELSE g % 30 END, 30 + g % 9) AS m
+    FROM generate_series(1, 400) g) x;
