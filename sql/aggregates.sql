@@ -110,3 +110,10 @@ CREATE AGGREGATE kpi.sbg_fit(period integer, alive bigint) (
     PARALLEL = SAFE);
 COMMENT ON AGGREGATE kpi.sbg_fit(integer, bigint) IS
     'Shifted-beta-geometric retention fit (Fader & Hardie 2007) from a cohort''s survivors per period';
+
+CREATE AGGREGATE kpi.payback_days(ts timestamptz, amount numeric, investment numeric, start timestamptz) (
+    SFUNC = kpi.payback_days_trans, STYPE = internal, FINALFUNC = kpi.payback_days_final,
+    COMBINEFUNC = kpi.payback_days_combine, SERIALFUNC = kpi.payback_days_serialize,
+    DESERIALFUNC = kpi.payback_days_deserialize, PARALLEL = SAFE);
+COMMENT ON AGGREGATE kpi.payback_days(timestamptz, numeric, numeric, timestamptz) IS
+    'Days from start until the cumulative amount (rows at or after start, in time order) first reaches the investment; NULL if never';

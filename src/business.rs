@@ -1,13 +1,14 @@
 //! Business formulas in SQL. Money arguments and results are `numeric`,
 //! computed with rust_decimal (28 significant digits); never float.
 
+use crate::agg;
 use crate::errors::{raise, OrRaise};
 use kpi_core::business as biz;
 use rust_decimal::Decimal;
 
 use pgrx::pg_sys::errcodes::PgSqlErrorCode;
 use pgrx::prelude::*;
-use pgrx::AnyNumeric;
+use pgrx::{pg_sys, AnyNumeric, Internal};
 
 /// A numeric argument as a Decimal; NaN, infinities and more than 28
 /// significant digits are errors naming the argument.
@@ -199,4 +200,81 @@ fn ltv_cac_ratio(ltv: AnyNumeric, cac: AnyNumeric) -> Option<AnyNumeric> {
 fn growth(current: AnyNumeric, previous: AnyNumeric) -> Option<f64> {
     const F: &str = "kpi.growth";
     biz::growth(dec(F, "current", &current), dec(F, "previous", &previous)).or_raise(F)
+}
+
+// ---- kpi.payback_days(ts, amount, investment, start) --------------------------------
+
+fn micros(func: &str, arg: &str, ts: TimestampWithTimeZone) -> i64 {
+    if ts.is_infinity() || ts.is_neg_infinity() {
+        raise(
+            PgSqlErrorCode::ERRCODE_DATETIME_FIELD_OVERFLOW,
+            format!("{func}: {arg} must be a finite timestamp"),
+            None,
+            None,
+        )
+    }
+    ts.into_inner()
+}
+
+#[pg_extern(immutable, parallel_safe)]
+fn payback_days_trans(
+    state: Internal,
+    ts: Option<TimestampWithTimeZone>,
+    amount: Option<AnyNumeric>,
+    investment: Option<AnyNumeric>,
+    start: Option<TimestampWithTimeZone>,
+    fcinfo: pg_sys::FunctionCallInfo,
+) -> Internal {
+    const F: &str = "kpi.payback_days";
+    let mut state = state;
+    let (Some(ts), Some(amount)) = (ts, amount) else {
+        return state;
+    };
+    let (Some(investment), Some(start)) = (investment, start) else {
+        raise(
+            PgSqlErrorCode::ERRCODE_NULL_VALUE_NOT_ALLOWED,
+            format!("{F}: investment and start must not be NULL"),
+            None,
+            None,
+        )
+    };
+    let st = unsafe { agg::state_mut(&mut state, fcinfo, biz::Payback::default) };
+    st.add(
+        micros(F, "ts", ts),
+        dec(F, "amount", &amount),
+        dec(F, "investment", &investment),
+        micros(F, "start", start),
+    )
+    .or_raise(F);
+    state
+}
+
+#[pg_extern(immutable, parallel_safe)]
+fn payback_days_combine(
+    a: Option<Internal>,
+    b: Option<Internal>,
+    fcinfo: pg_sys::FunctionCallInfo,
+) -> Internal {
+    unsafe {
+        agg::combine::<biz::Payback>(a, b, fcinfo, |x, y| {
+            x.merge(&y).or_raise("kpi.payback_days");
+        })
+    }
+}
+
+#[pg_extern(immutable, strict, parallel_safe)]
+fn payback_days_serialize(state: Internal) -> Vec<u8> {
+    unsafe { agg::get::<biz::Payback>(&state) }
+        .map(biz::Payback::encode)
+        .unwrap_or_default()
+}
+
+#[pg_extern(immutable, strict, parallel_safe)]
+fn payback_days_deserialize(bytes: &[u8], _internal: Internal) -> Internal {
+    agg::owned(biz::Payback::decode(bytes).or_raise("kpi.payback_days"))
+}
+
+#[pg_extern(immutable, strict, parallel_safe)]
+fn payback_days_final(state: Internal) -> Option<AnyNumeric> {
+    unsafe { agg::get::<biz::Payback>(&state) }?.days().map(num)
 }

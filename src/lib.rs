@@ -23,6 +23,11 @@ mod types;
 extension_sql_file!("../sql/schema.sql", name = "schema", bootstrap);
 extension_sql_file!("../sql/types.sql", name = "types", requires = ["schema"]);
 extension_sql_file!("../sql/alerts.sql", name = "alerts", requires = ["schema"]);
+extension_sql_file!(
+    "../sql/business.sql",
+    name = "business",
+    requires = ["schema"]
+);
 extension_sql_file!("../sql/aggregates.sql", name = "aggregates", finalize);
 
 #[pg_guard]

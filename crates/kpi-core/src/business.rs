@@ -273,6 +273,132 @@ pub fn growth(current: Decimal, previous: Decimal) -> CoreResult<Option<f64>> {
     Ok(g.to_f64())
 }
 
+const PAYBACK_MAGIC: u8 = b'Y';
+
+/// State of the payback_days aggregate: the investment and start fixed by the
+/// first row, and every (timestamp in microseconds, amount) row.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Payback {
+    pub params: Option<(Decimal, i64)>,
+    pub rows: Vec<(i64, Decimal)>,
+}
+
+impl Payback {
+    pub fn add(
+        &mut self,
+        ts: i64,
+        amount: Decimal,
+        investment: Decimal,
+        start: i64,
+    ) -> CoreResult<()> {
+        match self.params {
+            None => {
+                nonneg_d("investment", investment)?;
+                self.params = Some((investment, start));
+            }
+            Some((i, s)) if i != investment || s != start => {
+                return Err(CoreError::invalid(
+                    "investment",
+                    "investment and start must be the same for every row of a group",
+                ))
+            }
+            _ => {}
+        }
+        self.rows.push((ts, amount));
+        Ok(())
+    }
+    pub fn merge(&mut self, o: &Payback) -> CoreResult<()> {
+        if let (Some(a), Some(b)) = (self.params, o.params) {
+            if a != b {
+                return Err(CoreError::invalid(
+                    "investment",
+                    "investment and start must be the same for every row of a group",
+                ));
+            }
+        }
+        self.params = self.params.or(o.params);
+        self.rows.extend_from_slice(&o.rows);
+        Ok(())
+    }
+    /// Days (fractional) from start until the cumulative amount of the rows at
+    /// or after start first reaches the investment; None if it never does.
+    pub fn days(&self) -> Option<Decimal> {
+        let (investment, start) = self.params?;
+        if investment.is_zero() {
+            return Some(Decimal::ZERO);
+        }
+        let mut rows: Vec<&(i64, Decimal)> = self.rows.iter().filter(|r| r.0 >= start).collect();
+        rows.sort_by_key(|r| r.0);
+        let mut cum = Decimal::ZERO;
+        for (ts, amount) in rows {
+            cum += *amount;
+            if cum >= investment {
+                let micros = Decimal::from(ts - start);
+                return Some((micros / Decimal::from(86_400_000_000i64)).normalize());
+            }
+        }
+        None
+    }
+    pub fn encode(&self) -> Vec<u8> {
+        let mut w = crate::codec::Writer::new(PAYBACK_MAGIC, 1);
+        match self.params {
+            None => w.u8(0),
+            Some((i, s)) => {
+                w.u8(1);
+                for b in i.serialize() {
+                    w.u8(b);
+                }
+                w.vari(s);
+            }
+        }
+        w.varu(self.rows.len() as u64);
+        for (ts, a) in &self.rows {
+            w.vari(*ts);
+            for b in a.serialize() {
+                w.u8(b);
+            }
+        }
+        w.finish()
+    }
+    pub fn decode(buf: &[u8]) -> CoreResult<Payback> {
+        let (mut r, version) = crate::codec::Reader::new(buf, "payback state", PAYBACK_MAGIC)?;
+        if version != 1 {
+            return Err(r.corrupt(format!("unsupported version {version}")));
+        }
+        let dec16 = |r: &mut crate::codec::Reader| -> CoreResult<Decimal> {
+            let mut b = [0u8; 16];
+            for x in b.iter_mut() {
+                *x = r.u8()?;
+            }
+            // flags byte layout: bits 16-23 scale (<= 28), bit 31 sign, rest zero
+            let flags = u32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+            if flags & 0x7F00_FFFF != 0 || (flags >> 16) & 0xFF > 28 {
+                return Err(r.corrupt("invalid decimal"));
+            }
+            Ok(Decimal::deserialize(b))
+        };
+        let params = match r.u8()? {
+            0 => None,
+            1 => {
+                let i = dec16(&mut r)?;
+                Some((i, r.vari()?))
+            }
+            _ => return Err(r.corrupt("invalid flag")),
+        };
+        let n = r.varu()?;
+        if n > r.remaining() as u64 / 17 {
+            return Err(r.corrupt("row count exceeds the data"));
+        }
+        let mut rows = Vec::with_capacity(n as usize);
+        for _ in 0..n {
+            let ts = r.vari()?;
+            rows.push((ts, dec16(&mut r)?));
+        }
+        r.end()?;
+        Ok(Payback { params, rows })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -365,5 +491,26 @@ mod tests {
         assert_eq!(ltv_cac_ratio(d("1800"), Decimal::ZERO).unwrap(), None);
         assert_eq!(growth(d("110"), d("100")).unwrap(), Some(0.1));
         assert_eq!(growth(d("110"), Decimal::ZERO).unwrap(), None);
+    }
+
+    #[test]
+    fn payback_days_in_any_order_and_round_trip() {
+        let day = 86_400_000_000i64;
+        let mut a = Payback::default();
+        // before start: ignored; then 300 on day 2, 500 on day 5, 400 on day 7.5
+        for (t, v) in [(-day, "900"), (7 * day + day / 2, "400"), (2 * day, "300")] {
+            a.add(t, d(v), d("1000"), 0).unwrap();
+        }
+        let mut b = Payback::default();
+        b.add(5 * day, d("500"), d("1000"), 0).unwrap();
+        a.merge(&b).unwrap();
+        assert_eq!(a.days(), Some(d("7.5")));
+        assert_eq!(Payback::decode(&a.encode()).unwrap(), a);
+        let mut never = Payback::default();
+        never.add(day, d("10"), d("1000"), 0).unwrap();
+        assert_eq!(never.days(), None);
+        assert!(never.add(day, d("10"), d("999"), 0).is_err());
+        assert!(Payback::default().add(0, d("1"), d("-1"), 0).is_err());
+        assert!(Payback::decode(b"Y\x01\x02").is_err());
     }
 }

@@ -115,3 +115,49 @@ SELECT pg_temp.try($$SELECT kpi.expected_purchases((1, 1, 1, 1, 0, 1, true)::kpi
 SELECT (m).converged FROM (
     SELECT kpi.bgnbd_fit((g % 5)::float8, CASE WHEN g % 5 = 0 THEN 0 ELSE g % 30 END, 30 + g % 9) AS m
     FROM generate_series(1, 400) g) x;
+
+-- revenue data (rolled back at the end)
+BEGIN;
+SET LOCAL timezone = 'UTC';
+TRUNCATE kpi.revenue_events, kpi.customers;
+INSERT INTO kpi.customers (customer_id, segment, acquired_at, acquisition_cost, billing_cycle) VALUES
+    ('a', 'smb', '2026-01-01', 300, 'monthly'), ('b', 'enterprise', '2026-01-01', 5000, 'annual'),
+    ('c', 'startup', '2026-02-10', 200, 'monthly'), ('d', 'individual', '2026-01-01', 50, 'monthly');
+INSERT INTO kpi.revenue_events (event_id, ts, customer_id, revenue_type, amount, subscription_id, billing_period, feature_id) VALUES
+    -- a: 100/month, upgrades to 150 in March
+    ('a1', '2026-01-01', 'a', 'subscription', 100, 'sa', 'monthly', NULL),
+    ('a2', '2026-02-01', 'a', 'subscription', 100, 'sa', 'monthly', NULL),
+    ('a3', '2026-03-01', 'a', 'subscription', 150, 'sa', 'monthly', NULL),
+    -- b: 1200/year (100 MRR)
+    ('b1', '2026-01-15', 'b', 'subscription', 1200, 'sb', 'annual', NULL),
+    -- c: joins in February at 50, cancels after February
+    ('c1', '2026-02-10', 'c', 'subscription', 50, 'sc', 'monthly', NULL),
+    -- d: 80 in January, lapses in February, comes back in March at 60
+    ('d1', '2026-01-01', 'd', 'subscription', 80, 'sd', 'monthly', NULL),
+    ('d2', '2026-03-05', 'd', 'subscription', 60, 'sd', 'monthly', NULL),
+    -- one-off revenue, not recurring
+    ('x1', '2026-01-20', 'a', 'professional_services', 500, NULL, NULL, 'onboarding'),
+    ('x2', '2026-02-20', 'b', 'premium_feature', 300, NULL, NULL, 'reports'),
+    ('x3', '2026-03-20', 'b', 'premium_feature', 700, NULL, NULL, 'reports');
+SELECT kpi.mrr('2026-01-31') AS jan, kpi.mrr('2026-02-27') AS feb, kpi.mrr('2026-03-31') AS mar, kpi.mrr('2025-12-31') AS before;
+SELECT * FROM kpi.mrr_movements('2026-01-01', '2026-03-31');
+SELECT round(kpi.nrr('2026-01-31', '2026-03-31'), 4) AS nrr, round(kpi.grr('2026-01-31', '2026-03-31'), 4) AS grr;
+SELECT round(kpi.arpu('2026-01-01', '2026-02-01'), 2) AS arpu_jan;
+SELECT kpi.customer_churn_rate('2026-02-15', '2026-03-31') AS churn_feb_mar;
+SELECT kpi.customer_clv('b', '2026-04-01') AS clv_b, kpi.customer_clv('c', '2026-04-01') AS clv_c, kpi.customer_clv('nobody') AS clv_none;
+SELECT kpi.roi_report(800, '60 days', 'reports', '2026-03-31') AS reports_feature;
+SELECT kpi.payback_days(ts, amount, 1000, '2026-01-01') AS days_to_1000 FROM kpi.revenue_events;
+SELECT * FROM kpi.rfm_summary('1 week', '2026-04-01') WHERE customer_id IN ('a', 'b');
+SELECT (kpi.bgnbd_fit(frequency, recency, t)).n FROM kpi.rfm_summary('1 week', '2026-04-01');
+-- mixed currencies are an error unless the caller filters
+INSERT INTO kpi.revenue_events (event_id, ts, customer_id, revenue_type, amount, currency, billing_period)
+VALUES ('e1', '2026-01-10', 'e', 'subscription', 90, 'EUR', 'monthly');
+SELECT pg_temp.try($$SELECT kpi.mrr('2026-01-31')$$);
+SELECT kpi.mrr('2026-01-31', 'EUR') AS eur, kpi.mrr('2026-01-31', 'USD') AS usd;
+SELECT pg_temp.try($$SELECT * FROM kpi.rfm_summary('1 week', '2026-04-01')$$);
+SELECT pg_temp.try($$SELECT kpi.roi_report(1, '0 days')$$);
+SELECT pg_temp.try($$INSERT INTO kpi.revenue_events (event_id, customer_id, revenue_type, amount) VALUES ('n', 'z', 'subscription', 'NaN')$$);
+SELECT pg_temp.try($$INSERT INTO kpi.revenue_events (event_id, customer_id, revenue_type, amount, currency) VALUES ('n', 'z', 'subscription', 1, 'usd')$$);
+SELECT pg_temp.try($$INSERT INTO kpi.revenue_events (event_id, customer_id, revenue_type, amount) VALUES ('n', 'z', 'gift', 1)$$);
+SELECT pg_temp.try($$INSERT INTO kpi.customers (customer_id, acquisition_cost) VALUES ('n', 'NaN')$$);
+ROLLBACK;
