@@ -137,35 +137,31 @@ COMMENT ON FUNCTION kpi.mrr_movements(date, date, text) IS
     'Per month from..to: MRR movements between consecutive month ends (new, expansion, contraction, churned, reactivation, net new) and the month-end MRR';
 
 -- Net and gross revenue retention of the customers paying at "from" (new business excluded).
-CREATE FUNCTION kpi.nrr("from" date, "to" date, currency text DEFAULT NULL) RETURNS numeric
+CREATE FUNCTION kpi.revenue_retention("from" date, "to" date, currency text, gross boolean) RETURNS numeric
 STABLE PARALLEL SAFE LANGUAGE plpgsql AS $$
 DECLARE
     cur text[];
     r numeric;
 BEGIN
-    SELECT array_agg(DISTINCT s.currency), sum(coalesce(e.mrr, 0)) / nullif(sum(s.mrr), 0) INTO cur, r
-    FROM kpi.customer_mrr("from", nrr.currency) s
-    LEFT JOIN kpi.customer_mrr("to", nrr.currency) e ON e.customer_id = s.customer_id AND e.currency = s.currency;
-    PERFORM kpi.single_currency(cur, 'kpi.nrr');
+    SELECT array_agg(DISTINCT s.currency),
+           sum(CASE WHEN gross THEN least(coalesce(e.mrr, 0), s.mrr) ELSE coalesce(e.mrr, 0) END)
+             / nullif(sum(s.mrr), 0)
+    INTO cur, r
+    FROM kpi.customer_mrr("from", revenue_retention.currency) s
+    LEFT JOIN kpi.customer_mrr("to", revenue_retention.currency) e
+           ON e.customer_id = s.customer_id AND e.currency = s.currency;
+    PERFORM kpi.single_currency(cur, CASE WHEN gross THEN 'kpi.grr' ELSE 'kpi.nrr' END);
     RETURN r;
 END
 $$;
+
+CREATE FUNCTION kpi.nrr("from" date, "to" date, currency text DEFAULT NULL) RETURNS numeric
+STABLE PARALLEL SAFE LANGUAGE sql AS $$ SELECT kpi.revenue_retention($1, $2, $3, false) $$;
 COMMENT ON FUNCTION kpi.nrr(date, date, text) IS
     'Net revenue retention: MRR at "to" of the customers paying at "from" / their MRR at "from"; NULL without starting MRR';
 
 CREATE FUNCTION kpi.grr("from" date, "to" date, currency text DEFAULT NULL) RETURNS numeric
-STABLE PARALLEL SAFE LANGUAGE plpgsql AS $$
-DECLARE
-    cur text[];
-    r numeric;
-BEGIN
-    SELECT array_agg(DISTINCT s.currency), sum(least(coalesce(e.mrr, 0), s.mrr)) / nullif(sum(s.mrr), 0) INTO cur, r
-    FROM kpi.customer_mrr("from", grr.currency) s
-    LEFT JOIN kpi.customer_mrr("to", grr.currency) e ON e.customer_id = s.customer_id AND e.currency = s.currency;
-    PERFORM kpi.single_currency(cur, 'kpi.grr');
-    RETURN r;
-END
-$$;
+STABLE PARALLEL SAFE LANGUAGE sql AS $$ SELECT kpi.revenue_retention($1, $2, $3, true) $$;
 COMMENT ON FUNCTION kpi.grr(date, date, text) IS
     'Gross revenue retention: like NRR without expansion (each customer counts at most its starting MRR), so <= 1';
 

@@ -110,3 +110,35 @@ pub fn fmgr_return(state: Internal) -> pg_sys::Datum {
         .unwrap()
         .unwrap_or_else(|| error!("pg_kpi: missing aggregate state"))
 }
+
+/// Declares the combine, serialize and deserialize functions of an aggregate
+/// whose state type `$ty` has `encode(&self) -> Vec<u8>` and
+/// `decode(&[u8]) -> CoreResult<$ty>`; `$merge` folds a copy of the second
+/// state into the first; errors are reported as from `$func`.
+#[macro_export]
+macro_rules! state_support {
+    ($ty:ty, $func:literal, $combine:ident, $serialize:ident, $deserialize:ident, $merge:expr) => {
+        #[::pgrx::pg_extern(immutable, parallel_safe)]
+        fn $combine(
+            a: Option<::pgrx::Internal>,
+            b: Option<::pgrx::Internal>,
+            fcinfo: ::pgrx::pg_sys::FunctionCallInfo,
+        ) -> ::pgrx::Internal {
+            let merge: fn(&mut $ty, $ty) = $merge;
+            unsafe { $crate::agg::combine::<$ty>(a, b, fcinfo, merge) }
+        }
+
+        #[::pgrx::pg_extern(immutable, strict, parallel_safe)]
+        fn $serialize(state: ::pgrx::Internal) -> Vec<u8> {
+            unsafe { $crate::agg::get::<$ty>(&state) }
+                .map(|s| s.encode())
+                .unwrap_or_default()
+        }
+
+        #[::pgrx::pg_extern(immutable, strict, parallel_safe)]
+        fn $deserialize(bytes: &[u8], _internal: ::pgrx::Internal) -> ::pgrx::Internal {
+            use $crate::errors::OrRaise;
+            $crate::agg::owned(<$ty>::decode(bytes).or_raise($func))
+        }
+    };
+}

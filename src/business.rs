@@ -249,32 +249,63 @@ fn payback_days_trans(
     state
 }
 
-#[pg_extern(immutable, parallel_safe)]
-fn payback_days_combine(
-    a: Option<Internal>,
-    b: Option<Internal>,
-    fcinfo: pg_sys::FunctionCallInfo,
-) -> Internal {
-    unsafe {
-        agg::combine::<biz::Payback>(a, b, fcinfo, |x, y| {
-            x.merge(&y).or_raise("kpi.payback_days");
-        })
-    }
-}
-
-#[pg_extern(immutable, strict, parallel_safe)]
-fn payback_days_serialize(state: Internal) -> Vec<u8> {
-    unsafe { agg::get::<biz::Payback>(&state) }
-        .map(biz::Payback::encode)
-        .unwrap_or_default()
-}
-
-#[pg_extern(immutable, strict, parallel_safe)]
-fn payback_days_deserialize(bytes: &[u8], _internal: Internal) -> Internal {
-    agg::owned(biz::Payback::decode(bytes).or_raise("kpi.payback_days"))
-}
+crate::state_support!(
+    biz::Payback,
+    "kpi.payback_days",
+    payback_days_combine,
+    payback_days_serialize,
+    payback_days_deserialize,
+    |x, y| x.merge(&y).or_raise("kpi.payback_days")
+);
 
 #[pg_extern(immutable, strict, parallel_safe)]
 fn payback_days_final(state: Internal) -> Option<AnyNumeric> {
     unsafe { agg::get::<biz::Payback>(&state) }?.days().map(num)
+}
+
+#[cfg(any(test, feature = "pg_test"))]
+#[pg_schema]
+mod tests {
+    use pgrx::prelude::*;
+
+    #[pg_test]
+    fn money_stays_decimal() {
+        let r = Spi::get_one::<String>("SELECT kpi.roi(0.1, 0.3)::text").unwrap();
+        assert_eq!(r.as_deref(), Some("-66.66666666666666666666666667"));
+        let p = Spi::get_one::<String>(
+            "SELECT kpi.payback_period(array[0.1, 0.2, 0.3]::numeric[], 0.3)::text",
+        )
+        .unwrap();
+        assert_eq!(p.as_deref(), Some("2"));
+    }
+
+    #[pg_test]
+    fn payback_days_parallel_matches_serial() {
+        Spi::run(
+            "CREATE TABLE pay AS SELECT timestamptz '2026-01-01' + make_interval(hours => g) AS ts,
+                    (g % 7)::numeric / 10 AS amount FROM generate_series(1, 100000) g;
+             ANALYZE pay;
+             SET LOCAL parallel_setup_cost = 0; SET LOCAL parallel_tuple_cost = 0;
+             SET LOCAL min_parallel_table_scan_size = 0; SET LOCAL max_parallel_workers_per_gather = 2;",
+        )
+        .unwrap();
+        let q = "SELECT kpi.payback_days(ts, amount, 5000, '2026-01-01')::text FROM pay";
+        let par = Spi::get_one::<String>(q).unwrap();
+        Spi::run("SET LOCAL max_parallel_workers_per_gather = 0").unwrap();
+        let ser = Spi::get_one::<String>(q).unwrap();
+        assert_eq!(par, ser);
+        // 0.3 per hour on average: 5000 is reached after about 16,667 hours
+        let days: f64 = ser.unwrap().parse().unwrap();
+        assert!((days - 16_667.0 / 24.0).abs() < 1.0, "{days}");
+    }
+
+    #[pg_test(
+        error = "kpi.payback_days: investment: investment and start must be the same for every row of a group"
+    )]
+    fn payback_days_rejects_varying_investment() {
+        Spi::run(
+            "SELECT kpi.payback_days(now(), 1, i, now()) FROM (VALUES (1::numeric), (2)) v(i)",
+        )
+        .unwrap();
+    }
 }

@@ -271,26 +271,14 @@ fn gamma_gamma_trans(
     state
 }
 
-#[pg_extern(immutable, parallel_safe)]
-fn gamma_gamma_combine(
-    a: Option<Internal>,
-    b: Option<Internal>,
-    fcinfo: pg_sys::FunctionCallInfo,
-) -> Internal {
-    unsafe { agg::combine::<GammaGammaData>(a, b, fcinfo, |x, y| x.0.merge(&y.0)) }
-}
-
-#[pg_extern(immutable, strict, parallel_safe)]
-fn gamma_gamma_serialize(state: Internal) -> Vec<u8> {
-    unsafe { agg::get::<GammaGammaData>(&state) }
-        .map(GammaGammaData::encode)
-        .unwrap_or_default()
-}
-
-#[pg_extern(immutable, strict, parallel_safe)]
-fn gamma_gamma_deserialize(bytes: &[u8], _internal: Internal) -> Internal {
-    agg::owned(GammaGammaData::decode(bytes).or_raise("kpi.gamma_gamma_fit"))
-}
+crate::state_support!(
+    GammaGammaData,
+    "kpi.gamma_gamma_fit",
+    gamma_gamma_combine,
+    gamma_gamma_serialize,
+    gamma_gamma_deserialize,
+    |x, y| x.0.merge(&y.0)
+);
 
 #[pg_extern(immutable, strict, parallel_safe, requires = ["types"])]
 fn gamma_gamma_final(state: Internal) -> Option<pgrx::composite_type!('static, "kpi.gamma_gamma")> {
@@ -433,30 +421,14 @@ fn sbg_trans(
     state
 }
 
-#[pg_extern(immutable, parallel_safe)]
-fn sbg_combine(
-    a: Option<Internal>,
-    b: Option<Internal>,
-    fcinfo: pg_sys::FunctionCallInfo,
-) -> Internal {
-    unsafe {
-        agg::combine::<SbgData>(a, b, fcinfo, |x, y| {
-            x.merge(&y).or_raise("kpi.sbg_fit");
-        })
-    }
-}
-
-#[pg_extern(immutable, strict, parallel_safe)]
-fn sbg_serialize(state: Internal) -> Vec<u8> {
-    unsafe { agg::get::<SbgData>(&state) }
-        .map(SbgData::encode)
-        .unwrap_or_default()
-}
-
-#[pg_extern(immutable, strict, parallel_safe)]
-fn sbg_deserialize(bytes: &[u8], _internal: Internal) -> Internal {
-    agg::owned(SbgData::decode(bytes).or_raise("kpi.sbg_fit"))
-}
+crate::state_support!(
+    SbgData,
+    "kpi.sbg_fit",
+    sbg_combine,
+    sbg_serialize,
+    sbg_deserialize,
+    |x, y| x.merge(&y).or_raise("kpi.sbg_fit")
+);
 
 #[pg_extern(immutable, strict, parallel_safe, requires = ["types"])]
 fn sbg_final(state: Internal) -> Option<pgrx::composite_type!('static, "kpi.sbg")> {

@@ -222,26 +222,14 @@ fn overall_grade_trans(
     state
 }
 
-#[pg_extern(immutable, parallel_safe)]
-fn points_combine(
-    a: Option<Internal>,
-    b: Option<Internal>,
-    fcinfo: pg_sys::FunctionCallInfo,
-) -> Internal {
-    unsafe { agg::combine::<Points>(a, b, fcinfo, |x, y| x.merge(&y)) }
-}
-
-#[pg_extern(immutable, strict, parallel_safe)]
-fn points_serialize(state: Internal) -> Vec<u8> {
-    unsafe { agg::get::<Points>(&state) }
-        .map(Points::encode)
-        .unwrap_or_default()
-}
-
-#[pg_extern(immutable, strict, parallel_safe)]
-fn points_deserialize(bytes: &[u8], _internal: Internal) -> Internal {
-    agg::owned(Points::decode(bytes).or_raise("kpi.health_score"))
-}
+crate::state_support!(
+    Points,
+    "kpi.health_score",
+    points_combine,
+    points_serialize,
+    points_deserialize,
+    |x, y| x.merge(&y)
+);
 
 #[pg_extern(immutable, strict, parallel_safe)]
 fn health_score_final(state: Internal) -> Option<f64> {
