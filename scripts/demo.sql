@@ -41,3 +41,52 @@ SELECT kpi.record('api_response_time', 1450, now(), '{"host": "web-1"}', '{"endp
 SELECT kpi.record_batch('[{"metric_name": "error_rate", "value": 2.5, "tags": {"host": "web-2"}},
                           {"metric_name": "cpu_utilization", "value": 91, "tags": {"host": "web-1"}}]');
 ANALYZE kpi.metrics;
+
+-- a year of revenue for 300 customers: monthly or annual subscriptions that start,
+-- upgrade, lapse and sometimes return, plus one-off purchases of premium features
+SELECT setseed(0.17);
+INSERT INTO kpi.customers (customer_id, segment, acquired_at, acquisition_cost, billing_cycle)
+SELECT format('cust-%s', lpad(g::text, 3, '0')),
+       (array['enterprise', 'smb', 'startup', 'individual'])[1 + g % 4],
+       date_trunc('day', now()) - make_interval(days => 365 - (g * 331) % 330),
+       round((50 + 450 * random())::numeric, 2),
+       CASE WHEN g % 5 = 0 THEN 'annual' ELSE 'monthly' END
+FROM generate_series(1, 300) g
+ON CONFLICT (customer_id) DO NOTHING;
+
+INSERT INTO kpi.revenue_events (event_id, ts, customer_id, revenue_type, amount, subscription_id, billing_period)
+SELECT format('%s-sub-%s', c.customer_id, k), c.acquired_at + make_interval(months => k * CASE c.billing_cycle WHEN 'annual' THEN 12 ELSE 1 END),
+       c.customer_id, 'subscription',
+       CASE c.billing_cycle WHEN 'annual' THEN 1200 ELSE 100 END * (1 + (k / 4) * 0.25)
+         * CASE c.segment WHEN 'enterprise' THEN 5 WHEN 'smb' THEN 1 WHEN 'startup' THEN 0.5 ELSE 0.2 END,
+       c.customer_id || '-s', c.billing_cycle
+FROM kpi.customers c
+CROSS JOIN LATERAL generate_series(0, 11) k
+WHERE c.acquired_at + make_interval(months => k * CASE c.billing_cycle WHEN 'annual' THEN 12 ELSE 1 END) < now()
+  -- each customer stops renewing after a customer-specific number of months
+  AND k < 3 + (hashtext(c.customer_id) & 15)
+ON CONFLICT (event_id) DO NOTHING;
+
+-- premium-feature purchases: each customer buys at its own rate (lognormal, per week) and,
+-- after each repeat purchase, may stop for good ("buy till you die"); spend varies around
+-- a customer-specific level
+INSERT INTO kpi.revenue_events (event_id, ts, customer_id, revenue_type, amount, feature_id)
+WITH RECURSIVE c AS (
+    SELECT customer_id, acquired_at,
+           exp(-1.2 + 0.9 * sqrt(-2 * ln(1 - random())) * cos(2 * pi() * random())) AS per_week,
+           0.05 + 0.3 * random() AS p_stop,
+           exp(3.5 + 0.5 * sqrt(-2 * ln(1 - random())) * cos(2 * pi() * random())) AS spend
+    FROM kpi.customers
+), walk AS (
+    SELECT customer_id, acquired_at, per_week, p_stop, spend, 0::float8 AS weeks, 0 AS n, true AS alive FROM c
+    UNION ALL
+    SELECT w.customer_id, w.acquired_at, w.per_week, w.p_stop, w.spend, s.next, w.n + 1, random() >= w.p_stop
+    FROM walk w, LATERAL (SELECT w.weeks - ln(1 - random()) / w.per_week AS next) s
+    WHERE w.alive AND w.acquired_at + make_interval(secs => s.next * 604800) < now() AND w.n < 200
+)
+SELECT format('%s-feat-%s', customer_id, n), acquired_at + make_interval(secs => weeks * 604800), customer_id,
+       'premium_feature', round((spend * exp(0.3 * sqrt(-2 * ln(1 - random())) * cos(2 * pi() * random())))::numeric, 2),
+       'advanced_reports'
+FROM walk
+ON CONFLICT (event_id) DO NOTHING;
+ANALYZE kpi.revenue_events;

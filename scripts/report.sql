@@ -46,3 +46,31 @@ FROM kpi.alerts
 WHERE started_at > now() - interval '24 hours'
 GROUP BY metric, severity
 ORDER BY metric, severity;
+
+\echo 'Recurring revenue: the last three months (kpi.mrr_movements)'
+SELECT to_char(month, 'YYYY-MM') AS month, new, expansion, contraction, churned, reactivation, net_new, mrr
+FROM kpi.mrr_movements((current_date - interval '2 months')::date, current_date);
+
+\echo 'Retention over the last 90 days, ARPU of the last 30 days, a marketing investment of 20,000 over 90 days'
+SELECT round(kpi.nrr(current_date - 90, current_date), 3) AS nrr, round(kpi.grr(current_date - 90, current_date), 3) AS grr,
+       round(kpi.arpu(now() - interval '30 days', now()), 2) AS arpu_30d,
+       round(kpi.customer_churn_rate(now() - interval '90 days', now())::numeric, 3) AS churn_90d,
+       kpi.roi_report(20000, '90 days') ->> 'roi_percentage' AS roi_pct;
+
+\echo 'Customer models fitted on weekly RFM data of premium-feature purchases (kpi.rfm_summary -> kpi.bgnbd_fit, kpi.gamma_gamma_fit)'
+CREATE TEMP TABLE rfm AS SELECT * FROM kpi.rfm_summary('1 week', revenue_types => array['premium_feature']);
+CREATE TEMP TABLE fitted AS
+SELECT kpi.bgnbd_fit(frequency, recency, t) AS bg, kpi.gamma_gamma_fit(frequency, monetary::float8) AS gg FROM rfm;
+SELECT round((bg).r::numeric, 3) AS r, round((bg).alpha::numeric, 3) AS alpha, round((bg).a::numeric, 3) AS a,
+       round((bg).b::numeric, 3) AS b, (bg).converged AS bg_converged,
+       round((gg).p::numeric, 3) AS p, round((gg).q::numeric, 3) AS q, round((gg).gamma::numeric, 3) AS gamma,
+       (gg).converged AS gg_converged
+FROM fitted;
+
+\echo 'Top customers by 12-month CLV (BG/NBD x Gamma-Gamma)'
+SELECT r.customer_id, r.frequency, round(r.t::numeric, 1) AS weeks, round(r.monetary, 2) AS avg_spend,
+       round(kpi.p_alive(f.bg, r.frequency, r.recency, r.t)::numeric, 3) AS p_alive,
+       round(kpi.clv_bgnbd(f.bg, f.gg, r.frequency, r.recency, r.t, r.monetary::float8)::numeric, 2) AS clv_12m
+FROM rfm r, fitted f
+ORDER BY clv_12m DESC NULLS LAST
+LIMIT 5;

@@ -280,7 +280,7 @@ $$;
 -- with a purchase − 1, recency = last bucket, t = age, monetary = mean total of
 -- the repeat buckets (0 without repeats); all in units of `period`.
 CREATE FUNCTION kpi.rfm_summary(period interval DEFAULT '1 week', observation_end timestamptz DEFAULT now(),
-                                currency text DEFAULT NULL)
+                                currency text DEFAULT NULL, revenue_types text[] DEFAULT NULL)
 RETURNS TABLE (customer_id text, frequency float8, recency float8, t float8, monetary numeric)
 STABLE PARALLEL SAFE LANGUAGE plpgsql AS $$
 #variable_conflict use_column
@@ -292,7 +292,8 @@ BEGIN
         RAISE EXCEPTION 'kpi.rfm_summary: period must be a positive interval' USING ERRCODE = 'invalid_parameter_value';
     END IF;
     SELECT array_agg(DISTINCT e.currency) INTO cur FROM kpi.revenue_events e
-    WHERE e.ts <= observation_end AND e.amount > 0 AND (rfm_summary.currency IS NULL OR e.currency = rfm_summary.currency);
+    WHERE e.ts <= observation_end AND e.amount > 0 AND (rfm_summary.currency IS NULL OR e.currency = rfm_summary.currency)
+      AND (revenue_types IS NULL OR e.revenue_type = ANY (revenue_types));
     PERFORM kpi.single_currency(cur, 'kpi.rfm_summary');
     RETURN QUERY
     WITH ev AS (
@@ -301,6 +302,7 @@ BEGIN
         FROM kpi.revenue_events e
         WHERE e.ts <= observation_end AND e.amount > 0
           AND (rfm_summary.currency IS NULL OR e.currency = rfm_summary.currency)
+          AND (revenue_types IS NULL OR e.revenue_type = ANY (revenue_types))
     ), b AS (
         SELECT ev.customer_id, ev.first_ts, floor(extract(epoch FROM ev.ts - ev.first_ts) / p)::bigint AS k,
                sum(ev.amount) AS total
@@ -314,5 +316,5 @@ BEGIN
     ORDER BY b.customer_id;
 END
 $$;
-COMMENT ON FUNCTION kpi.rfm_summary(interval, timestamptz, text) IS
-    'Frequency, recency, T and monetary value per customer, in units of period: the inputs of kpi.bgnbd_fit and kpi.gamma_gamma_fit';
+COMMENT ON FUNCTION kpi.rfm_summary(interval, timestamptz, text, text[]) IS
+    'Frequency, recency, T and monetary value per customer, in units of period (optionally only some revenue types): the inputs of kpi.bgnbd_fit and kpi.gamma_gamma_fit';
