@@ -156,6 +156,15 @@ SELECT pg_temp.try($$SELECT kpi.mrr('2026-01-31')$$);
 SELECT kpi.mrr('2026-01-31', 'EUR') AS eur, kpi.mrr('2026-01-31', 'USD') AS usd;
 SELECT pg_temp.try($$SELECT * FROM kpi.rfm_summary('1 week', '2026-04-01')$$);
 SELECT pg_temp.try($$SELECT kpi.roi_report(1, '0 days')$$);
+SELECT pg_temp.try($$SELECT * FROM kpi.mrr_movements('2026-03-01', '2026-01-01')$$);
+SELECT pg_temp.try($$SELECT kpi.customer_churn_rate('2026-03-01', '2026-01-01')$$);
+SELECT pg_temp.try($$SELECT * FROM kpi.rfm_summary('0 days')$$);
+-- no data: NULL where a ratio is undefined, 0 for an empty sum
+SELECT kpi.nrr('2020-01-01', '2020-02-01', 'USD') AS nrr, kpi.grr('2020-01-01', '2020-02-01', 'USD') AS grr,
+       kpi.arpu('2020-01-01', '2020-02-01', 'USD') AS arpu, kpi.mrr('2020-01-01', 'USD') AS mrr,
+       kpi.customer_churn_rate('2020-01-01', '2020-02-01', 'USD') AS churn,
+       kpi.payback_days(ts, amount, 1, '2020-01-01') AS payback
+FROM kpi.revenue_events WHERE ts < '2020-01-01';
 SELECT pg_temp.try($$INSERT INTO kpi.revenue_events (event_id, customer_id, revenue_type, amount) VALUES ('n', 'z', 'subscription', 'NaN')$$);
 SELECT pg_temp.try($$INSERT INTO kpi.revenue_events (event_id, customer_id, revenue_type, amount, currency) VALUES ('n', 'z', 'subscription', 1, 'usd')$$);
 SELECT pg_temp.try($$INSERT INTO kpi.revenue_events (event_id, customer_id, revenue_type, amount) VALUES ('n', 'z', 'gift', 1)$$);
