@@ -108,7 +108,8 @@ COMMENT ON TABLE kpi.alerts IS
 -- numbers in alert messages: six significant digits, no trailing zeros
 CREATE FUNCTION kpi.format_number(x float8) RETURNS text
     IMMUTABLE STRICT PARALLEL SAFE LANGUAGE sql AS $$
-    SELECT CASE WHEN x = 0 OR x <> x OR abs(x) >= 1e15 OR abs(x) < 1e-6 THEN x::text
+    -- NaN sorts above every number in PostgreSQL, so abs(x) >= 1e15 also catches it and infinities
+    SELECT CASE WHEN x = 0 OR abs(x) >= 1e15 OR abs(x) < 1e-6 THEN x::text
                 ELSE trim_scale(round(x::numeric, greatest(0, 5 - floor(log(abs(x)::numeric))::integer)))::text END
 $$;
 COMMENT ON FUNCTION kpi.format_number(float8) IS 'A number with at most six significant digits, as alert messages show it';

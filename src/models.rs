@@ -186,17 +186,7 @@ fn bg_model(func: &str, m: &PgHeapTuple<'_, impl pgrx::WhoAllocated>) -> BgNbd {
 }
 
 fn rfm(func: &str, frequency: f64, recency: f64, t: f64) -> [f64; 3] {
-    models::check_rfm(frequency, recency, t, 1)
-        .map_err(|e| match e {
-            kpi_core::CoreError::InvalidArgument { arg, msg } => {
-                kpi_core::CoreError::InvalidArgument {
-                    arg,
-                    msg: msg.trim_end_matches(" (row 1)").to_string(),
-                }
-            }
-            other => other,
-        })
-        .or_raise(func)
+    models::check_rfm(frequency, recency, t, None).or_raise(func)
 }
 
 fn horizon_ok(func: &str, horizon: f64) {
@@ -266,7 +256,7 @@ fn gamma_gamma_trans(
     let st = unsafe { agg::state_mut(&mut state, fcinfo, GammaGammaData::default) };
     if let (Some(f), Some(m)) = (frequency, monetary) {
         let row = st.0.n + 1;
-        st.add(f, m, row).or_raise("kpi.gamma_gamma_fit");
+        st.add(f, m, Some(row)).or_raise("kpi.gamma_gamma_fit");
     }
     state
 }

@@ -22,12 +22,18 @@ fn log_sum_exp(a: f64, b: f64) -> f64 {
     m + ((a - m).exp() + (b - m).exp()).ln()
 }
 
-fn nonneg(arg: &'static str, v: f64, row: u64) -> CoreResult<f64> {
+/// " (row N)" for errors inside an aggregate, nothing for a single call.
+fn at_row(row: Option<u64>) -> String {
+    row.map(|r| format!(" (row {r})")).unwrap_or_default()
+}
+
+fn nonneg(arg: &'static str, v: f64, row: Option<u64>) -> CoreResult<f64> {
+    let r = at_row(row);
     if !v.is_finite() || v < 0.0 {
         return Err(CoreError::invalid(
             arg,
             format!(
-                "must be a finite number >= 0, got {} (row {row})",
+                "must be a finite number >= 0, got {}{r}",
                 crate::validate::fmt_float(v)
             ),
         ));
@@ -122,12 +128,13 @@ pub struct Fit<P> {
 }
 
 /// Validates one customer's (frequency, recency, T) for BG/NBD.
-pub fn check_rfm(frequency: f64, recency: f64, t: f64, row: u64) -> CoreResult<[f64; 3]> {
+pub fn check_rfm(frequency: f64, recency: f64, t: f64, row: Option<u64>) -> CoreResult<[f64; 3]> {
+    let r = at_row(row);
     let x = nonneg("frequency", frequency, row)?;
     if x.fract() != 0.0 {
         return Err(CoreError::invalid(
             "frequency",
-            format!("must be a whole number of repeat purchases, got {x} (row {row})"),
+            format!("must be a whole number of repeat purchases, got {x}{r}"),
         ));
     }
     let tx = nonneg("recency", recency, row)?;
@@ -135,13 +142,13 @@ pub fn check_rfm(frequency: f64, recency: f64, t: f64, row: u64) -> CoreResult<[
     if tx > t {
         return Err(CoreError::invalid(
             "recency",
-            format!("must not exceed t, got recency {tx} > t {t} (row {row})"),
+            format!("must not exceed t, got recency {tx} > t {t}{r}"),
         ));
     }
     if x == 0.0 && tx != 0.0 {
         return Err(CoreError::invalid(
             "recency",
-            format!("must be 0 when frequency is 0, got {tx} (row {row})"),
+            format!("must be 0 when frequency is 0, got {tx}{r}"),
         ));
     }
     Ok([x, tx, t])
@@ -156,7 +163,7 @@ const GG_MAGIC: u8 = b'G';
 
 impl BgNbdData {
     pub fn add(&mut self, frequency: f64, recency: f64, t: f64) -> CoreResult<()> {
-        let v = check_rfm(frequency, recency, t, self.0.n + 1)?;
+        let v = check_rfm(frequency, recency, t, Some(self.0.n + 1))?;
         self.0.add(v, 1.0);
         self.0.n += 1;
         Ok(())
@@ -369,12 +376,13 @@ pub struct GammaGammaData(pub Rows);
 
 impl GammaGammaData {
     /// Rows with frequency 0 are ignored (the model is fitted on repeat customers).
-    pub fn add(&mut self, frequency: f64, monetary: f64, row: u64) -> CoreResult<()> {
+    pub fn add(&mut self, frequency: f64, monetary: f64, row: Option<u64>) -> CoreResult<()> {
+        let r = at_row(row);
         let x = nonneg("frequency", frequency, row)?;
         if x.fract() != 0.0 {
             return Err(CoreError::invalid(
                 "frequency",
-                format!("must be a whole number of repeat purchases, got {x} (row {row})"),
+                format!("must be a whole number of repeat purchases, got {x}{r}"),
             ));
         }
         if x == 0.0 {
@@ -384,7 +392,7 @@ impl GammaGammaData {
             return Err(CoreError::invalid(
                 "monetary",
                 format!(
-                    "must be a positive finite number for a repeat customer, got {} (row {row})",
+                    "must be a positive finite number for a repeat customer, got {}{r}",
                     crate::validate::fmt_float(monetary)
                 ),
             ));
@@ -869,9 +877,9 @@ mod tests {
             let x = 1 + rng.gen_range(0..6);
             let z = Gamma::new(gg.p, 1.0 / nu).unwrap();
             let m = (0..x).map(|_| z.sample(&mut rng)).sum::<f64>() / x as f64;
-            d.add(x as f64, m, i + 1).unwrap();
+            d.add(x as f64, m, Some(i + 1)).unwrap();
         }
-        d.add(0.0, 0.0, 9999).unwrap(); // ignored
+        d.add(0.0, 0.0, Some(9999)).unwrap(); // ignored
         let fit = fit_gamma_gamma(&d).unwrap();
         assert!(fit.converged, "{fit:?}");
         let p = fit.params;
@@ -883,7 +891,7 @@ mod tests {
         }
         assert!(fit.log_likelihood >= gg.ll(&d.0) - 1e-6);
         assert_eq!(fit.n, 6000);
-        assert!(d.add(1.0, 0.0, 1).is_err());
+        assert!(d.add(1.0, 0.0, Some(1)).is_err());
         assert_eq!(GammaGammaData::decode(&d.encode()).unwrap(), d);
     }
 

@@ -111,6 +111,19 @@ SELECT pg_temp.try($$SELECT kpi.gamma_gamma_fit(1, 0)$$);
 SELECT pg_temp.try($$SELECT kpi.p_alive((1, 1, 1, 1, 0, 1, true)::kpi.bgnbd, 0, 2, 3)$$);
 SELECT pg_temp.try($$SELECT kpi.p_alive((1, -1, 1, 1, 0, 1, true)::kpi.bgnbd, 0, 0, 3)$$);
 SELECT pg_temp.try($$SELECT kpi.expected_purchases((1, 1, 1, 1, 0, 1, true)::kpi.bgnbd, -1)$$);
+SELECT pg_temp.try($$SELECT kpi.expected_purchases((1, 1, 1, 1, 0, 1, true)::kpi.bgnbd, 'NaN')$$);
+SELECT pg_temp.try($$SELECT kpi.p_alive((NULL, 1, 1, 1, 0, 1, true)::kpi.bgnbd, 1, 1, 3)$$);
+SELECT pg_temp.try($$SELECT kpi.expected_spend((6, 4, 15, 0, 1, true)::kpi.gamma_gamma, 1.5, 10)$$);
+SELECT pg_temp.try($$SELECT kpi.expected_spend((6, 4, 15, 0, 1, true)::kpi.gamma_gamma, 2, 0)$$);
+SELECT kpi.expected_spend((6, 4, 15, 0, 1, true)::kpi.gamma_gamma, 0, 0) AS population_mean,
+       kpi.expected_spend((6, 0.5, 15, 0, 1, true)::kpi.gamma_gamma, 0, 0) AS undefined_mean;
+SELECT pg_temp.try($$SELECT kpi.clv_bgnbd((1, 1, 1, 1, 0, 1, true)::kpi.bgnbd, (6, 4, 15, 0, 1, true)::kpi.gamma_gamma, 1, 1, 2, 10, months => -1)$$);
+SELECT pg_temp.try($$SELECT kpi.clv_bgnbd((1, 1, 1, 1, 0, 1, true)::kpi.bgnbd, (6, 4, 15, 0, 1, true)::kpi.gamma_gamma, 1, 1, 2, 10, periods_per_month => 0)$$);
+SELECT pg_temp.try($$SELECT kpi.sbg_survival((0.7, 1.2, 0, 1, true)::kpi.sbg, -1)$$);
+SELECT pg_temp.try($$SELECT kpi.sbg_retention((0, 1.2, 0, 1, true)::kpi.sbg, 1)$$);
+SELECT pg_temp.try($$SELECT kpi.engagement_score(1.5, 1, false, 0)$$);
+SELECT pg_temp.try($$SELECT kpi.cac_payback_months(-1, 50, 0.8)$$);
+SELECT pg_temp.try($$SELECT kpi.clv(50, 0.05, 1.2)$$);
 -- a fit that runs to the boundary of the parameter space says so
 SELECT (m).converged FROM (
     SELECT kpi.bgnbd_fit((g % 5)::float8, CASE WHEN g % 5 = 0 THEN 0 ELSE g % 30 END, 30 + g % 9) AS m
