@@ -9,7 +9,7 @@ RUNS="${2:-5}"
 
 setup_toolchain postgresql-15-tdigest
 install_extension --release
-start_cluster "$CLUSTER_DATA" "$CLUSTER_PORT"
+start_cluster "$CLUSTER_DATA" "$CLUSTER_PORT" "$CLUSTER_DB"
 psql_at "$CLUSTER_DATA" "$CLUSTER_PORT" postgres -q -c "DROP DATABASE IF EXISTS kpi_bench WITH (FORCE)" -c "CREATE DATABASE kpi_bench"
 log "loading $ROWS rows, then timing (median of $RUNS runs each)"
 psql_at "$CLUSTER_DATA" "$CLUSTER_PORT" kpi_bench -q -v rows="$ROWS" -v runs="$RUNS" -f "$ROOT/scripts/bench.sql"

@@ -94,9 +94,9 @@ psql_at() { # psql_at DATA_DIR PORT DB [psql args...]
   pg_user_run "$PG_BIN/psql" -X -v ON_ERROR_STOP=1 -h "$data" -p "$port" -d "$db" "$@"
 }
 
-# start_cluster DATA_DIR PORT: initdb if needed, configure, (re)start.
+# start_cluster DATA_DIR PORT WORKER_DB: initdb if needed, configure, (re)start.
 start_cluster() {
-  local data="$1" port="$2"
+  local data="$1" port="$2" worker_db="${3:-postgres}"
   as_root mkdir -p "$(dirname "$data")"
   as_root chown "$CLUSTER_USER" "$(dirname "$data")"
   if [ ! -s "$data/PG_VERSION" ]; then
@@ -108,6 +108,7 @@ port = $port
 listen_addresses = 'localhost'
 unix_socket_directories = '$data'
 shared_preload_libraries = 'pg_kpi'
+kpi.database = '$worker_db'
 max_worker_processes = 16
 max_parallel_workers_per_gather = 2
 shared_buffers = 512MB

@@ -23,7 +23,7 @@ CARGO_PGRX_TEST_RUNAS="$CLUSTER_USER" CARGO_PGRX_TEST_PGDATA="$TEST_PGRX_PGDATA"
   cargo pgrx test "pg${PG_MAJOR}"
 
 install_extension
-start_cluster "$TEST_DATA" "$TEST_PORT"
+start_cluster "$TEST_DATA" "$TEST_PORT" kpi_worker_test
 trap 'stop_cluster "$TEST_DATA"' EXIT
 
 log "SQL regression tests (pg_regress)"
@@ -43,5 +43,6 @@ fi
 log "integration tests (committed data, concurrency) with pytest"
 venv="$ROOT/target/pytest-venv"
 [ -x "$venv/bin/pytest" ] || { python3 -m venv "$venv" && "$venv/bin/pip" install -q 'psycopg[binary]>=3.2' 'pytest>=8'; }
-KPI_TEST_DSN="host=localhost port=$TEST_PORT dbname=postgres user=$CLUSTER_USER" \
+KPI_WORKER_DB=kpi_worker_test KPI_TEST_DATA="$TEST_DATA" \
+  KPI_TEST_DSN="host=localhost port=$TEST_PORT dbname=postgres user=$CLUSTER_USER" \
   "$venv/bin/pytest" -q tests/integration

@@ -1,6 +1,7 @@
 //! Configuration settings (GUCs). Each is documented in the README.
 
 use pgrx::guc::{GucContext, GucFlags, GucRegistry, GucSetting};
+use std::ffi::CString;
 
 /// `kpi.max_batch_size`: most elements `kpi.record_batch` accepts in one call.
 pub static MAX_BATCH_SIZE: GucSetting<i32> = GucSetting::<i32>::new(1000);
@@ -11,7 +12,93 @@ pub static ALERT_COOLDOWN: GucSetting<i32> = GucSetting::<i32>::new(300);
 /// `kpi.trigger_alerts`: whether the kpi.metrics trigger raises alerts.
 pub static TRIGGER_ALERTS: GucSetting<bool> = GucSetting::<bool>::new(true);
 
+/// `kpi.rollup_batch_buckets`: most buckets one rollup run materializes.
+pub static ROLLUP_BATCH_BUCKETS: GucSetting<i32> = GucSetting::<i32>::new(1440);
+
+/// `kpi.retention_batch_rows`: most rows one retention run deletes.
+pub static RETENTION_BATCH_ROWS: GucSetting<i32> = GucSetting::<i32>::new(10000);
+
+/// `kpi.enabled`: whether the background workers run jobs.
+pub static ENABLED: GucSetting<bool> = GucSetting::<bool>::new(true);
+
+/// `kpi.database`: comma-separated databases a worker serves.
+pub static DATABASE: GucSetting<Option<CString>> =
+    GucSetting::<Option<CString>>::new(Some(c"postgres"));
+
+/// `kpi.naptime`: milliseconds between a worker's looks for due jobs.
+pub static NAPTIME: GucSetting<i32> = GucSetting::<i32>::new(1000);
+
+/// `kpi.max_workers`: most databases served by workers.
+pub static MAX_WORKERS: GucSetting<i32> = GucSetting::<i32>::new(4);
+
+/// `kpi.worker_role`: the role the workers run jobs as (empty: the bootstrap superuser).
+pub static WORKER_ROLE: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
+
 pub fn init() {
+    GucRegistry::define_int_guc(
+        c"kpi.rollup_batch_buckets",
+        c"Most buckets one rollup run materializes.",
+        c"A rollup with more work left is run again at once, each run in its own transaction.",
+        &ROLLUP_BATCH_BUCKETS,
+        1,
+        10_000_000,
+        GucContext::Userset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_int_guc(
+        c"kpi.retention_batch_rows",
+        c"Most rows one retention run deletes.",
+        c"A retention job with more rows to delete is run again at once, each run in its own transaction.",
+        &RETENTION_BATCH_ROWS,
+        1,
+        100_000_000,
+        GucContext::Userset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_bool_guc(
+        c"kpi.enabled",
+        c"Whether the pg_kpi background workers run jobs.",
+        c"Off keeps the workers idle; kpi.run_job and kpi.run_due_jobs still work.",
+        &ENABLED,
+        GucContext::Sighup,
+        GucFlags::default(),
+    );
+    GucRegistry::define_string_guc(
+        c"kpi.database",
+        c"Comma-separated list of databases a pg_kpi worker serves.",
+        c"One worker per database (at most kpi.max_workers); a worker waits until the extension is created in its database.",
+        &DATABASE,
+        GucContext::Postmaster,
+        GucFlags::default(),
+    );
+    GucRegistry::define_int_guc(
+        c"kpi.naptime",
+        c"Time between a worker's looks for due jobs.",
+        c"Each look is one short transaction.",
+        &NAPTIME,
+        10,
+        3_600_000,
+        GucContext::Sighup,
+        GucFlags::UNIT_MS,
+    );
+    GucRegistry::define_int_guc(
+        c"kpi.max_workers",
+        c"Most databases served by pg_kpi workers.",
+        c"Databases listed in kpi.database beyond this number get no worker.",
+        &MAX_WORKERS,
+        0,
+        64,
+        GucContext::Postmaster,
+        GucFlags::default(),
+    );
+    GucRegistry::define_string_guc(
+        c"kpi.worker_role",
+        c"Role the pg_kpi workers connect as and run jobs as.",
+        c"Empty means the bootstrap superuser. The role needs LOGIN and rights on the kpi tables; a change restarts the workers.",
+        &WORKER_ROLE,
+        GucContext::Sighup,
+        GucFlags::default(),
+    );
     GucRegistry::define_int_guc(
         c"kpi.alert_cooldown",
         c"Default alert cooldown for metrics whose definition leaves alert_cooldown NULL.",

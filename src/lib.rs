@@ -17,6 +17,7 @@ mod sketch;
 mod stats;
 mod trend;
 mod types;
+mod worker;
 
 ::pgrx::pg_module_magic!(name, version);
 
@@ -28,11 +29,24 @@ extension_sql_file!(
     name = "business",
     requires = ["schema"]
 );
+extension_sql_file!(
+    "../sql/jobs.sql",
+    name = "jobs",
+    requires = ["schema", "alerts"]
+);
 extension_sql_file!("../sql/aggregates.sql", name = "aggregates", finalize);
+extension_sql_file!(
+    "../sql/rollups.sql",
+    name = "rollups",
+    requires = ["jobs", "aggregates"]
+);
 
 #[pg_guard]
 pub extern "C-unwind" fn _PG_init() {
     guc::init();
+    if unsafe { pgrx::pg_sys::process_shared_preload_libraries_in_progress } {
+        worker::register();
+    }
 }
 
 #[cfg(test)]

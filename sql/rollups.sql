@@ -1,0 +1,525 @@
+-- Rollups: incremental, time-bucketed summaries of kpi.metrics (or of a finer
+-- rollup), each row with a mergeable sketch and trend state.
+--
+-- Exactly once: statement-level triggers on kpi.metrics log the time range of
+-- every INSERT, UPDATE, DELETE and TRUNCATE in kpi.metric_changes (in the
+-- writer's transaction, so a range becomes visible exactly when its rows do).
+-- A run locks its rollup, moves the visible ranges into per-rollup
+-- invalidations, rematerializes the invalidated buckets below the watermark
+-- and then materializes complete buckets above it. Every materialization
+-- recomputes whole buckets from their source (delete, then insert), so a
+-- bucket is never counted twice, and a row that a run could not see leaves a
+-- range behind that the next run processes.
+
+CREATE TABLE kpi.summaries (
+    metric      text NOT NULL,
+    series      jsonb NOT NULL DEFAULT '{}',
+    resolution  interval NOT NULL,
+    bucket      timestamptz NOT NULL,
+    count       bigint NOT NULL,
+    sum         double precision,
+    avg         double precision,
+    min         double precision,
+    max         double precision,
+    stddev      double precision,
+    sketch      kpi.sketch,
+    trend       kpi.trend,
+    updated_at  timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (metric, resolution, series, bucket)
+);
+COMMENT ON TABLE kpi.summaries IS
+    'Materialized buckets of the rollups: series holds the grouping tags (''{}'' for all series); stddev is the sample standard deviation';
+
+CREATE TABLE kpi.rollups (
+    id                 bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    resolution         interval NOT NULL,
+    source_resolution  interval,
+    source_rollup      bigint REFERENCES kpi.rollups (id),
+    metrics            text NOT NULL,
+    group_by_tags      text[] NOT NULL DEFAULT '{}',
+    lag                interval NOT NULL,
+    watermark          timestamptz,
+    job_id             bigint REFERENCES kpi.jobs (id) ON DELETE SET NULL,
+    created_at         timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT rollups_source CHECK ((source_resolution IS NULL) = (source_rollup IS NULL))
+);
+COMMENT ON TABLE kpi.rollups IS
+    'Rollup definitions. Buckets before watermark are materialized in kpi.summaries; kpi.series reads raw rows above it.';
+
+-- one row per writing statement; moved into kpi.rollup_invalidations by the next run
+CREATE TABLE kpi.metric_changes (
+    lo  timestamptz NOT NULL,
+    hi  timestamptz NOT NULL
+);
+CREATE TABLE kpi.rollup_invalidations (
+    rollup_id  bigint NOT NULL REFERENCES kpi.rollups (id) ON DELETE CASCADE,
+    lo         timestamptz NOT NULL,
+    hi         timestamptz NOT NULL
+);
+CREATE INDEX rollup_invalidations_rollup_idx ON kpi.rollup_invalidations (rollup_id);
+
+-- the bucket of ts (UTC-aligned, origin 2000-01-01)
+CREATE FUNCTION kpi.bucket(resolution interval, ts timestamptz) RETURNS timestamptz
+    IMMUTABLE STRICT PARALLEL SAFE LANGUAGE sql
+    RETURN date_bin(resolution, ts, '2000-01-01 00:00:00+00'::timestamptz);
+COMMENT ON FUNCTION kpi.bucket(interval, timestamptz) IS 'Start of the bucket of the given resolution holding ts (buckets are aligned to 2000-01-01 00:00 UTC)';
+
+CREATE FUNCTION kpi._check_resolution(func text, arg text, res interval) RETURNS void
+LANGUAGE plpgsql IMMUTABLE AS $$
+BEGIN
+    IF res IS NULL THEN
+        RAISE EXCEPTION '%: % must not be NULL', func, arg USING ERRCODE = '22004';
+    END IF;
+    IF res <= interval '0' THEN
+        RAISE EXCEPTION '%: % must be positive, got %', func, arg, res USING ERRCODE = '22023';
+    END IF;
+    IF extract(month FROM res) <> 0 OR extract(year FROM res) <> 0 THEN
+        RAISE EXCEPTION '%: % must not contain months or years, got %', func, arg, res USING ERRCODE = '22023',
+            HINT = 'Buckets have a fixed length; use days, for example ''30 days''.';
+    END IF;
+    IF res < interval '1 second' OR extract(epoch FROM res) <> trunc(extract(epoch FROM res)) THEN
+        RAISE EXCEPTION '%: % must be a whole number of seconds, got %', func, arg, res USING ERRCODE = '22023';
+    END IF;
+END
+$$;
+
+-- the expression building a row's series from its tags, for dynamic SQL
+CREATE FUNCTION kpi._series_expr(keys text[], tags_expr text) RETURNS text
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT CASE WHEN cardinality(keys) = 0 THEN '''{}''::jsonb'
+           ELSE 'jsonb_build_object(' ||
+                (SELECT string_agg(format('%L, %s->%L', k, tags_expr, k), ', ' ORDER BY k) FROM unnest(keys) k) || ')'
+           END
+$$;
+
+-- whether a summary row's series has exactly the grouping keys
+CREATE FUNCTION kpi._series_keys_match(series jsonb, keys text[]) RETURNS boolean
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT series ?& keys AND (SELECT count(*) FROM jsonb_object_keys(series)) = cardinality(keys)
+$$;
+
+CREATE FUNCTION kpi.add_rollup(
+    resolution interval,
+    source_resolution interval DEFAULT NULL,
+    metrics text DEFAULT '%',
+    group_by_tags text[] DEFAULT '{}',
+    lag interval DEFAULT '1 minute',
+    schedule interval DEFAULT NULL)
+RETURNS bigint
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+#variable_conflict use_variable
+DECLARE
+    src kpi.rollups;
+    keys text[];
+    rid bigint;
+    jid bigint;
+BEGIN
+    PERFORM kpi._check_resolution('kpi.add_rollup', 'resolution', resolution);
+    IF metrics IS NULL OR metrics = '' THEN
+        RAISE EXCEPTION 'kpi.add_rollup: metrics must be a LIKE pattern such as ''%%'' or ''api_%%''' USING ERRCODE = '22023';
+    END IF;
+    IF lag IS NULL OR lag < interval '0' THEN
+        RAISE EXCEPTION 'kpi.add_rollup: lag must be a non-negative interval, got %', coalesce(lag::text, 'NULL')
+            USING ERRCODE = '22023';
+    END IF;
+    PERFORM kpi._check_schedule('kpi.add_rollup', schedule);
+    IF group_by_tags IS NULL OR array_position(group_by_tags, NULL) IS NOT NULL
+       OR array_position(group_by_tags, '') IS NOT NULL THEN
+        RAISE EXCEPTION 'kpi.add_rollup: group_by_tags must be an array of non-empty tag names' USING ERRCODE = '22023';
+    END IF;
+    keys := ARRAY(SELECT DISTINCT k FROM unnest(group_by_tags) k ORDER BY k);
+    IF source_resolution IS NOT NULL THEN
+        PERFORM kpi._check_resolution('kpi.add_rollup', 'source_resolution', source_resolution);
+        IF source_resolution >= resolution
+           OR extract(epoch FROM resolution)::numeric % extract(epoch FROM source_resolution)::numeric <> 0 THEN
+            RAISE EXCEPTION 'kpi.add_rollup: source_resolution % does not divide resolution %', source_resolution, resolution
+                USING ERRCODE = '22023', HINT = 'A rollup merges whole finer buckets, for example 1 minute -> 1 hour -> 1 day.';
+        END IF;
+        SELECT * INTO src FROM kpi.rollups r
+        WHERE r.resolution = source_resolution AND r.group_by_tags = keys
+        ORDER BY (r.metrics = '%') DESC, r.id LIMIT 1;
+        IF NOT FOUND THEN
+            RAISE EXCEPTION 'kpi.add_rollup: there is no rollup at resolution % grouped by % to read from',
+                source_resolution, keys USING ERRCODE = '42704',
+                HINT = 'Add the finer rollup first, with the same group_by_tags.';
+        END IF;
+    END IF;
+    IF EXISTS (SELECT 1 FROM kpi.rollups r WHERE r.resolution = add_rollup.resolution
+               AND r.group_by_tags = keys AND r.metrics = add_rollup.metrics) THEN
+        RAISE EXCEPTION 'kpi.add_rollup: a rollup of % at % grouped by % already exists', metrics, resolution, keys
+            USING ERRCODE = '42710';
+    END IF;
+    IF source_resolution IS NULL THEN
+        -- writers that decided before this commit that no rollup reads kpi.metrics
+        -- must finish first, so that the first run sees their rows
+        LOCK TABLE kpi.metrics IN SHARE MODE;
+    END IF;
+    INSERT INTO kpi.rollups (resolution, source_resolution, source_rollup, metrics, group_by_tags, lag)
+    VALUES (resolution, source_resolution, src.id, metrics, keys, lag)
+    RETURNING id INTO rid;
+    jid := kpi.add_job('rollup', jsonb_build_object('rollup_id', rid),
+                       coalesce(schedule, greatest(least(resolution / 2, interval '1 hour'), interval '1 second')));
+    UPDATE kpi.rollups SET job_id = jid WHERE id = rid;
+    RETURN rid;
+END
+$$;
+COMMENT ON FUNCTION kpi.add_rollup(interval, interval, text, text[], interval, interval) IS
+    'Adds a rollup of metrics LIKE the pattern into kpi.summaries at the resolution, from kpi.metrics (source_resolution NULL) or from a finer rollup; returns its id';
+
+CREATE FUNCTION kpi.drop_rollup(rollup_id bigint) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    r kpi.rollups;
+BEGIN
+    SELECT * INTO r FROM kpi.rollups WHERE id = rollup_id FOR UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'kpi.drop_rollup: no rollup with id %', coalesce(rollup_id::text, 'NULL') USING ERRCODE = '42704';
+    END IF;
+    IF EXISTS (SELECT 1 FROM kpi.rollups d WHERE d.source_rollup = rollup_id) THEN
+        RAISE EXCEPTION 'kpi.drop_rollup: rollup % is the source of rollup %', rollup_id,
+            (SELECT min(id) FROM kpi.rollups d WHERE d.source_rollup = rollup_id) USING ERRCODE = '2BP01',
+            HINT = 'Drop the coarser rollups first.';
+    END IF;
+    -- the summaries no other rollup of the same resolution and grouping covers
+    DELETE FROM kpi.summaries s
+    WHERE s.resolution = r.resolution AND s.metric LIKE r.metrics
+      AND kpi._series_keys_match(s.series, r.group_by_tags)
+      AND NOT EXISTS (SELECT 1 FROM kpi.rollups o WHERE o.id <> r.id AND o.resolution = r.resolution
+                      AND o.group_by_tags = r.group_by_tags AND s.metric LIKE o.metrics);
+    DELETE FROM kpi.rollups WHERE id = rollup_id;
+    DELETE FROM kpi.jobs WHERE id = r.job_id;
+END
+$$;
+
+-- recomputes the buckets in [lo, hi) of a rollup from its source; returns the rows written
+CREATE FUNCTION kpi._materialize(r kpi.rollups, lo timestamptz, hi timestamptz) RETURNS bigint
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    n bigint;
+    src kpi.rollups;
+BEGIN
+    IF lo >= hi THEN
+        RETURN 0;
+    END IF;
+    DELETE FROM kpi.summaries s
+    WHERE s.resolution = r.resolution AND s.bucket >= lo AND s.bucket < hi AND s.metric LIKE r.metrics
+      AND kpi._series_keys_match(s.series, r.group_by_tags);
+    IF r.source_rollup IS NULL THEN
+        EXECUTE format($q$
+            INSERT INTO kpi.summaries (metric, series, resolution, bucket, count, sum, avg, min, max, stddev, sketch, trend, updated_at)
+            SELECT m.metric, %s, $1, date_bin($1, m.ts, '2000-01-01 00:00:00+00'::timestamptz) AS b,
+                   count(*), sum(m.value), avg(m.value), min(m.value), max(m.value), stddev_samp(m.value),
+                   kpi.sketch_agg(m.value), kpi.trend_agg(m.ts, m.value), now()
+            FROM kpi.metrics m
+            WHERE m.ts >= $2 AND m.ts < $3 AND m.metric LIKE $4
+            GROUP BY 1, 2, 4 $q$, kpi._series_expr(r.group_by_tags, 'm.tags'))
+        USING r.resolution, lo, hi, r.metrics;
+    ELSE
+        SELECT * INTO src FROM kpi.rollups WHERE id = r.source_rollup;
+        -- stddev from the parts' counts, means and standard deviations (centred, no sums of squares)
+        INSERT INTO kpi.summaries (metric, series, resolution, bucket, count, sum, avg, min, max, stddev, sketch, trend, updated_at)
+        SELECT p.metric, p.series, r.resolution, p.b, sum(p.count)::bigint, sum(p.sum), max(p.mean), min(p.min), max(p.max),
+               sqrt(greatest(sum(coalesce(p.stddev, 0) ^ 2 * (p.count - 1) + p.count * (p.avg - p.mean) ^ 2), 0)
+                    / nullif(sum(p.count) - 1, 0)),
+               kpi.sketch_agg(p.sketch), kpi.trend_agg(p.trend), now()
+        FROM (SELECT s.*, date_bin(r.resolution, s.bucket, '2000-01-01 00:00:00+00'::timestamptz) AS b,
+                     sum(s.count * s.avg) OVER w / sum(s.count) OVER w AS mean
+              FROM kpi.summaries s
+              WHERE s.resolution = src.resolution AND s.bucket >= lo AND s.bucket < hi
+                AND s.metric LIKE r.metrics AND s.metric LIKE src.metrics
+                AND kpi._series_keys_match(s.series, r.group_by_tags)
+              WINDOW w AS (PARTITION BY s.metric, s.series, date_bin(r.resolution, s.bucket, '2000-01-01 00:00:00+00'::timestamptz))
+             ) p
+        GROUP BY p.metric, p.series, p.b;
+    END IF;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    -- coarser rollups reading this one rematerialize the range when they pass it
+    INSERT INTO kpi.rollup_invalidations (rollup_id, lo, hi)
+    SELECT d.id, lo, hi FROM kpi.rollups d WHERE d.source_rollup = r.id AND d.watermark > lo;
+    RETURN n;
+END
+$$;
+
+-- the time before which a rollup's source may have been expired
+CREATE FUNCTION kpi._source_horizon(r kpi.rollups) RETURNS timestamptz
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT CASE WHEN r.source_rollup IS NULL THEN kpi._horizon('metrics')
+                ELSE kpi._horizon(r.source_resolution::text) END
+$$;
+
+-- the first bucket boundary at or after ts (ts itself when infinite)
+CREATE FUNCTION kpi._ceil_bucket(res interval, ts timestamptz) RETURNS timestamptz
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT CASE WHEN NOT isfinite(ts) OR kpi.bucket(res, ts) = ts THEN ts ELSE kpi.bucket(res, ts) + res END
+$$;
+
+-- the end of the complete buckets a run may materialize
+CREATE FUNCTION kpi._cutoff(r kpi.rollups) RETURNS timestamptz
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT CASE WHEN r.source_rollup IS NULL THEN kpi.bucket(r.resolution, now() - r.lag)
+                ELSE least(kpi.bucket(r.resolution, now() - r.lag),
+                           (SELECT kpi.bucket(r.resolution, s.watermark) FROM kpi.rollups s WHERE s.id = r.source_rollup))
+           END
+$$;
+
+-- the first bucket in [lo, hi) holding source rows or summary rows of the rollup (NULL if none)
+CREATE FUNCTION kpi._next_data(r kpi.rollups, lo timestamptz, hi timestamptz) RETURNS timestamptz
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    src timestamptz;
+    own timestamptz;
+BEGIN
+    IF r.source_rollup IS NULL THEN
+        SELECT min(m.ts) INTO src FROM kpi.metrics m WHERE m.ts >= lo AND m.ts < hi AND m.metric LIKE r.metrics;
+    ELSE
+        SELECT min(s.bucket) INTO src FROM kpi.summaries s
+        WHERE s.resolution = r.source_resolution AND s.bucket >= lo AND s.bucket < hi AND s.metric LIKE r.metrics;
+    END IF;
+    SELECT min(s.bucket) INTO own FROM kpi.summaries s
+    WHERE s.resolution = r.resolution AND s.bucket >= lo AND s.bucket < hi AND s.metric LIKE r.metrics;
+    RETURN kpi.bucket(r.resolution, least(src, own));
+END
+$$;
+
+-- materializes [lo, hi) spending at most budget buckets and jumping over
+-- stretches without data; returns how far it got
+CREATE FUNCTION kpi._materialize_range(r kpi.rollups, lo timestamptz, hi timestamptz, INOUT budget bigint,
+                                       INOUT rows bigint, INOUT buckets bigint, OUT reached timestamptz)
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    a timestamptz := lo;
+    b timestamptz;
+    nxt timestamptz;
+    nb bigint;
+BEGIN
+    WHILE a < hi AND budget > 0 LOOP
+        IF hi - a > r.resolution * budget THEN
+            -- far behind (a backfill, a TRUNCATE, a long quiet time): skip to the next data
+            nxt := kpi._next_data(r, a, hi);
+            IF nxt IS NULL THEN
+                a := hi;
+                EXIT;
+            END IF;
+            a := greatest(a, nxt);
+        END IF;
+        b := least(hi, a + r.resolution * budget);
+        nb := ceil(extract(epoch FROM b - a) / extract(epoch FROM r.resolution));
+        rows := rows + kpi._materialize(r, a, b);
+        buckets := buckets + nb;
+        budget := budget - nb;
+        a := b;
+    END LOOP;
+    reached := a;
+END
+$$;
+
+-- one run of a rollup: invalidated buckets below the watermark, then new complete
+-- buckets, together at most kpi.rollup_batch_buckets buckets
+CREATE FUNCTION kpi._run_rollup(rollup_id bigint, OUT rows bigint, OUT buckets bigint, OUT more boolean)
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    r kpi.rollups;
+    budget bigint := coalesce(nullif(current_setting('kpi.rollup_batch_buckets', true), ''), '1440')::bigint;
+    horizon timestamptz;
+    cutoff timestamptz;
+    rng record;
+    m record;
+    start_ts timestamptz;
+BEGIN
+    rows := 0; buckets := 0; more := false;
+    SELECT * INTO r FROM kpi.rollups WHERE id = rollup_id FOR NO KEY UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'rollup % does not exist', rollup_id USING ERRCODE = '42704';
+    END IF;
+    IF r.source_rollup IS NULL THEN
+        -- hand the writers' ranges to every rollup of raw rows
+        WITH d AS (DELETE FROM kpi.metric_changes RETURNING lo, hi)
+        INSERT INTO kpi.rollup_invalidations (rollup_id, lo, hi)
+        SELECT x.id, d.lo, d.hi FROM d CROSS JOIN kpi.rollups x WHERE x.source_rollup IS NULL;
+    END IF;
+    horizon := kpi._ceil_bucket(r.resolution, kpi._source_horizon(r));
+    cutoff := kpi._cutoff(r);
+    IF r.watermark IS NULL THEN
+        -- nothing materialized yet: the forward pass sees every committed row
+        DELETE FROM kpi.rollup_invalidations i WHERE i.rollup_id = r.id;
+    ELSE
+        -- merge the invalidated ranges below the watermark into bucket-aligned islands
+        FOR rng IN
+            WITH d AS (DELETE FROM kpi.rollup_invalidations i WHERE i.rollup_id = r.id RETURNING i.lo, i.hi),
+            c AS (SELECT greatest(kpi.bucket(r.resolution, greatest(d.lo, '1900-01-01'::timestamptz)), horizon) AS lo,
+                         least(kpi.bucket(r.resolution, least(d.hi, r.watermark)) + r.resolution, r.watermark) AS hi
+                  FROM d WHERE d.lo < r.watermark AND d.hi >= horizon),
+            c2 AS (SELECT c.lo, c.hi FROM c WHERE c.lo < c.hi),
+            o AS (SELECT c2.lo, c2.hi,
+                         CASE WHEN c2.lo <= max(c2.hi) OVER (ORDER BY c2.lo, c2.hi ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)
+                              THEN 0 ELSE 1 END AS starts FROM c2),
+            g AS (SELECT o.lo, o.hi, sum(o.starts) OVER (ORDER BY o.lo, o.hi) AS island FROM o)
+            SELECT min(g.lo) AS lo, max(g.hi) AS hi FROM g GROUP BY g.island ORDER BY 1
+        LOOP
+            m := kpi._materialize_range(r, rng.lo, rng.hi, budget, rows, buckets);
+            budget := m.budget; rows := m.rows; buckets := m.buckets;
+            IF m.reached < rng.hi THEN
+                INSERT INTO kpi.rollup_invalidations VALUES (r.id, m.reached, rng.hi);
+                more := true;
+            END IF;
+        END LOOP;
+    END IF;
+    -- forward: complete buckets from the watermark up to the cutoff
+    IF cutoff IS NULL THEN
+        RETURN;
+    END IF;
+    start_ts := coalesce(r.watermark, greatest(horizon, '1900-01-01'::timestamptz));
+    IF start_ts < cutoff THEN
+        m := kpi._materialize_range(r, start_ts, cutoff, budget, rows, buckets);
+        rows := m.rows; buckets := m.buckets;
+        start_ts := m.reached;
+        more := more OR start_ts < cutoff;
+    END IF;
+    UPDATE kpi.rollups SET watermark = start_ts WHERE id = r.id AND watermark IS DISTINCT FROM start_ts;
+END
+$$;
+
+CREATE FUNCTION kpi.refresh(rollup_id bigint, from_ts timestamptz, to_ts timestamptz) RETURNS bigint
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    r kpi.rollups;
+    budget bigint := coalesce(nullif(current_setting('kpi.rollup_batch_buckets', true), ''), '1440')::bigint;
+    lo timestamptz;
+    hi timestamptz;
+    a timestamptz;
+    total bigint;
+    done bigint := 0;
+    nrows bigint := 0;
+BEGIN
+    IF from_ts IS NULL OR to_ts IS NULL THEN
+        RAISE EXCEPTION 'kpi.refresh: from and to must not be NULL' USING ERRCODE = '22004';
+    END IF;
+    IF from_ts > to_ts THEN
+        RAISE EXCEPTION 'kpi.refresh: from (%) is after to (%)', from_ts, to_ts USING ERRCODE = '22023';
+    END IF;
+    SELECT * INTO r FROM kpi.rollups WHERE id = rollup_id FOR NO KEY UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'kpi.refresh: no rollup with id %', coalesce(rollup_id::text, 'NULL') USING ERRCODE = '42704';
+    END IF;
+    lo := greatest(kpi.bucket(r.resolution, greatest(from_ts, '1900-01-01'::timestamptz)),
+                   kpi._ceil_bucket(r.resolution, kpi._source_horizon(r)));
+    hi := least(to_ts, kpi._cutoff(r));
+    IF hi > kpi.bucket(r.resolution, hi) THEN
+        hi := kpi.bucket(r.resolution, hi) + r.resolution;
+    END IF;
+    hi := least(hi, kpi._cutoff(r));
+    IF hi IS NULL OR lo >= hi THEN
+        RAISE NOTICE 'kpi.refresh: nothing to refresh in rollup % between % and % (complete buckets end at %)',
+            r.id, from_ts, to_ts, kpi._cutoff(r);
+        RETURN 0;
+    END IF;
+    total := ceil(extract(epoch FROM hi - lo) / extract(epoch FROM r.resolution));
+    a := lo;
+    WHILE a < hi LOOP
+        nrows := nrows + kpi._materialize(r, a, least(hi, a + r.resolution * budget));
+        done := least(total, done + budget);
+        a := least(hi, a + r.resolution * budget);
+        IF total > budget THEN
+            RAISE NOTICE 'kpi.refresh: rollup %: % of % buckets (up to %)', r.id, done, total, a;
+        END IF;
+    END LOOP;
+    IF r.watermark IS NOT NULL AND lo <= r.watermark AND hi > r.watermark THEN
+        UPDATE kpi.rollups SET watermark = hi WHERE id = r.id;
+    END IF;
+    RETURN total;
+END
+$$;
+COMMENT ON FUNCTION kpi.refresh(bigint, timestamptz, timestamptz) IS
+    'Rematerializes the complete buckets of a rollup between from and to (backfill); returns the number of buckets';
+
+-- statement-level triggers: one range per writing statement
+CREATE FUNCTION kpi._metrics_log_changes() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM kpi.rollups WHERE source_rollup IS NULL) THEN
+        RETURN NULL;
+    END IF;
+    IF TG_OP = 'INSERT' THEN
+        INSERT INTO kpi.metric_changes SELECT min(ts), max(ts) FROM new_rows HAVING count(*) > 0;
+    ELSIF TG_OP = 'DELETE' THEN
+        INSERT INTO kpi.metric_changes SELECT min(ts), max(ts) FROM old_rows HAVING count(*) > 0;
+    ELSIF TG_OP = 'UPDATE' THEN
+        INSERT INTO kpi.metric_changes
+        SELECT min(ts), max(ts) FROM (SELECT ts FROM old_rows UNION ALL SELECT ts FROM new_rows) u HAVING count(*) > 0;
+    ELSE -- TRUNCATE
+        INSERT INTO kpi.metric_changes VALUES ('-infinity', 'infinity');
+    END IF;
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER metrics_log_inserts AFTER INSERT ON kpi.metrics
+    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION kpi._metrics_log_changes();
+CREATE TRIGGER metrics_log_updates AFTER UPDATE ON kpi.metrics
+    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION kpi._metrics_log_changes();
+CREATE TRIGGER metrics_log_deletes AFTER DELETE ON kpi.metrics
+    REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION kpi._metrics_log_changes();
+CREATE TRIGGER metrics_log_truncates AFTER TRUNCATE ON kpi.metrics
+    FOR EACH STATEMENT EXECUTE FUNCTION kpi._metrics_log_changes();
+
+-- summaries for BI tools, with percentiles read from the sketch
+CREATE VIEW kpi.summary AS
+SELECT s.metric, s.series, s.resolution, s.bucket, s.count, s.sum, s.avg, s.min, s.max, s.stddev,
+       kpi.approx_percentile(s.sketch, 0.5) AS p50,
+       kpi.approx_percentile(s.sketch, 0.95) AS p95,
+       kpi.approx_percentile(s.sketch, 0.99) AS p99,
+       kpi.slope(s.trend) AS slope_per_second,
+       s.updated_at
+FROM kpi.summaries s;
+COMMENT ON VIEW kpi.summary IS 'kpi.summaries with p50/p95/p99 from each bucket''s sketch and the least-squares slope per second';
+
+-- materialized buckets below the watermark, raw rows above it
+CREATE FUNCTION kpi.series(metric text, resolution interval, from_ts timestamptz, to_ts timestamptz, tags jsonb DEFAULT '{}')
+RETURNS TABLE (bucket timestamptz, count bigint, sum float8, avg float8, min float8, max float8, stddev float8,
+               p50 float8, p95 float8, p99 float8, slope_per_second float8, materialized boolean)
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+#variable_conflict use_column
+BEGIN
+    IF resolution IS NULL OR resolution <= interval '0' THEN
+        RAISE EXCEPTION 'kpi.series: resolution must be a positive interval, got %', coalesce(resolution::text, 'NULL')
+            USING ERRCODE = '22023';
+    END IF;
+    IF tags IS NOT NULL AND jsonb_typeof(tags) <> 'object' THEN
+        RAISE EXCEPTION 'kpi.series: tags must be a JSON object, got %', tags USING ERRCODE = '22023';
+    END IF;
+    RETURN QUERY
+    WITH r AS (
+        SELECT coalesce(max(ro.watermark), '-infinity') AS w
+        FROM kpi.rollups ro
+        WHERE ro.resolution = series.resolution AND series.metric LIKE ro.metrics
+          AND ro.group_by_tags = ARRAY(SELECT k FROM jsonb_object_keys(coalesce(series.tags, '{}')) k ORDER BY k)
+          AND ro.watermark IS NOT NULL
+    ),
+    mat AS (
+        SELECT s.bucket, s.count, s.sum, s.avg, s.min, s.max, s.stddev, s.sketch, s.trend, true AS materialized
+        FROM kpi.summaries s, r
+        WHERE s.metric = series.metric AND s.resolution = series.resolution AND s.series = coalesce(series.tags, '{}')
+          AND s.bucket >= kpi.bucket(series.resolution, series.from_ts) AND s.bucket < series.to_ts AND s.bucket < r.w
+    ),
+    raw AS (
+        SELECT kpi.bucket(series.resolution, m.ts) AS bucket, count(*) AS count, sum(m.value) AS sum, avg(m.value) AS avg,
+               min(m.value) AS min, max(m.value) AS max, stddev_samp(m.value) AS stddev,
+               kpi.sketch_agg(m.value) AS sketch, kpi.trend_agg(m.ts, m.value) AS trend, false AS materialized
+        FROM kpi.metrics m, r
+        WHERE m.metric = series.metric AND m.tags @> coalesce(series.tags, '{}')
+          AND m.ts >= greatest(kpi.bucket(series.resolution, series.from_ts), r.w) AND m.ts < series.to_ts
+        GROUP BY 1
+    )
+    SELECT u.bucket, u.count, u.sum, u.avg, u.min, u.max, u.stddev,
+           kpi.approx_percentile(u.sketch, 0.5), kpi.approx_percentile(u.sketch, 0.95),
+           kpi.approx_percentile(u.sketch, 0.99), kpi.slope(u.trend), u.materialized
+    FROM (SELECT * FROM mat UNION ALL SELECT * FROM raw) u
+    ORDER BY u.bucket;
+END
+$$;
+COMMENT ON FUNCTION kpi.series(text, interval, timestamptz, timestamptz, jsonb) IS
+    'Buckets of one metric and series between from and to: materialized summaries below the rollup watermark, computed from raw rows above it';
+
+SELECT pg_catalog.pg_extension_config_dump('kpi.summaries', '');
+SELECT pg_catalog.pg_extension_config_dump('kpi.rollups', '');
+SELECT pg_catalog.pg_extension_config_dump('kpi.metric_changes', '');
+SELECT pg_catalog.pg_extension_config_dump('kpi.rollup_invalidations', '');

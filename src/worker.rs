@@ -1,0 +1,285 @@
+//! Background workers: one per database named in `kpi.database` (at most
+//! `kpi.max_workers`), registered when pg_kpi is in shared_preload_libraries.
+//!
+//! Each worker waits for the extension to exist in its database, marks runs
+//! left 'running' by a dead process as failed, then every `kpi.naptime` runs
+//! the due jobs, each in its own transactions: one that records the start of
+//! the run and one that executes it (the SQL side isolates the job's errors;
+//! errors it cannot catch, such as `max_runtime` expiring, are caught here and
+//! recorded in a third). SIGHUP reloads the configuration in the main loop;
+//! SIGTERM ends the worker through PostgreSQL's own `die` handler (also in the
+//! middle of a job, whose run is then marked failed by the next start), and
+//! the postmaster starts it again after `RESTART_SECONDS` unless the server is
+//! shutting down. Nothing runs while the server is in recovery.
+
+use crate::guc::{DATABASE, ENABLED, MAX_WORKERS, NAPTIME, WORKER_ROLE};
+use pgrx::bgworkers::{
+    BackgroundWorker, BackgroundWorkerBuilder, BgWorkerStartTime, SignalWakeFlags,
+};
+use pgrx::pg_sys;
+use pgrx::prelude::*;
+use std::ffi::CString;
+use std::time::Duration;
+
+const RESTART_SECONDS: u64 = 5;
+/// Most jobs started per look; the rest wait for the next one.
+const JOBS_PER_LOOK: i32 = 100;
+/// PostgreSQL 15's `STATEMENT_TIMEOUT` in `enum TimeoutId` (utils/timeout.h).
+const STATEMENT_TIMEOUT: i32 = 3;
+
+extern "C-unwind" {
+    fn enable_timeout_after(id: i32, delay_ms: i32);
+    fn disable_timeout(id: i32, keep_indicator: bool);
+    /// PostgreSQL's SIGTERM handler for backends (tcop/postgres.c).
+    #[link_name = "die"]
+    fn pg_die(signal: std::ffi::c_int);
+}
+
+/// The databases of `kpi.database`: trimmed, non-empty, without repeats.
+fn databases() -> Vec<String> {
+    let list = DATABASE
+        .get()
+        .map(|c| c.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let mut out: Vec<String> = Vec::new();
+    for d in list.split(',').map(str::trim).filter(|d| !d.is_empty()) {
+        if !out.iter().any(|o| o == d) {
+            out.push(d.to_string());
+        }
+    }
+    out
+}
+
+/// Registers the workers; called from `_PG_init` while preloading.
+pub fn register() {
+    let max = usize::try_from(MAX_WORKERS.get()).unwrap_or(0);
+    let dbs = databases();
+    if dbs.len() > max {
+        pgrx::warning!(
+            "pg_kpi: kpi.database names {} databases but kpi.max_workers is {max}; {} get no worker",
+            dbs.len(),
+            dbs[max..].join(", ")
+        );
+    }
+    for db in dbs.into_iter().take(max) {
+        BackgroundWorkerBuilder::new(&format!("pg_kpi worker for database {db}"))
+            .set_type("pg_kpi worker")
+            .set_library("pg_kpi")
+            .set_function("pg_kpi_worker_main")
+            .set_extra(&db)
+            .enable_spi_access()
+            .set_start_time(BgWorkerStartTime::RecoveryFinished)
+            .set_restart_time(Some(Duration::from_secs(RESTART_SECONDS)))
+            .load();
+    }
+}
+
+fn role_setting() -> Option<String> {
+    WORKER_ROLE
+        .get()
+        .map(|c| c.to_string_lossy().trim().to_string())
+        .filter(|r| !r.is_empty())
+}
+
+/// SQLSTATE text of an error code (PostgreSQL packs five 6-bit characters).
+fn sqlstate(code: pg_sys::errcodes::PgSqlErrorCode) -> String {
+    let mut v = code as i32;
+    let mut s = String::with_capacity(5);
+    for _ in 0..5 {
+        s.push(char::from(((v & 0x3F) as u8) + b'0'));
+        v >>= 6;
+    }
+    s
+}
+
+/// Runs `f` in a transaction of its own; an ERROR aborts the transaction and
+/// comes back as (SQLSTATE, message).
+fn in_transaction<R>(
+    f: impl FnOnce() -> R + std::panic::UnwindSafe,
+) -> Result<R, (String, String)> {
+    unsafe {
+        pg_sys::SetCurrentStatementStartTimestamp();
+        pg_sys::StartTransactionCommand();
+        pg_sys::PushActiveSnapshot(pg_sys::GetTransactionSnapshot());
+    }
+    let r = PgTryBuilder::new(|| Ok(f()))
+        .catch_others(|e| {
+            let report = match &e {
+                pg_sys::panic::CaughtError::PostgresError(r)
+                | pg_sys::panic::CaughtError::ErrorReport(r)
+                | pg_sys::panic::CaughtError::RustPanic { ereport: r, .. } => r,
+            };
+            Err((
+                sqlstate(report.sql_error_code()),
+                report.message().to_string(),
+            ))
+        })
+        .execute();
+    unsafe {
+        match r {
+            Ok(_) => {
+                pg_sys::PopActiveSnapshot();
+                pg_sys::CommitTransactionCommand();
+            }
+            Err(_) => pg_sys::AbortCurrentTransaction(),
+        }
+        pg_sys::pgstat_report_stat(false);
+        pg_sys::pgstat_report_activity(pg_sys::BackendState::STATE_IDLE, std::ptr::null());
+    }
+    r
+}
+
+fn report_activity(what: &str) {
+    if let Ok(c) = CString::new(what) {
+        unsafe { pg_sys::pgstat_report_activity(pg_sys::BackendState::STATE_RUNNING, c.as_ptr()) };
+    }
+}
+
+fn extension_installed() -> bool {
+    Spi::get_one::<bool>(
+        "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'pg_kpi')",
+    )
+    .ok()
+    .flatten()
+    .unwrap_or(false)
+}
+
+/// One job: record the start, execute (with `max_runtime` as a statement
+/// timeout), and record an error the SQL side could not catch.
+fn run_one(job_id: i64) {
+    let begun = in_transaction(|| {
+        Spi::get_two_with_args::<i64, f64>(
+            "SELECT kpi._begin_run($1), extract(epoch FROM j.max_runtime)::float8 * 1000 \
+             FROM kpi.jobs j WHERE j.id = $1 AND j.enabled",
+            &[job_id.into()],
+        )
+    });
+    let (run_id, max_ms) = match begun {
+        Ok(Ok((Some(run), ms))) => (run, ms),
+        Ok(_) => return, // the job went away or was paused meanwhile
+        Err((state, msg)) => {
+            pgrx::warning!("pg_kpi: could not start job {job_id}: {msg} (SQLSTATE {state})");
+            return;
+        }
+    };
+    report_activity(&format!("pg_kpi job {job_id} (run {run_id})"));
+    let started =
+        in_transaction(|| Spi::get_one::<TimestampWithTimeZone>("SELECT clock_timestamp()"))
+            .ok()
+            .and_then(|r| r.ok().flatten());
+    let timeout = max_ms
+        .filter(|ms| *ms >= 1.0)
+        .map(|ms| ms.min(i32::MAX as f64) as i32);
+    if let Some(ms) = timeout {
+        unsafe { enable_timeout_after(STATEMENT_TIMEOUT, ms) };
+    }
+    let outcome = in_transaction(|| {
+        Spi::run_with_args("SELECT kpi._execute_run($1, true)", &[run_id.into()])
+    });
+    if timeout.is_some() {
+        unsafe { disable_timeout(STATEMENT_TIMEOUT, false) };
+    }
+    let failure = match outcome {
+        Ok(Ok(())) => None,
+        Ok(Err(e)) => Some(("XX000".to_string(), e.to_string())),
+        Err(e) => Some(e),
+    };
+    if let Some((state, msg)) = failure {
+        let msg = if state == "57014" && timeout.is_some() {
+            format!("the job ran longer than its max_runtime ({msg})")
+        } else {
+            msg
+        };
+        pgrx::warning!("pg_kpi: job {job_id} failed: {msg} (SQLSTATE {state})");
+        let recorded =
+            in_transaction(|| {
+                Spi::run_with_args(
+                "SELECT kpi._end_run($1, false, NULL, NULL, false, $2, $3, coalesce($4, now()))",
+                &[run_id.into(), state.as_str().into(), msg.as_str().into(), started.into()],
+            )
+            });
+        match recorded {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                pgrx::warning!("pg_kpi: could not record the failure of job {job_id}: {e}")
+            }
+            Err((s, m)) => pgrx::warning!(
+                "pg_kpi: could not record the failure of job {job_id}: {m} (SQLSTATE {s})"
+            ),
+        }
+    }
+}
+
+#[pg_guard]
+#[no_mangle]
+pub extern "C-unwind" fn pg_kpi_worker_main(_arg: pg_sys::Datum) {
+    BackgroundWorker::attach_signal_handlers(SignalWakeFlags::SIGHUP);
+    // SIGTERM: PostgreSQL's die(), so that a running job is cancelled at its next interrupt check
+    unsafe {
+        pg_sys::pqsignal(pg_sys::SIGTERM as i32, Some(pg_die));
+    }
+    let db = BackgroundWorker::get_extra().to_string();
+    let role = role_setting();
+    BackgroundWorker::connect_worker_to_spi(Some(&db), role.as_deref());
+    log!("pg_kpi worker started for database \"{db}\"");
+
+    let mut ready = false;
+    loop {
+        let nap = Duration::from_millis(u64::try_from(NAPTIME.get()).unwrap_or(1000));
+        if !BackgroundWorker::wait_latch(Some(nap)) {
+            // postmaster death (SIGTERM goes through die() instead)
+            unsafe { pg_sys::proc_exit(1) };
+        }
+        pgrx::check_for_interrupts!();
+        if BackgroundWorker::sighup_received() {
+            unsafe { pg_sys::ProcessConfigFile(pg_sys::GucContext::PGC_SIGHUP) };
+            if role_setting() != role {
+                log!("pg_kpi worker for \"{db}\": kpi.worker_role changed, restarting");
+                unsafe { pg_sys::proc_exit(1) };
+            }
+        }
+        if !ENABLED.get() || unsafe { pg_sys::RecoveryInProgress() } {
+            continue;
+        }
+        let installed = in_transaction(extension_installed).unwrap_or(false);
+        if !installed {
+            if ready {
+                log!("pg_kpi worker for \"{db}\": the extension was dropped; waiting for it to be created again");
+            }
+            ready = false;
+            continue;
+        }
+        if !ready {
+            match in_transaction(|| Spi::get_one::<i32>("SELECT kpi._fail_interrupted_runs()")) {
+                Ok(Ok(Some(n))) if n > 0 => {
+                    log!("pg_kpi worker for \"{db}\": marked {n} interrupted job runs as failed")
+                }
+                Err((s, m)) => pgrx::warning!("pg_kpi: {m} (SQLSTATE {s})"),
+                _ => {}
+            }
+            ready = true;
+        }
+        let due = in_transaction(|| {
+            Spi::connect(|client| {
+                client
+                    .select("SELECT kpi._due_jobs($1)", None, &[JOBS_PER_LOOK.into()])
+                    .map(|rows| {
+                        rows.filter_map(|r| r.get::<i64>(1).ok().flatten())
+                            .collect::<Vec<i64>>()
+                    })
+                    .unwrap_or_default()
+            })
+        });
+        match due {
+            Ok(ids) => {
+                for id in ids {
+                    pgrx::check_for_interrupts!();
+                    run_one(id);
+                }
+            }
+            Err((s, m)) => {
+                pgrx::warning!("pg_kpi: could not read the due jobs: {m} (SQLSTATE {s})")
+            }
+        }
+    }
+}
