@@ -132,7 +132,7 @@ BEGIN
         PERFORM kpi._check_resolution('kpi.add_rollup', 'source_resolution', source_resolution);
         IF source_resolution >= resolution
            OR extract(epoch FROM resolution)::numeric % extract(epoch FROM source_resolution)::numeric <> 0 THEN
-            RAISE EXCEPTION 'kpi.add_rollup: source_resolution % does not divide resolution %', source_resolution, resolution
+            RAISE EXCEPTION 'kpi.add_rollup: source_resolution % must be finer than resolution % and divide it', source_resolution, resolution
                 USING ERRCODE = '22023', HINT = 'A rollup merges whole finer buckets, for example 1 minute -> 1 hour -> 1 day.';
         END IF;
         SELECT * INTO src FROM kpi.rollups r
