@@ -2,14 +2,16 @@
 # Benchmark: pg_kpi aggregates beside their native PostgreSQL / tdigest equivalents,
 # from one run in one session (one backend, no parallelism), with medians of several runs.
 # Usage: bash scripts/bench.sh [rows (default 5000000)] [runs (default 5)]
-# COPY_ROWS (default 1000000) sets the size of the COPY-with-alert-trigger benchmark.
+# COPY_ROWS (default 1000000) sets the size of the COPY-with-alert-trigger benchmark,
+# ROLLUP_ROWS (default 5000000) the rollup benchmark, IDLE_SECONDS (default 60) how long
+# the idle worker's CPU time is measured.
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 ROWS="${1:-5000000}"
 RUNS="${2:-5}"
 
 setup_toolchain postgresql-15-tdigest
 install_extension --release
-start_cluster "$CLUSTER_DATA" "$CLUSTER_PORT" "$CLUSTER_DB"
+start_cluster "$CLUSTER_DATA" "$CLUSTER_PORT" "$CLUSTER_DB,kpi_bench"
 psql_at "$CLUSTER_DATA" "$CLUSTER_PORT" postgres -q -c "DROP DATABASE IF EXISTS kpi_bench WITH (FORCE)" -c "CREATE DATABASE kpi_bench"
 log "loading $ROWS rows, then timing (median of $RUNS runs each)"
 psql_at "$CLUSTER_DATA" "$CLUSTER_PORT" kpi_bench -q -v rows="$ROWS" -v runs="$RUNS" -f "$ROOT/scripts/bench.sql"
@@ -17,3 +19,26 @@ log "COPY of ${COPY_ROWS:-1000000} rows into kpi.metrics with the alert trigger 
 psql_at "$CLUSTER_DATA" "$CLUSTER_PORT" kpi_bench -q -v copy_rows="${COPY_ROWS:-1000000}" -v runs="$RUNS" -f "$ROOT/scripts/bench_alerts.sql"
 log "customer-model fits (median of $RUNS runs each)"
 psql_at "$CLUSTER_DATA" "$CLUSTER_PORT" kpi_bench -q -v runs="$RUNS" -f "$ROOT/scripts/bench_models.sql"
+log "rollups of ${ROLLUP_ROWS:-5000000} rows (median of $RUNS runs each)"
+psql_at "$CLUSTER_DATA" "$CLUSTER_PORT" kpi_bench -q -v rollup_rows="${ROLLUP_ROWS:-5000000}" -v runs="$RUNS" -f "$ROOT/scripts/bench_rollups.sql"
+
+IDLE="${IDLE_SECONDS:-60}"
+log "idle cost of the kpi_bench worker (kpi.naptime = 1s, no due jobs) over ${IDLE}s"
+pid=""
+for _ in $(seq 1 30); do
+  pid=$(psql_at "$CLUSTER_DATA" "$CLUSTER_PORT" kpi_bench -Atq -c \
+    "SELECT pid FROM pg_stat_activity WHERE backend_type = 'pg_kpi worker' AND datname = 'kpi_bench'")
+  [ -n "$pid" ] && break
+  sleep 1
+done
+if [ -z "$pid" ]; then
+  echo "no pg_kpi worker found for kpi_bench" >&2
+else
+  psql_at "$CLUSTER_DATA" "$CLUSTER_PORT" kpi_bench -q -c "UPDATE kpi.jobs SET enabled = false"
+  ticks() { awk '{print $14 + $15}' "/proc/$pid/stat"; }
+  hz=$(getconf CLK_TCK)
+  t0=$(ticks); sleep "$IDLE"; t1=$(ticks)
+  awk -v d="$((t1 - t0))" -v hz="$hz" -v s="$IDLE" 'BEGIN {
+    ms = d * 1000 / hz
+    printf "worker CPU: %.0f ms in %d s = %.1f ms per minute (%.3f %% of one core)\n", ms, s, ms * 60 / s, ms / (s * 10) }'
+fi

@@ -14,6 +14,9 @@ VALUES
     ('cpu_utilization',     'resource_utilization', '%',     'lower_is_better',  50,    70,    85,    95,   '5 min',  '10 min')
 ON CONFLICT (metric) DO NOTHING;
 
+-- day partitions for the demo's time range (the built-in partitions job keeps a week ahead)
+SELECT kpi.create_partitions(now() - interval '2 days', now() + interval '7 days');
+
 -- one point a minute per metric and host for the last 24 hours (COPY-like bulk path)
 SELECT setseed(0.42);
 INSERT INTO kpi.metrics (metric, value, ts, tags)
@@ -41,6 +44,18 @@ SELECT kpi.record('api_response_time', 1450, now(), '{"host": "web-1"}', '{"endp
 SELECT kpi.record_batch('[{"metric_name": "error_rate", "value": 2.5, "tags": {"host": "web-2"}},
                           {"metric_name": "cpu_utilization", "value": 91, "tags": {"host": "web-1"}}]');
 ANALYZE kpi.metrics;
+
+-- rollups: 1-minute summaries per host, and all-series minutes -> hours -> days;
+-- raw rows kept 30 days, minutes 90 days. The worker runs the jobs from now on;
+-- the first runs happen here so that the report has them.
+SELECT kpi.add_rollup('1 minute', group_by_tags => '{host}');
+SELECT kpi.add_rollup('1 minute');
+SELECT kpi.add_rollup('1 hour', '1 minute');
+SELECT kpi.add_rollup('1 day', '1 hour');
+SELECT kpi.add_retention('metrics', '30 days');
+SELECT kpi.add_retention('1 minute', '90 days');
+SELECT kpi.add_retention('alerts', '90 days');
+SELECT kpi.run_due_jobs();
 
 -- a year of revenue for 300 customers: monthly or annual subscriptions that start,
 -- upgrade, lapse and sometimes return, plus one-off purchases of premium features

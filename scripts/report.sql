@@ -74,3 +74,17 @@ SELECT r.customer_id, r.frequency, round(r.t::numeric, 1) AS weeks, round(r.mone
 FROM rfm r, fitted f
 ORDER BY clv_12m DESC NULLS LAST
 LIMIT 5;
+
+\echo 'p95 of api_response_time per hour for the last 6 hours (kpi.series: summaries below the watermark, raw rows above)'
+SELECT to_char(bucket, 'HH24:MI') AS hour, count, round(avg::numeric, 1) AS avg, round(p95::numeric, 1) AS p95,
+       round(max::numeric, 1) AS max, materialized
+FROM kpi.series('api_response_time', '1 hour', now() - interval '6 hours', now());
+
+\echo 'Summaries by resolution (kpi.summaries)'
+SELECT resolution, count(DISTINCT metric) AS metrics, count(DISTINCT series) AS series, count(*) AS buckets,
+       sum(count) AS rows_summarized
+FROM kpi.summaries GROUP BY 1 ORDER BY 1;
+
+\echo 'Jobs (kpi.job_status)'
+SELECT id, kind, config, schedule_interval, state, runs_last_day, failures_last_day, last_duration
+FROM kpi.job_status ORDER BY id;

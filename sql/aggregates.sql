@@ -31,7 +31,7 @@ CREATE FUNCTION kpi.sketch_trans(internal, float8) RETURNS internal
     IMMUTABLE PARALLEL SAFE LANGUAGE c AS 'MODULE_PATHNAME', 'kpi_sketch_trans';
 
 CREATE AGGREGATE kpi.sketch_agg(value float8) (
-    SFUNC = kpi.sketch_trans, STYPE = internal, FINALFUNC = kpi.sketch_final,
+    SFUNC = kpi.sketch_trans, STYPE = internal, SSPACE = 300, FINALFUNC = kpi.sketch_final,
     COMBINEFUNC = kpi.sketch_combine, SERIALFUNC = kpi.sketch_serialize, DESERIALFUNC = kpi.sketch_deserialize,
     PARALLEL = SAFE);
 CREATE AGGREGATE kpi.sketch_agg(value float8, relative_error float8) (
@@ -48,7 +48,7 @@ CREATE FUNCTION kpi.trend_trans_ts(internal, timestamptz, float8) RETURNS intern
     IMMUTABLE PARALLEL SAFE LANGUAGE c AS 'MODULE_PATHNAME', 'kpi_trend_trans_ts';
 
 CREATE AGGREGATE kpi.trend_agg(ts timestamptz, value float8) (
-    SFUNC = kpi.trend_trans_ts, STYPE = internal, FINALFUNC = kpi.trend_final,
+    SFUNC = kpi.trend_trans_ts, STYPE = internal, SSPACE = 64, FINALFUNC = kpi.trend_final,
     COMBINEFUNC = kpi.trend_combine, SERIALFUNC = kpi.trend_serialize, DESERIALFUNC = kpi.trend_deserialize,
     PARALLEL = SAFE);
 CREATE AGGREGATE kpi.trend_agg(x float8, y float8) (
@@ -117,3 +117,13 @@ CREATE AGGREGATE kpi.payback_days(ts timestamptz, amount numeric, investment num
     DESERIALFUNC = kpi.payback_days_deserialize, PARALLEL = SAFE);
 COMMENT ON AGGREGATE kpi.payback_days(timestamptz, numeric, numeric, timestamptz) IS
     'Days from start until the cumulative amount (rows at or after start, in time order) first reaches the investment; NULL if never';
+
+-- everything a summary row holds, in one pass (the rollups' materialization)
+CREATE FUNCTION kpi.rollup_trans(internal, timestamptz, float8) RETURNS internal
+    IMMUTABLE PARALLEL SAFE LANGUAGE c AS 'MODULE_PATHNAME', 'kpi_rollup_trans';
+CREATE AGGREGATE kpi.rollup_agg(ts timestamptz, value float8) (
+    SFUNC = kpi.rollup_trans, STYPE = internal, SSPACE = 400, FINALFUNC = kpi.rollup_final,
+    COMBINEFUNC = kpi.rollup_combine, SERIALFUNC = kpi.rollup_serialize, DESERIALFUNC = kpi.rollup_deserialize,
+    PARALLEL = SAFE);
+COMMENT ON AGGREGATE kpi.rollup_agg(timestamptz, float8) IS
+    'count, sum, avg, min, max, sample stddev, sketch and trend of the values in one pass (kpi.rollup_part)';

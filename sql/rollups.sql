@@ -207,12 +207,13 @@ BEGIN
     IF r.source_rollup IS NULL THEN
         EXECUTE format($q$
             INSERT INTO kpi.summaries (metric, series, resolution, bucket, count, sum, avg, min, max, stddev, sketch, trend, updated_at)
-            SELECT m.metric, %s, $1, date_bin($1, m.ts, '2000-01-01 00:00:00+00'::timestamptz) AS b,
-                   count(*), sum(m.value), avg(m.value), min(m.value), max(m.value), stddev_samp(m.value),
-                   kpi.sketch_agg(m.value), kpi.trend_agg(m.ts, m.value), now()
-            FROM kpi.metrics m
-            WHERE m.ts >= $2 AND m.ts < $3 AND m.metric LIKE $4
-            GROUP BY 1, 2, 4 $q$, kpi._series_expr(r.group_by_tags, 'm.tags'))
+            SELECT x.metric, x.series, $1, x.b, (x.p).count, (x.p).sum, (x.p).avg, (x.p).min, (x.p).max,
+                   (x.p).stddev, (x.p).sketch, (x.p).trend, now()
+            FROM (SELECT m.metric, %s AS series, date_bin($1, m.ts, '2000-01-01 00:00:00+00'::timestamptz) AS b,
+                         kpi.rollup_agg(m.ts, m.value) AS p
+                  FROM kpi.metrics m
+                  WHERE m.ts >= $2 AND m.ts < $3 AND m.metric LIKE $4
+                  GROUP BY 1, 2, 3) x $q$, kpi._series_expr(r.group_by_tags, 'm.tags'))
         USING r.resolution, lo, hi, r.metrics;
     ELSE
         SELECT * INTO src FROM kpi.rollups WHERE id = r.source_rollup;

@@ -49,3 +49,8 @@ CREATE TYPE kpi.gamma_gamma AS (
 CREATE TYPE kpi.sbg AS (
     alpha float8, beta float8, log_likelihood float8, n bigint, converged boolean
 );
+-- one bucket's summary, returned by kpi.rollup_agg
+CREATE TYPE kpi.rollup_part AS (
+    count bigint, sum float8, avg float8, min float8, max float8, stddev float8,
+    sketch kpi.sketch, trend kpi.trend
+);

@@ -12,6 +12,7 @@ mod errors;
 mod guc;
 mod ingest;
 mod models;
+mod rollup;
 mod severity;
 mod sketch;
 mod stats;

@@ -14,6 +14,7 @@ pub mod models;
 pub mod moments;
 pub mod optimize;
 pub mod percentile;
+pub mod rollup;
 pub mod severity;
 pub mod sketch;
 pub mod summary;
