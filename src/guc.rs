@@ -34,6 +34,29 @@ pub static MAX_WORKERS: GucSetting<i32> = GucSetting::<i32>::new(4);
 /// `kpi.worker_role`: the role the workers run jobs as (empty: the bootstrap superuser).
 pub static WORKER_ROLE: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
 
+/// Settings read only when the postmaster starts; PostgreSQL allows defining
+/// them only while shared_preload_libraries is being processed.
+pub fn init_postmaster() {
+    GucRegistry::define_string_guc(
+        c"kpi.database",
+        c"Comma-separated list of databases a pg_kpi worker serves.",
+        c"One worker per database (at most kpi.max_workers); a worker waits until the extension is created in its database.",
+        &DATABASE,
+        GucContext::Postmaster,
+        GucFlags::default(),
+    );
+    GucRegistry::define_int_guc(
+        c"kpi.max_workers",
+        c"Most databases served by pg_kpi workers.",
+        c"Databases listed in kpi.database beyond this number get no worker.",
+        &MAX_WORKERS,
+        0,
+        64,
+        GucContext::Postmaster,
+        GucFlags::default(),
+    );
+}
+
 pub fn init() {
     GucRegistry::define_int_guc(
         c"kpi.rollup_batch_buckets",
@@ -63,14 +86,6 @@ pub fn init() {
         GucContext::Sighup,
         GucFlags::default(),
     );
-    GucRegistry::define_string_guc(
-        c"kpi.database",
-        c"Comma-separated list of databases a pg_kpi worker serves.",
-        c"One worker per database (at most kpi.max_workers); a worker waits until the extension is created in its database.",
-        &DATABASE,
-        GucContext::Postmaster,
-        GucFlags::default(),
-    );
     GucRegistry::define_int_guc(
         c"kpi.naptime",
         c"Time between a worker's looks for due jobs.",
@@ -80,16 +95,6 @@ pub fn init() {
         3_600_000,
         GucContext::Sighup,
         GucFlags::UNIT_MS,
-    );
-    GucRegistry::define_int_guc(
-        c"kpi.max_workers",
-        c"Most databases served by pg_kpi workers.",
-        c"Databases listed in kpi.database beyond this number get no worker.",
-        &MAX_WORKERS,
-        0,
-        64,
-        GucContext::Postmaster,
-        GucFlags::default(),
     );
     GucRegistry::define_string_guc(
         c"kpi.worker_role",

@@ -46,6 +46,7 @@ extension_sql_file!(
 pub extern "C-unwind" fn _PG_init() {
     guc::init();
     if unsafe { pgrx::pg_sys::process_shared_preload_libraries_in_progress } {
+        guc::init_postmaster();
         worker::register();
     }
 }
