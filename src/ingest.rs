@@ -225,7 +225,7 @@ mod tests {
     }
 
     #[pg_test(
-        error = "new row for relation \"metrics\" violates check constraint \"metrics_value_finite\""
+        error = "new row for relation \"metrics_default\" violates check constraint \"metrics_value_finite\""
     )]
     fn plain_insert_rejects_infinity() {
         Spi::run("INSERT INTO kpi.metrics (metric, value) VALUES ('a', 'Infinity')").unwrap();
