@@ -163,10 +163,6 @@ fn run_one(job_id: i64) {
         }
     };
     report_activity(&format!("pg_kpi job {job_id} (run {run_id})"));
-    let started =
-        in_transaction(|| Spi::get_one::<TimestampWithTimeZone>("SELECT clock_timestamp()"))
-            .ok()
-            .and_then(|r| r.ok().flatten());
     let timeout = max_ms
         .filter(|ms| *ms >= 1.0)
         .map(|ms| ms.min(i32::MAX as f64) as i32);
@@ -191,13 +187,13 @@ fn run_one(job_id: i64) {
             msg
         };
         pgrx::warning!("pg_kpi: job {job_id} failed: {msg} (SQLSTATE {state})");
-        let recorded =
-            in_transaction(|| {
-                Spi::run_with_args(
-                "SELECT kpi._end_run($1, false, NULL, NULL, false, $2, $3, coalesce($4, now()))",
-                &[run_id.into(), state.as_str().into(), msg.as_str().into(), started.into()],
+        let recorded = in_transaction(|| {
+            Spi::run_with_args(
+                "SELECT kpi._end_run($1, false, NULL, NULL, false, $2, $3, \
+                 (SELECT started_at FROM kpi.job_runs WHERE id = $1))",
+                &[run_id.into(), state.as_str().into(), msg.as_str().into()],
             )
-            });
+        });
         match recorded {
             Ok(Ok(())) => {}
             Ok(Err(e)) => {

@@ -39,6 +39,9 @@ SELECT pg_temp.try($$SELECT kpi.add_rollup('1 minute', metrics => '')$$);
 SELECT pg_temp.try($$SELECT kpi.add_rollup('1 minute', group_by_tags => '{host,NULL}')$$);
 
 SELECT kpi.create_partitions('2026-01-01', '2026-01-02');
+SELECT pg_temp.try($$SELECT kpi.create_partitions(NULL, '2026-01-02')$$);
+SELECT pg_temp.try($$SELECT kpi.create_partitions('-infinity', '2026-01-02')$$);
+SELECT pg_temp.try($$SELECT kpi.create_partitions('2000-01-01', '2026-01-02')$$);
 INSERT INTO kpi.metrics (metric, value, ts, tags)
 SELECT CASE WHEN g % 2 = 0 THEN 'api_latency' ELSE 'db_latency' END, g % 100,
        '2026-01-01'::timestamptz + g * interval '1 second', jsonb_build_object('host', 'web-' || g % 2)
@@ -78,6 +81,16 @@ FROM kpi.summaries s
 JOIN (SELECT metric, kpi.bucket('1 hour', ts) AS bucket, stddev_samp(value) AS sd FROM kpi.metrics GROUP BY 1, 2) r
   USING (metric, bucket)
 WHERE s.resolution = '1 hour' ORDER BY 1, s.bucket;
+
+-- kpi.rollup_agg: one pass; equal to the plain aggregates, errors for non-finite input
+SELECT (p).count, (p).sum = s AS same_sum, (p).min, (p).max, abs((p).avg - a) < 1e-12 AS same_avg,
+       abs((p).stddev - sd) < 1e-9 AS same_stddev, kpi.sketch_count((p).sketch), kpi.trend_count((p).trend)
+FROM (SELECT kpi.rollup_agg(ts, value) AS p, sum(value) AS s, avg(value) AS a, stddev_samp(value) AS sd
+      FROM kpi.metrics WHERE metric = 'db_latency') x;
+SELECT kpi.rollup_agg(ts, v) IS NULL AS empty_is_null FROM (SELECT now() AS ts, 1.0::float8 AS v WHERE false) e;
+SELECT (kpi.rollup_agg(ts, v)).stddev IS NULL AS one_value_no_stddev FROM (VALUES (now(), 1.0::float8), (NULL, 2.0)) e(ts, v);
+SELECT pg_temp.try($$SELECT kpi.rollup_agg(now(), 'NaN'::float8)$$);
+SELECT pg_temp.try($$SELECT kpi.rollup_agg('infinity'::timestamptz, 1)$$);
 
 -- late data: one change per statement, rematerialized by the next run
 INSERT INTO kpi.metrics (metric, value, ts) VALUES ('api_latency', 500, '2026-01-01 00:10:30+00'),
