@@ -121,9 +121,25 @@ COMMENT ON AGGREGATE kpi.payback_days(timestamptz, numeric, numeric, timestamptz
 -- everything a summary row holds, in one pass (the rollups' materialization)
 CREATE FUNCTION kpi.rollup_trans(internal, timestamptz, float8) RETURNS internal
     IMMUTABLE PARALLEL SAFE LANGUAGE c AS 'MODULE_PATHNAME', 'kpi_rollup_trans';
+CREATE FUNCTION kpi.rollup_final(internal) RETURNS kpi.rollup_part
+    IMMUTABLE STRICT PARALLEL SAFE LANGUAGE c AS 'MODULE_PATHNAME', 'kpi_rollup_final';
 CREATE AGGREGATE kpi.rollup_agg(ts timestamptz, value float8) (
     SFUNC = kpi.rollup_trans, STYPE = internal, SSPACE = 400, FINALFUNC = kpi.rollup_final,
     COMBINEFUNC = kpi.rollup_combine, SERIALFUNC = kpi.rollup_serialize, DESERIALFUNC = kpi.rollup_deserialize,
     PARALLEL = SAFE);
 COMMENT ON AGGREGATE kpi.rollup_agg(timestamptz, float8) IS
     'count, sum, avg, min, max, sample stddev, sketch and trend of the values in one pass (kpi.rollup_part)';
+
+-- the same per time bucket of the given resolution (aligned as kpi.bucket): the
+-- rollups' materialization groups raw rows by metric and series only, and the
+-- aggregate splits them into buckets (no per-row date_bin, a small hash table)
+CREATE FUNCTION kpi._rollup_buckets_trans(internal, timestamptz, float8, interval) RETURNS internal
+    IMMUTABLE PARALLEL SAFE LANGUAGE c AS 'MODULE_PATHNAME', 'kpi_rollup_buckets_trans';
+CREATE FUNCTION kpi._rollup_buckets_final(internal) RETURNS kpi.rollup_bucket[]
+    IMMUTABLE STRICT PARALLEL SAFE LANGUAGE c AS 'MODULE_PATHNAME', 'kpi_rollup_buckets_final';
+CREATE AGGREGATE kpi._rollup_buckets(ts timestamptz, value float8, resolution interval) (
+    SFUNC = kpi._rollup_buckets_trans, STYPE = internal, SSPACE = 20000, FINALFUNC = kpi._rollup_buckets_final,
+    COMBINEFUNC = kpi.rollup_buckets_combine, SERIALFUNC = kpi.rollup_buckets_serialize,
+    DESERIALFUNC = kpi.rollup_buckets_deserialize, PARALLEL = SAFE);
+COMMENT ON AGGREGATE kpi._rollup_buckets(timestamptz, float8, interval) IS
+    'internal: kpi.rollup_agg per time bucket of the resolution, as kpi.rollup_bucket[] in time order';

@@ -27,6 +27,8 @@ CREATE TABLE kpi.summaries (
     updated_at  timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (metric, resolution, series, bucket)
 );
+-- runs delete and read whole bucket ranges of one resolution
+CREATE INDEX summaries_resolution_bucket ON kpi.summaries (resolution, bucket);
 COMMENT ON TABLE kpi.summaries IS
     'Materialized buckets of the rollups: series holds the grouping tags (''{}'' for all series); stddev is the sample standard deviation';
 
@@ -95,7 +97,8 @@ $$;
 -- whether a summary row's series has exactly the grouping keys
 CREATE FUNCTION kpi._series_keys_match(series jsonb, keys text[]) RETURNS boolean
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-    SELECT series ?& keys AND (SELECT count(*) FROM jsonb_object_keys(series)) = cardinality(keys)
+    -- every grouping key is present (a missing tag is stored as JSON null) and no other
+    SELECT series ?& keys AND series - keys = '{}'::jsonb
 $$;
 
 CREATE FUNCTION kpi.add_rollup(
@@ -196,6 +199,10 @@ CREATE FUNCTION kpi._materialize(r kpi.rollups, lo timestamptz, hi timestamptz) 
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     n bigint;
+    k bigint;
+    q text;
+    a timestamptz;
+    b timestamptz;
     src kpi.rollups;
 BEGIN
     IF lo >= hi THEN
@@ -205,16 +212,33 @@ BEGIN
     WHERE s.resolution = r.resolution AND s.bucket >= lo AND s.bucket < hi AND s.metric LIKE r.metrics
       AND kpi._series_keys_match(s.series, r.group_by_tags);
     IF r.source_rollup IS NULL THEN
-        EXECUTE format($q$
+        -- the aggregate splits each metric's (and series') rows into buckets itself, so
+        -- the executor hashes metric and series only; a constant '{}' series and a
+        -- LIKE '%' filter are left out (a jsonb hash or a pattern match per raw row)
+        q := format($q$
             INSERT INTO kpi.summaries (metric, series, resolution, bucket, count, sum, avg, min, max, stddev, sketch, trend, updated_at)
-            SELECT x.metric, x.series, $1, x.b, (x.p).count, (x.p).sum, (x.p).avg, (x.p).min, (x.p).max,
-                   (x.p).stddev, (x.p).sketch, (x.p).trend, now()
-            FROM (SELECT m.metric, %s AS series, date_bin($1, m.ts, '2000-01-01 00:00:00+00'::timestamptz) AS b,
-                         kpi.rollup_agg(m.ts, m.value) AS p
+            SELECT x.metric, %s, $1, u.bucket, u.count, u.sum, u.avg, u.min, u.max, u.stddev, u.sketch, u.trend, now()
+            FROM (SELECT m.metric, %s kpi._rollup_buckets(m.ts, m.value, $1) AS parts
                   FROM kpi.metrics m
-                  WHERE m.ts >= $2 AND m.ts < $3 AND m.metric LIKE $4
-                  GROUP BY 1, 2, 3) x $q$, kpi._series_expr(r.group_by_tags, 'm.tags'))
-        USING r.resolution, lo, hi, r.metrics;
+                  WHERE m.ts >= $2 AND m.ts < $3 %s
+                  GROUP BY %s) x
+            CROSS JOIN LATERAL unnest(x.parts) u $q$,
+            CASE WHEN cardinality(r.group_by_tags) = 0 THEN '''{}''::jsonb' ELSE 'x.series' END,
+            CASE WHEN cardinality(r.group_by_tags) = 0 THEN ''
+                 ELSE kpi._series_expr(r.group_by_tags, 'm.tags') || ' AS series,' END,
+            CASE WHEN r.metrics = '%' THEN '' ELSE 'AND m.metric LIKE $4' END,
+            CASE WHEN cardinality(r.group_by_tags) = 0 THEN '1' ELSE '1, 2' END);
+        -- at most 50,000 buckets per statement keep each series' array of buckets small
+        n := 0;
+        a := lo;
+        WHILE a < hi LOOP
+            b := CASE WHEN extract(epoch FROM hi - a) <= extract(epoch FROM r.resolution) * 50000 THEN hi
+                      ELSE a + r.resolution * 50000 END;
+            EXECUTE q USING r.resolution, a, b, r.metrics;
+            GET DIAGNOSTICS k = ROW_COUNT;
+            n := n + k;
+            a := b;
+        END LOOP;
     ELSE
         SELECT * INTO src FROM kpi.rollups WHERE id = r.source_rollup;
         -- stddev from the parts' counts, means and standard deviations (centred, no sums of squares)
@@ -232,8 +256,8 @@ BEGIN
               WINDOW w AS (PARTITION BY s.metric, s.series, date_bin(r.resolution, s.bucket, '2000-01-01 00:00:00+00'::timestamptz))
              ) p
         GROUP BY p.metric, p.series, p.b;
+        GET DIAGNOSTICS n = ROW_COUNT;
     END IF;
-    GET DIAGNOSTICS n = ROW_COUNT;
     -- coarser rollups reading this one rematerialize the range when they pass it
     INSERT INTO kpi.rollup_invalidations (rollup_id, lo, hi)
     SELECT d.id, lo, hi FROM kpi.rollups d WHERE d.source_rollup = r.id AND d.watermark > lo;

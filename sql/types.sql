@@ -54,3 +54,8 @@ CREATE TYPE kpi.rollup_part AS (
     count bigint, sum float8, avg float8, min float8, max float8, stddev float8,
     sketch kpi.sketch, trend kpi.trend
 );
+-- one time bucket's summary, returned (as an array) by kpi._rollup_buckets
+CREATE TYPE kpi.rollup_bucket AS (
+    bucket timestamptz, count bigint, sum float8, avg float8, min float8, max float8, stddev float8,
+    sketch kpi.sketch, trend kpi.trend
+);

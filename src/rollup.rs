@@ -1,13 +1,14 @@
 //! `kpi.rollup_agg(ts, value)`: one aggregate computing everything a summary
-//! row holds (used by the rollups' materialization), returning kpi.rollup_part.
+//! row holds, returning kpi.rollup_part; and `kpi._rollup_buckets(ts, value,
+//! resolution)`, the same per time bucket (kpi.rollup_bucket[]), which the
+//! rollups' materialization uses so that the executor groups by metric only.
 
 use crate::agg;
 use crate::errors::{raise, OrRaise};
-use crate::types::{SketchValue, TrendValue};
-use kpi_core::rollup::RollupState;
+use kpi_core::rollup::{BucketedRollup, RollupState};
+use pgrx::pg_sys;
 use pgrx::pg_sys::errcodes::PgSqlErrorCode;
 use pgrx::prelude::*;
-use pgrx::{pg_sys, Internal};
 
 const EPOCH_2000: f64 = 946_684_800.0;
 
@@ -49,27 +50,195 @@ crate::state_support!(
     |a, b| a.merge(&b).or_raise("kpi.rollup_agg")
 );
 
-#[pg_extern(immutable, strict, parallel_safe, requires = ["types"])]
-fn rollup_final(state: Internal) -> Option<pgrx::composite_type!('static, "kpi.rollup_part")> {
-    let st = unsafe { agg::get::<RollupState>(&state) }?;
-    if st.count() == 0 {
-        return None;
+crate::fmgr_v1!(pg_finfo_kpi_rollup_final);
+
+/// A composite type's descriptor, looked up once per call site and kept in
+/// `fn_extra` (final functions run once per group).
+unsafe fn cached_desc(
+    fcinfo: pg_sys::FunctionCallInfo,
+    type_oid: impl FnOnce() -> pg_sys::Oid,
+    natts: i32,
+) -> pg_sys::TupleDesc {
+    let flinfo = (*fcinfo).flinfo;
+    if (*flinfo).fn_extra.is_null() {
+        let oid = type_oid();
+        let desc = pg_sys::lookup_rowtype_tupdesc(oid, -1);
+        if (*desc).natts != natts {
+            error!("pg_kpi: type {oid:?} does not have {natts} attributes");
+        }
+        let old = pg_sys::MemoryContextSwitchTo((*flinfo).fn_mcxt);
+        let kept = pg_sys::BlessTupleDesc(pg_sys::CreateTupleDescCopy(desc));
+        pg_sys::MemoryContextSwitchTo(old);
+        pg_sys::DecrTupleDescRefCount(desc);
+        (*flinfo).fn_extra = kept.cast();
     }
-    let mut t = PgHeapTuple::new_composite_type("kpi.rollup_part")
-        .unwrap_or_else(|e| error!("pg_kpi: type kpi.rollup_part is missing: {e}"));
-    let r = (|| -> Result<(), pgrx::datum::TryFromDatumError> {
-        t.set_by_name("count", st.count() as i64)?;
-        t.set_by_name("sum", st.sketch.sum())?;
-        t.set_by_name("avg", st.mean())?;
-        t.set_by_name("min", st.sketch.min())?;
-        t.set_by_name("max", st.sketch.max())?;
-        t.set_by_name("stddev", st.stddev())?;
-        t.set_by_name("sketch", SketchValue(st.sketch.clone()))?;
-        t.set_by_name("trend", TrendValue(st.trend))?;
-        Ok(())
-    })();
-    if let Err(e) = r {
-        error!("pg_kpi: building kpi.rollup_part: {e}");
+    (*flinfo).fn_extra.cast()
+}
+
+/// The fields of kpi.rollup_part for a state holding at least one value.
+fn part_fields(st: &mut RollupState) -> [Option<pg_sys::Datum>; 8] {
+    let (count, mean, stddev) = (st.count(), st.mean(), st.stddev());
+    let trend = st.trend.encode();
+    let sketch = st.sketch();
+    let f = |v: Option<f64>| v.and_then(|v| v.into_datum());
+    [
+        (count as i64).into_datum(),
+        f(sketch.sum()),
+        f(mean),
+        f(sketch.min()),
+        f(sketch.max()),
+        f(stddev),
+        sketch.encode().into_datum(),
+        trend.into_datum(),
+    ]
+}
+
+/// A composite datum of `desc` from its fields.
+unsafe fn form_composite(
+    desc: pg_sys::TupleDesc,
+    fields: &[Option<pg_sys::Datum>],
+) -> pg_sys::Datum {
+    let mut values: Vec<pg_sys::Datum> = fields
+        .iter()
+        .map(|d| d.unwrap_or(pg_sys::Datum::from(0usize)))
+        .collect();
+    let mut nulls: Vec<bool> = fields.iter().map(Option::is_none).collect();
+    let tuple = pg_sys::heap_form_tuple(desc, values.as_mut_ptr(), nulls.as_mut_ptr());
+    pg_sys::HeapTupleHeaderGetDatum((*tuple).t_data)
+}
+
+unsafe fn return_null(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum {
+    (*fcinfo).isnull = true;
+    pg_sys::Datum::from(0usize)
+}
+
+/// Final function of kpi.rollup_agg (a plain fmgr function, declared in
+/// sql/aggregates.sql): the group's kpi.rollup_part, NULL for no rows.
+///
+/// # Safety
+/// Called by the executor as the final function of kpi.rollup_agg.
+#[no_mangle]
+#[pg_guard]
+pub unsafe extern "C-unwind" fn kpi_rollup_final(
+    fcinfo: pg_sys::FunctionCallInfo,
+) -> pg_sys::Datum {
+    let (mut state, _) = agg::fmgr_args(fcinfo);
+    let st = match agg::get_mut::<RollupState>(&mut state) {
+        Some(st) if st.count() > 0 => st,
+        _ => return return_null(fcinfo),
+    };
+    let desc = cached_desc(fcinfo, || pg_sys::get_fn_expr_rettype((*fcinfo).flinfo), 8);
+    form_composite(desc, &part_fields(st))
+}
+
+/// Width in microseconds of a resolution given as an interval (no months).
+unsafe fn resolution_width(arg: &pg_sys::NullableDatum) -> i64 {
+    if arg.isnull {
+        raise(
+            PgSqlErrorCode::ERRCODE_NULL_VALUE_NOT_ALLOWED,
+            "kpi._rollup_buckets: resolution must not be NULL".into(),
+            None,
+            None,
+        )
     }
-    Some(t)
+    let iv = &*(arg.value.cast_mut_ptr::<pg_sys::Interval>());
+    let width = (iv.day as i64)
+        .checked_mul(86_400_000_000)
+        .and_then(|d| d.checked_add(iv.time));
+    match width {
+        Some(w) if iv.month == 0 && w > 0 => w,
+        _ => raise(
+            PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
+            "kpi._rollup_buckets: resolution must be a positive interval without months or years"
+                .into(),
+            None,
+            None,
+        ),
+    }
+}
+
+crate::fmgr_v1!(pg_finfo_kpi_rollup_buckets_trans);
+
+/// Transition of kpi._rollup_buckets(timestamptz, float8, interval).
+///
+/// # Safety
+/// Called by the executor as the transition function of kpi._rollup_buckets.
+#[no_mangle]
+#[pg_guard]
+pub unsafe extern "C-unwind" fn kpi_rollup_buckets_trans(
+    fcinfo: pg_sys::FunctionCallInfo,
+) -> pg_sys::Datum {
+    let (mut state, args) = agg::fmgr_args(fcinfo);
+    let st = agg::state_mut(&mut state, fcinfo, || {
+        BucketedRollup::new(resolution_width(&args[2])).or_raise("kpi._rollup_buckets")
+    });
+    if resolution_width(&args[2]) != st.width() {
+        raise(
+            PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
+            "kpi._rollup_buckets: resolution must be the same for every row of a group".into(),
+            None,
+            None,
+        )
+    }
+    let ts = (!args[0].isnull).then(|| args[0].value.value() as i64);
+    if let (Some(micros), Some(v)) = (ts, agg::fmgr_f64(&args[1])) {
+        if micros == i64::MAX || micros == i64::MIN || !v.is_finite() {
+            raise(
+                PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
+                "kpi._rollup_buckets: ts and value must be finite".into(),
+                None,
+                Some("filter NaN and infinite values (and infinite timestamps) out"),
+            )
+        }
+        st.add(micros, v).or_raise("kpi._rollup_buckets");
+    }
+    agg::fmgr_return(state)
+}
+
+crate::state_support!(
+    BucketedRollup,
+    "kpi._rollup_buckets",
+    rollup_buckets_combine,
+    rollup_buckets_serialize,
+    rollup_buckets_deserialize,
+    |a, b| a.merge(&b).or_raise("kpi._rollup_buckets")
+);
+
+crate::fmgr_v1!(pg_finfo_kpi_rollup_buckets_final);
+
+/// Final function of kpi._rollup_buckets: a kpi.rollup_bucket per bucket in
+/// time order; NULL when the group had no rows with a value.
+///
+/// # Safety
+/// Called by the executor as the final function of kpi._rollup_buckets.
+#[no_mangle]
+#[pg_guard]
+pub unsafe extern "C-unwind" fn kpi_rollup_buckets_final(
+    fcinfo: pg_sys::FunctionCallInfo,
+) -> pg_sys::Datum {
+    let (mut state, _) = agg::fmgr_args(fcinfo);
+    let st = match agg::get_mut::<BucketedRollup>(&mut state) {
+        Some(st) if !st.is_empty() => st,
+        _ => return return_null(fcinfo),
+    };
+    let elem = pg_sys::get_element_type(pg_sys::get_fn_expr_rettype((*fcinfo).flinfo));
+    let desc = cached_desc(fcinfo, || elem, 9);
+    let mut elems: Vec<pg_sys::Datum> = Vec::with_capacity(st.len());
+    for (start, part) in st.finish() {
+        let mut fields = [None; 9];
+        fields[0] = Some(pg_sys::Datum::from(start));
+        fields[1..].copy_from_slice(&part_fields(part));
+        elems.push(form_composite(desc, &fields));
+    }
+    let (mut len, mut byval, mut align) = (0i16, false, 0 as std::ffi::c_char);
+    pg_sys::get_typlenbyvalalign(elem, &mut len, &mut byval, &mut align);
+    let arr = pg_sys::construct_array(
+        elems.as_mut_ptr(),
+        elems.len() as i32,
+        elem,
+        len as i32,
+        byval,
+        align,
+    );
+    pg_sys::Datum::from(arr)
 }

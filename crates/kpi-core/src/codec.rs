@@ -13,9 +13,13 @@ pub struct Writer {
 
 impl Writer {
     pub fn new(magic: u8, version: u8) -> Self {
-        Writer {
-            buf: vec![magic, version],
-        }
+        Self::with_capacity(magic, version, 64)
+    }
+    /// A writer whose buffer holds `capacity` bytes before it grows.
+    pub fn with_capacity(magic: u8, version: u8, capacity: usize) -> Self {
+        let mut buf = Vec::with_capacity(capacity.max(2));
+        buf.extend_from_slice(&[magic, version]);
+        Writer { buf }
     }
     pub fn u8(&mut self, v: u8) {
         self.buf.push(v);
@@ -74,6 +78,10 @@ impl<'a> Reader<'a> {
         let s = &self.buf[self.pos..self.pos + n];
         self.pos += n;
         Ok(s)
+    }
+    /// The next `n` bytes.
+    pub fn bytes(&mut self, n: usize) -> CoreResult<&'a [u8]> {
+        self.take(n)
     }
     pub fn u8(&mut self) -> CoreResult<u8> {
         Ok(self.take(1)?[0])

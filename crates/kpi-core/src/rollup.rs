@@ -3,17 +3,27 @@
 //! standard deviation, the quantile sketch and the trend), so a rollup pays
 //! one transition call per row instead of eight.
 
+use crate::codec::{Reader, Writer};
 use crate::sketch::{Sketch, DEFAULT_ERROR};
 use crate::trend::Trend;
 use crate::{CoreError, CoreResult};
+use std::collections::HashMap;
 
 const MAGIC: u8 = b'R';
+/// 2000-01-01 00:00 UTC (PostgreSQL's timestamp epoch) in Unix seconds.
+const EPOCH_2000: f64 = 946_684_800.0;
 const VERSION: u8 = 1;
+
+/// Values wait in a small buffer and enter the sketch a batch at a time: a
+/// tight loop over a batch costs less than one sketch insert per call.
+const PENDING: usize = 32;
 
 #[derive(Clone, Debug)]
 pub struct RollupState {
-    pub sketch: Sketch,
+    sketch: Sketch,
     pub trend: Trend,
+    pending: [f64; PENDING],
+    npending: usize,
 }
 
 impl Default for RollupState {
@@ -21,6 +31,8 @@ impl Default for RollupState {
         RollupState {
             sketch: Sketch::new(DEFAULT_ERROR).expect("the default relative error is valid"),
             trend: Trend::default(),
+            pending: [0.0; PENDING],
+            npending: 0,
         }
     }
 }
@@ -29,14 +41,43 @@ impl RollupState {
     /// Adds a value measured at x (epoch seconds); both must be finite.
     #[inline]
     pub fn add(&mut self, x: f64, v: f64) -> CoreResult<()> {
-        self.sketch.add(v)?;
+        if !x.is_finite() || !v.is_finite() {
+            return Err(CoreError::invalid("value", "ts and value must be finite"));
+        }
         self.trend.add(x, v);
+        self.pending[self.npending] = v;
+        self.npending += 1;
+        if self.npending == PENDING {
+            self.flush();
+        }
         Ok(())
+    }
+
+    /// Moves the buffered values into the sketch.
+    pub fn flush(&mut self) {
+        if self.npending > 0 {
+            // every buffered value was checked to be finite
+            let _ = self.sketch.add_many(&self.pending[..self.npending]);
+            self.npending = 0;
+        }
+    }
+
+    /// The sketch of every value added (flushes the buffer).
+    pub fn sketch(&mut self) -> &Sketch {
+        self.flush();
+        &self.sketch
     }
 
     pub fn merge(&mut self, o: &RollupState) -> CoreResult<()> {
         self.sketch.merge(&o.sketch)?;
         self.trend.merge(&o.trend);
+        for &v in &o.pending[..o.npending] {
+            self.pending[self.npending] = v;
+            self.npending += 1;
+            if self.npending == PENDING {
+                self.flush();
+            }
+        }
         Ok(())
     }
 
@@ -55,7 +96,13 @@ impl RollupState {
     }
 
     pub fn encode(&self) -> Vec<u8> {
-        let s = self.sketch.encode();
+        let s = if self.npending == 0 {
+            self.sketch.encode()
+        } else {
+            let mut full = self.sketch.clone();
+            let _ = full.add_many(&self.pending[..self.npending]);
+            full.encode()
+        };
         let t = self.trend.encode();
         let mut out = Vec::with_capacity(6 + s.len() + t.len());
         out.push(MAGIC);
@@ -79,10 +126,155 @@ impl RollupState {
         if rest.len() < n {
             return Err(corrupt("truncated"));
         }
+        let sketch = Sketch::decode(&rest[..n])?;
+        let trend = Trend::decode(&rest[n..])?;
+        if sketch.count() != trend.n {
+            return Err(corrupt("sketch and trend counts differ"));
+        }
         Ok(RollupState {
-            sketch: Sketch::decode(&rest[..n])?,
-            trend: Trend::decode(&rest[n..])?,
+            sketch,
+            trend,
+            ..RollupState::default()
         })
+    }
+}
+
+/// The state of `kpi._rollup_buckets`: one group's rows (one metric and
+/// series) split into fixed-width time buckets inside the aggregate, so the
+/// executor hashes the metric only and never computes a bucket per row.
+/// Timestamps are PostgreSQL's microseconds since 2000-01-01 UTC, which is
+/// also the origin of the buckets (as `kpi.bucket`).
+#[derive(Clone, Debug)]
+pub struct BucketedRollup {
+    width: i64,
+    /// start of the bucket the last row fell in, and its index
+    last: Option<(i64, usize)>,
+    index: HashMap<i64, usize>,
+    buckets: Vec<(i64, RollupState)>,
+}
+
+const BUCKETED_MAGIC: u8 = b'B';
+
+impl BucketedRollup {
+    /// Buckets `width` microseconds wide (positive).
+    pub fn new(width: i64) -> CoreResult<Self> {
+        if width <= 0 {
+            return Err(CoreError::invalid(
+                "resolution",
+                "resolution must be positive",
+            ));
+        }
+        Ok(BucketedRollup {
+            width,
+            last: None,
+            index: HashMap::new(),
+            buckets: Vec::new(),
+        })
+    }
+
+    pub fn width(&self) -> i64 {
+        self.width
+    }
+
+    /// Start of the bucket holding `micros` (floor, as date_bin).
+    pub fn bucket_of(&self, micros: i64) -> i64 {
+        micros.div_euclid(self.width) * self.width
+    }
+
+    fn slot(&mut self, start: i64) -> usize {
+        let n = self.buckets.len();
+        let i = *self.index.entry(start).or_insert(n);
+        if i == n {
+            self.buckets.push((start, RollupState::default()));
+        }
+        self.last = Some((start, i));
+        i
+    }
+
+    /// Adds a value at `micros` (a finite timestamp; the value must be finite).
+    #[inline]
+    pub fn add(&mut self, micros: i64, v: f64) -> CoreResult<()> {
+        let i = match self.last {
+            // rows mostly arrive in time order: the bucket of the previous row
+            Some((start, i)) if micros >= start && micros - start < self.width => i,
+            _ => {
+                let start = self.bucket_of(micros);
+                self.slot(start)
+            }
+        };
+        self.buckets[i].1.add(micros as f64 / 1e6 + EPOCH_2000, v)
+    }
+
+    pub fn merge(&mut self, o: &BucketedRollup) -> CoreResult<()> {
+        if o.width != self.width {
+            return Err(CoreError::invalid(
+                "resolution",
+                "cannot merge buckets of different widths",
+            ));
+        }
+        for (start, st) in &o.buckets {
+            let i = self.slot(*start);
+            self.buckets[i].1.merge(st)?;
+        }
+        Ok(())
+    }
+
+    /// The buckets in time order (flushing their buffers).
+    pub fn finish(&mut self) -> impl Iterator<Item = (i64, &mut RollupState)> {
+        self.buckets.sort_unstable_by_key(|(start, _)| *start);
+        self.index.clear();
+        self.last = None;
+        self.buckets.iter_mut().map(|(start, st)| (*start, st))
+    }
+
+    pub fn len(&self) -> usize {
+        self.buckets.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.buckets.is_empty()
+    }
+
+    pub fn encode(&self) -> Vec<u8> {
+        let mut w = Writer::new(BUCKETED_MAGIC, VERSION);
+        w.vari(self.width);
+        w.varu(self.buckets.len() as u64);
+        for (start, st) in &self.buckets {
+            let b = st.encode();
+            w.vari(*start);
+            w.varu(b.len() as u64);
+            w.buf.extend_from_slice(&b);
+        }
+        w.finish()
+    }
+
+    pub fn decode(buf: &[u8]) -> CoreResult<Self> {
+        let (mut r, version) = Reader::new(buf, "kpi._rollup_buckets state", BUCKETED_MAGIC)?;
+        if version != VERSION {
+            return Err(r.corrupt(format!("unsupported version {version}")));
+        }
+        let width = r.vari()?;
+        let mut out = BucketedRollup::new(width).map_err(|_| r.corrupt("invalid bucket width"))?;
+        let n = r.varu()?;
+        for _ in 0..n {
+            let start = r.vari()?;
+            if start.rem_euclid(width) != 0 {
+                return Err(r.corrupt("bucket start not aligned"));
+            }
+            let len = r.varu()?;
+            if len > r.remaining() as u64 {
+                return Err(r.corrupt("value is truncated"));
+            }
+            let st = RollupState::decode(r.bytes(len as usize)?)?;
+            if out.index.contains_key(&start) {
+                return Err(r.corrupt("duplicate bucket"));
+            }
+            let i = out.slot(start);
+            out.buckets[i].1 = st;
+        }
+        r.end()?;
+        out.last = None;
+        Ok(out)
     }
 }
 
@@ -106,11 +298,183 @@ mod tests {
         assert_eq!(a.count(), 1000);
         assert!((a.mean().unwrap() - mean).abs() < 1e-12 * mean);
         assert!((a.stddev().unwrap() - var.sqrt()).abs() < 1e-12 * var.sqrt());
-        assert_eq!(a.sketch.min(), Some(0.25));
-        assert_eq!(a.sketch.max(), Some(100.25));
+        assert_eq!(a.sketch().min(), Some(0.25));
+        assert_eq!(a.sketch().max(), Some(100.25));
+        let mut whole = Sketch::new(DEFAULT_ERROR).unwrap();
+        whole.add_many(&vals).unwrap();
+        assert_eq!(a.sketch().encode(), whole.encode());
         let back = RollupState::decode(&a.encode()).unwrap();
         assert_eq!(back.encode(), a.encode());
         assert_eq!(RollupState::default().stddev(), None);
+    }
+
+    #[test]
+    fn buffered_values_survive_merge_and_encode() {
+        let vals: Vec<f64> = (0..250)
+            .map(|i| (i as f64 * 0.731).sin() * 40.0 + 3.0)
+            .collect();
+        let mut one = RollupState::default();
+        for (i, v) in vals.iter().enumerate() {
+            one.add(i as f64, *v).unwrap();
+        }
+        // 37, 101 and 112 values: none a multiple of the buffer
+        let mut parts = [
+            RollupState::default(),
+            RollupState::default(),
+            RollupState::default(),
+        ];
+        for (i, v) in vals.iter().enumerate() {
+            let p = if i < 37 {
+                0
+            } else if i < 138 {
+                1
+            } else {
+                2
+            };
+            parts[p].add(i as f64, *v).unwrap();
+        }
+        let decoded = RollupState::decode(&parts[2].encode()).unwrap();
+        let [mut a, b, _] = parts;
+        a.merge(&b).unwrap();
+        a.merge(&decoded).unwrap();
+        assert_eq!(a.count(), 250);
+        assert_eq!(a.sketch().encode(), one.sketch().encode());
+        assert_eq!(
+            RollupState::decode(&a.encode()).unwrap().sketch().encode(),
+            one.sketch().encode()
+        );
+        assert!(one.add(1.0, f64::NAN).is_err());
+        assert!(one.add(f64::INFINITY, 1.0).is_err());
+        assert_eq!(one.count(), 250);
+    }
+
+    /// The sketch and trend of every bucket, (start, encoded state).
+    fn per_bucket(b: &mut BucketedRollup) -> Vec<(i64, Vec<u8>)> {
+        b.finish().map(|(start, st)| (start, st.encode())).collect()
+    }
+
+    #[test]
+    fn buckets_split_rows_as_date_bin() {
+        let minute = 60_000_000i64;
+        // out of order, before and after the origin, on and off the boundaries
+        let rows: Vec<(i64, f64)> = vec![
+            (0, 1.0),
+            (-1, 2.0),
+            (-minute, 3.0),
+            (-minute - 1, 4.0),
+            (minute - 1, 5.0),
+            (minute, 6.0),
+            (5 * minute + 7, 7.0),
+            (30, 8.0),
+            (-1, 9.5),
+            (5 * minute, 10.0),
+        ];
+        let mut b = BucketedRollup::new(minute).unwrap();
+        for (t, v) in &rows {
+            b.add(*t, *v).unwrap();
+        }
+        assert_eq!(b.bucket_of(-1), -minute);
+        assert_eq!(b.bucket_of(-minute), -minute);
+        assert_eq!(b.bucket_of(-minute - 1), -2 * minute);
+        assert_eq!(b.len(), 5);
+        // the same rows, one RollupState per bucket computed independently
+        let mut expect: std::collections::BTreeMap<i64, RollupState> = Default::default();
+        for (t, v) in &rows {
+            let start = t.div_euclid(minute) * minute;
+            expect
+                .entry(start)
+                .or_default()
+                .add(*t as f64 / 1e6 + EPOCH_2000, *v)
+                .unwrap();
+        }
+        let want: Vec<(i64, Vec<u8>)> = expect.iter().map(|(k, st)| (*k, st.encode())).collect();
+        assert_eq!(per_bucket(&mut b), want);
+        assert_eq!(
+            want.iter().map(|(k, _)| *k).collect::<Vec<_>>(),
+            vec![-2 * minute, -minute, 0, minute, 5 * minute]
+        );
+    }
+
+    #[test]
+    fn bucketed_merge_and_round_trip() {
+        let hour = 3_600_000_000i64;
+        let rows: Vec<(i64, f64)> = (0..3000)
+            .map(|i| {
+                (
+                    i as i64 * 7_919_000_000 % (48 * hour),
+                    (i % 97) as f64 * 1.5 - 20.0,
+                )
+            })
+            .collect();
+        let mut one = BucketedRollup::new(hour).unwrap();
+        let mut parts = [
+            BucketedRollup::new(hour).unwrap(),
+            BucketedRollup::new(hour).unwrap(),
+        ];
+        for (i, (t, v)) in rows.iter().enumerate() {
+            one.add(*t, *v).unwrap();
+            parts[i % 2].add(*t, *v).unwrap();
+        }
+        let [mut a, b] = parts;
+        a.merge(&BucketedRollup::decode(&b.encode()).unwrap())
+            .unwrap();
+        let mut back = BucketedRollup::decode(&a.encode()).unwrap();
+        let got = per_bucket(&mut back);
+        let want = per_bucket(&mut one);
+        assert_eq!(got.len(), 48);
+        for ((ka, sa), (kb, sb)) in got.iter().zip(&want) {
+            assert_eq!(ka, kb);
+            let (mut x, mut y) = (
+                RollupState::decode(sa).unwrap(),
+                RollupState::decode(sb).unwrap(),
+            );
+            assert_eq!(x.count(), y.count());
+            // sketches are exact under merging; the trend's moments agree to rounding
+            assert_eq!(x.sketch().encode(), y.sketch().encode());
+            assert!((x.mean().unwrap() - y.mean().unwrap()).abs() < 1e-9);
+            let scale = (y.trend.sxx * y.trend.syy).sqrt();
+            assert!(
+                (x.trend.sxy - y.trend.sxy).abs() <= 1e-9 * scale,
+                "{} {}",
+                x.trend.sxy,
+                y.trend.sxy
+            );
+        }
+        let total: u64 = got
+            .iter()
+            .map(|(_, s)| RollupState::decode(s).unwrap().count())
+            .sum();
+        assert_eq!(total, 3000);
+    }
+
+    #[test]
+    fn bucketed_bad_input() {
+        assert!(BucketedRollup::new(0).is_err());
+        assert!(BucketedRollup::new(-5).is_err());
+        let mut a = BucketedRollup::new(10).unwrap();
+        assert!(a.merge(&BucketedRollup::new(20).unwrap()).is_err());
+        assert!(a.add(3, f64::NAN).is_err());
+        a.add(3, 1.0).unwrap();
+        a.add(13, 2.0).unwrap();
+        let bytes = a.encode();
+        for n in 0..bytes.len() {
+            assert!(BucketedRollup::decode(&bytes[..n]).is_err());
+        }
+        let mut extra = bytes.clone();
+        extra.push(0);
+        assert!(BucketedRollup::decode(&extra).is_err());
+        let mut v = bytes.clone();
+        v[1] = 9;
+        assert!(BucketedRollup::decode(&v).is_err());
+        // a bucket start that is not a multiple of the width
+        let mut w = Writer::new(BUCKETED_MAGIC, VERSION);
+        w.vari(10);
+        w.varu(1);
+        w.vari(5);
+        let st = RollupState::default().encode();
+        w.varu(st.len() as u64);
+        w.buf.extend_from_slice(&st);
+        assert!(BucketedRollup::decode(&w.finish()).is_err());
     }
 
     #[test]
@@ -122,5 +486,14 @@ mod tests {
         v[1] = 9;
         assert!(RollupState::decode(&v).is_err());
         assert!(RollupState::decode(b"Xxxxxxxx").is_err());
+        // a sketch and a trend of different counts
+        let mut one = RollupState::default();
+        one.add(1.0, 2.0).unwrap();
+        let s = one.sketch().encode();
+        let mut forged = vec![MAGIC, VERSION];
+        forged.extend_from_slice(&(s.len() as u32).to_le_bytes());
+        forged.extend_from_slice(&s);
+        forged.extend_from_slice(&Trend::default().encode());
+        assert!(RollupState::decode(&forged).is_err());
     }
 }

@@ -29,6 +29,9 @@ pub const MAX_BUCKETS: u32 = 4096;
 /// The default relative error.
 pub const DEFAULT_ERROR: f64 = 0.01;
 const MAX_LEVEL: u8 = 40;
+/// Buckets a store makes room for on its first value (one allocation covers
+/// the typical span of a minute of latencies).
+const INITIAL_CAPACITY: usize = 64;
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 struct Store {
@@ -41,14 +44,20 @@ impl Store {
     fn add(&mut self, k: i64, c: u64) {
         if self.counts.is_empty() {
             self.offset = k;
+            if self.counts.capacity() == 0 {
+                self.counts.reserve(INITIAL_CAPACITY);
+            }
             self.counts.push(c);
             return;
         }
         if k < self.offset {
+            // grow to the left in place, doubling the capacity when it runs out
             let grow = (self.offset - k) as usize;
-            let mut v = vec![0u64; grow + self.counts.len()];
-            v[grow..].copy_from_slice(&self.counts);
-            self.counts = v;
+            let len = self.counts.len();
+            self.counts.reserve(grow.max(len));
+            self.counts.resize(len + grow, 0);
+            self.counts.copy_within(0..len, grow);
+            self.counts[..grow].fill(0);
             self.offset = k;
         } else if (k - self.offset) as usize >= self.counts.len() {
             self.counts.resize((k - self.offset) as usize + 1, 0);
@@ -58,6 +67,23 @@ impl Store {
 
     fn span(&self) -> u64 {
         self.counts.len() as u64
+    }
+
+    /// The key span after keys in `extra` (lowest, highest) were added.
+    fn span_with(&self, extra: Option<(i64, i64)>) -> u64 {
+        match (self.counts.is_empty(), extra) {
+            (_, None) => self.span(),
+            (true, Some((lo, hi))) => hi.abs_diff(lo) + 1,
+            (false, Some((lo, hi))) => {
+                let top = self.offset + self.counts.len() as i64 - 1;
+                top.max(hi).abs_diff(self.offset.min(lo)) + 1
+            }
+        }
+    }
+
+    /// Lowest and highest key held.
+    fn range(&self) -> Option<(i64, i64)> {
+        (!self.counts.is_empty()).then(|| (self.offset, self.offset + self.counts.len() as i64 - 1))
     }
 
     fn total(&self) -> u64 {
@@ -86,6 +112,18 @@ impl Store {
             }
         }
         *self = s;
+    }
+}
+
+/// ceil(x) for |x| < 2^62 without a libm call (the baseline x86-64 target
+/// has no rounding instruction); exact, since integers in range convert exactly.
+#[inline]
+fn ceil_i64(x: f64) -> i64 {
+    let t = x as i64;
+    if (t as f64) < x {
+        t + 1
+    } else {
+        t
     }
 }
 
@@ -155,14 +193,32 @@ impl Sketch {
 
     #[inline]
     fn key(&self, mag: f64) -> i64 {
-        let k0 = (mag.ln() * self.inv_ln_gamma0).ceil() as i64;
-        shift_key(k0, self.level)
+        shift_key(ceil_i64(mag.ln() * self.inv_ln_gamma0), self.level)
     }
 
     /// Adds a value; NaN and infinities are rejected.
     #[inline]
     pub fn add(&mut self, v: f64) -> CoreResult<()> {
         validate::finite("value", v)?;
+        self.add_finite(v);
+        Ok(())
+    }
+
+    /// Adds values, all or none: an error (NaN or an infinity among them)
+    /// leaves the sketch unchanged. The result is the same as adding them one
+    /// by one; a tight loop over a batch is cheaper than one call per value.
+    pub fn add_many(&mut self, vals: &[f64]) -> CoreResult<()> {
+        for &v in vals {
+            validate::finite("value", v)?;
+        }
+        for &v in vals {
+            self.add_finite(v);
+        }
+        Ok(())
+    }
+
+    #[inline]
+    fn add_finite(&mut self, v: f64) {
         self.count += 1;
         self.sum.add(v);
         if v < self.min {
@@ -174,25 +230,47 @@ impl Sketch {
         let mag = v.abs();
         if mag < f64::MIN_POSITIVE {
             self.zero += 1;
-            return Ok(());
+            return;
         }
-        let k = self.key(mag);
-        if v > 0.0 {
+        let mut k = self.key(mag);
+        let positive = v > 0.0;
+        let store = if positive { &self.pos } else { &self.neg };
+        if store.range().is_none_or(|(lo, hi)| k < lo || k > hi) {
+            let r = Some((k, k));
+            let raised = if positive {
+                self.make_room(r, None)
+            } else {
+                self.make_room(None, r)
+            };
+            k = shift_key(k, raised);
+        }
+        if positive {
             self.pos.add(k, 1);
         } else {
             self.neg.add(k, 1);
         }
-        self.fit();
-        Ok(())
     }
 
-    #[inline]
-    fn fit(&mut self) {
-        while self.pos.span() + self.neg.span() > MAX_BUCKETS as u64 && self.level < MAX_LEVEL {
+    /// Collapses until the stores, with keys in the given (lowest, highest)
+    /// ranges (at the current level) added, span at most `MAX_BUCKETS`;
+    /// returns by how many levels. Doing this before adding keeps the stores
+    /// small whatever the values; the result is the same as adding and then
+    /// collapsing, since ceil(ceil(k / 2^a) / 2^b) = ceil(k / 2^(a+b)).
+    fn make_room(&mut self, mut pos: Option<(i64, i64)>, mut neg: Option<(i64, i64)>) -> u8 {
+        let mut raised = 0;
+        while self.pos.span_with(pos) + self.neg.span_with(neg) > MAX_BUCKETS as u64
+            && self.level < MAX_LEVEL
+        {
             self.level += 1;
+            raised += 1;
             self.pos.collapse(1);
             self.neg.collapse(1);
+            let shift =
+                |r: Option<(i64, i64)>| r.map(|(lo, hi)| (shift_key(lo, 1), shift_key(hi, 1)));
+            pos = shift(pos);
+            neg = shift(neg);
         }
+        raised
     }
 
     /// Merges another sketch. Sketches made with different relative errors
@@ -219,6 +297,11 @@ impl Sketch {
             self.neg.collapse(o.level - self.level);
             self.level = o.level;
         }
+        let raised = self.make_room(o.pos.range(), o.neg.range());
+        if raised > 0 {
+            o.pos.collapse(raised);
+            o.neg.collapse(raised);
+        }
         for (k, c) in o.pos.iter() {
             self.pos.add(k, c);
         }
@@ -230,7 +313,6 @@ impl Sketch {
         self.min = self.min.min(o.min);
         self.max = self.max.max(o.max);
         self.sum.merge(&o.sum);
-        self.fit();
         Ok(())
     }
 
@@ -333,7 +415,9 @@ impl Sketch {
     }
 
     pub fn encode(&self) -> Vec<u8> {
-        let mut w = Writer::new(MAGIC, VERSION);
+        // header, min, max, a few limbs of the sum and about three bytes per bucket
+        let cap = 128 + 3 * (self.pos.counts.len() + self.neg.counts.len());
+        let mut w = Writer::with_capacity(MAGIC, VERSION, cap);
         w.f64(self.alpha0);
         w.u8(self.level);
         w.varu(MAX_BUCKETS as u64);
@@ -568,7 +652,93 @@ mod tests {
         assert!((s.error_bound() - 0.01).abs() < 1e-12);
     }
 
+    /// The sketch by definition: level-0 keys of every value, then the
+    /// lowest collapse level whose key span fits.
+    type Buckets = Vec<(i64, u64)>;
+
+    fn reference(v: &[f64], alpha: f64) -> (u8, Buckets, Buckets) {
+        let inv = 1.0 / gamma_of(alpha).ln();
+        let k0 = |x: f64| (x.abs().ln() * inv).ceil() as i64;
+        let nonzero = |pos: bool| {
+            v.iter()
+                .filter(move |x| x.abs() >= f64::MIN_POSITIVE && (**x > 0.0) == pos)
+                .map(move |&x| k0(x))
+        };
+        let span = |keys: &Vec<i64>| match (keys.iter().min(), keys.iter().max()) {
+            (Some(lo), Some(hi)) => hi.abs_diff(*lo) + 1,
+            _ => 0,
+        };
+        let mut level = 0u8;
+        loop {
+            let p: Vec<i64> = nonzero(true).map(|k| shift_key(k, level)).collect();
+            let n: Vec<i64> = nonzero(false).map(|k| shift_key(k, level)).collect();
+            if span(&p) + span(&n) <= MAX_BUCKETS as u64 || level == MAX_LEVEL {
+                let hist = |keys: Vec<i64>| {
+                    let mut m = std::collections::BTreeMap::new();
+                    for k in keys {
+                        *m.entry(k).or_insert(0u64) += 1;
+                    }
+                    m.into_iter().collect::<Vec<_>>()
+                };
+                return (level, hist(p), hist(n));
+            }
+            level += 1;
+        }
+    }
+
+    #[test]
+    fn extreme_values_with_the_finest_error_stay_small() {
+        let v = [1e-300, 1e300, -1e-300, -1e300, 1.0, 0.0, 5e-324, 2.5];
+        let mut s = Sketch::new(crate::validate::MIN_RELATIVE_ERROR).unwrap();
+        for x in v {
+            s.add(x).unwrap();
+            assert!(s.pos.span() + s.neg.span() <= MAX_BUCKETS as u64);
+        }
+        let (level, pos, neg) = reference(&v, crate::validate::MIN_RELATIVE_ERROR);
+        assert_eq!(s.level, level);
+        assert_eq!(s.pos.iter().collect::<Vec<_>>(), pos);
+        assert_eq!(s.neg.iter().collect::<Vec<_>>(), neg);
+        assert_eq!(s.quantile(0.0).unwrap(), Some(-1e300));
+        assert_eq!(s.quantile(1.0).unwrap(), Some(1e300));
+        let mut t = Sketch::new(crate::validate::MIN_RELATIVE_ERROR).unwrap();
+        t.add(1e-300).unwrap();
+        let mut u = Sketch::new(crate::validate::MIN_RELATIVE_ERROR).unwrap();
+        u.add(1e300).unwrap();
+        t.merge(&u).unwrap();
+        assert!(t.pos.span() <= MAX_BUCKETS as u64);
+        assert_eq!(
+            t.encode(),
+            sketch_of(&[1e300, 1e-300], crate::validate::MIN_RELATIVE_ERROR).encode()
+        );
+    }
+
+    #[test]
+    fn add_many_is_add_one_by_one_and_all_or_nothing() {
+        let v: Vec<f64> = (0..500)
+            .map(|i| ((i * 7919) % 1000) as f64 * 0.37 - 50.0)
+            .collect();
+        let mut a = Sketch::new(0.01).unwrap();
+        a.add_many(&v).unwrap();
+        assert_eq!(a.encode(), sketch_of(&v, 0.01).encode());
+        let before = a.encode();
+        assert!(a.add_many(&[1.0, f64::NAN]).is_err());
+        assert!(a.add_many(&[f64::INFINITY]).is_err());
+        assert_eq!(a.encode(), before);
+    }
+
     proptest! {
+        #[test]
+        fn keys_and_level_follow_the_definition(
+            v in proptest::collection::vec(prop_oneof![
+                -1e300f64..1e300, -1e3f64..1e3, 1e-300f64..1e-200, Just(0.0), Just(-7.5)], 1..300),
+            alpha in prop_oneof![Just(crate::validate::MIN_RELATIVE_ERROR), Just(0.0005), Just(0.01), Just(0.5)]) {
+            let s = sketch_of(&v, alpha);
+            let (level, pos, neg) = reference(&v, alpha);
+            prop_assert_eq!(s.level, level);
+            prop_assert_eq!(s.pos.iter().collect::<Vec<_>>(), pos);
+            prop_assert_eq!(s.neg.iter().collect::<Vec<_>>(), neg);
+        }
+
         #[test]
         fn quantiles_within_bound(v in proptest::collection::vec(
                                      prop_oneof![-1e6f64..1e6, 1e-3f64..1e3, Just(0.0)], 1..400),

@@ -13,12 +13,16 @@ pub fn quantile(arg: &'static str, p: f64) -> CoreResult<f64> {
     Ok(p)
 }
 
-/// A relative error must lie in (0, 0.5].
+/// The smallest relative error a sketch accepts: below it the buckets are
+/// finer than any use needs and γ = (1 + α) / (1 − α) loses its precision.
+pub const MIN_RELATIVE_ERROR: f64 = 1e-6;
+
+/// A relative error must lie in [1e-6, 0.5].
 pub fn relative_error(arg: &'static str, e: f64) -> CoreResult<f64> {
-    if e.is_nan() || e <= 0.0 || e > 0.5 {
+    if e.is_nan() || !(MIN_RELATIVE_ERROR..=0.5).contains(&e) {
         return Err(CoreError::range(
             arg,
-            format!("relative error {e} is not in (0, 0.5]"),
+            format!("relative error {e} is not in [1e-6, 0.5]"),
         ));
     }
     Ok(e)
@@ -56,6 +60,8 @@ mod tests {
         assert!(relative_error("e", 0.5).is_ok());
         assert!(relative_error("e", 1e-6).is_ok());
         assert!(relative_error("e", 0.0).is_err());
+        assert!(relative_error("e", 9e-7).is_err());
+        assert!(relative_error("e", 1e-20).is_err());
         assert!(relative_error("e", 0.51).is_err());
         assert!(relative_error("e", f64::NAN).is_err());
     }

@@ -92,6 +92,30 @@ SELECT (kpi.rollup_agg(ts, v)).stddev IS NULL AS one_value_no_stddev FROM (VALUE
 SELECT pg_temp.try($$SELECT kpi.rollup_agg(now(), 'NaN'::float8)$$);
 SELECT pg_temp.try($$SELECT kpi.rollup_agg('infinity'::timestamptz, 1)$$);
 
+-- kpi._rollup_buckets (what runs materialize with): per bucket the same as kpi.rollup_agg grouped
+-- by kpi.bucket, in time order; before the 2000-01-01 origin buckets floor as date_bin
+SELECT count(*) AS buckets,
+       bool_and(u.count = (r.p).count AND u.sum = (r.p).sum AND u.avg = (r.p).avg AND u.min = (r.p).min
+                AND u.max = (r.p).max AND u.stddev IS NOT DISTINCT FROM (r.p).stddev
+                AND u.sketch::text = ((r.p).sketch)::text AND u.trend::text = ((r.p).trend)::text) AS same_as_rollup_agg,
+       bool_and(u.ord = r.ord) AS in_time_order
+FROM (SELECT kpi._rollup_buckets(ts, value, '7 minutes') AS parts FROM kpi.metrics WHERE metric = 'db_latency') x
+CROSS JOIN LATERAL unnest(x.parts) WITH ORDINALITY AS u(bucket, count, sum, avg, min, max, stddev, sketch, trend, ord)
+JOIN (SELECT kpi.bucket('7 minutes', ts) AS bucket, kpi.rollup_agg(ts, value) AS p,
+             row_number() OVER (ORDER BY kpi.bucket('7 minutes', ts)) AS ord
+      FROM kpi.metrics WHERE metric = 'db_latency' GROUP BY 1) r USING (bucket);
+SELECT u.bucket, u.count
+FROM unnest((SELECT kpi._rollup_buckets(t, 1, '1 minute')
+             FROM (VALUES ('1999-12-31 23:59:00+00'::timestamptz), ('1999-12-31 23:58:59.999999+00'),
+                          ('2000-01-01 00:00:00+00'), (NULL), ('1999-12-31 23:59:59+00')) v(t))) u;
+SELECT kpi._rollup_buckets(now(), v, '1 minute') IS NULL AS only_nulls_is_null FROM (VALUES (NULL::float8)) e(v);
+SELECT pg_temp.try($$SELECT kpi._rollup_buckets(now(), 1, '1 month')$$);
+SELECT pg_temp.try($$SELECT kpi._rollup_buckets(now(), 1, '-1 minute')$$);
+SELECT pg_temp.try($$SELECT kpi._rollup_buckets(now(), 1, NULL)$$);
+SELECT pg_temp.try($$SELECT kpi._rollup_buckets(now(), 1, r) FROM (VALUES ('1 minute'::interval), ('1 hour')) v(r)$$);
+SELECT pg_temp.try($$SELECT kpi._rollup_buckets(now(), 'NaN', '1 minute')$$);
+SELECT pg_temp.try($$SELECT kpi._rollup_buckets('-infinity', 1, '1 minute')$$);
+
 -- late data: one change per statement, rematerialized by the next run
 INSERT INTO kpi.metrics (metric, value, ts) VALUES ('api_latency', 500, '2026-01-01 00:10:30+00'),
                                                   ('api_latency', 700, '2026-01-01 01:20:30+00');

@@ -93,6 +93,12 @@ SELECT pg_temp.try($$SELECT kpi.percentiles(v, NULL) FROM pts$$);
 SELECT pg_temp.try($$SELECT kpi.percentile(v, v / 1000) FROM pts$$);
 SELECT pg_temp.try($$SELECT kpi.sketch_agg(v, 0) FROM pts$$);
 SELECT pg_temp.try($$SELECT kpi.sketch_agg(v, 0.6) FROM pts$$);
+-- below 1e-6 γ rounds towards 1 (this used to fail with a Rust panic); the finest error keeps
+-- values across the whole float range in a bounded sketch
+SELECT pg_temp.try($$SELECT kpi.sketch_agg(v, 1e-20) FROM pts$$);
+SELECT kpi.sketch_count(s), kpi.sketch_min(s), kpi.sketch_max(s), round(kpi.sketch_error(s)::numeric, 6) AS error_bound,
+       abs(kpi.approx_percentile(s, 0.5) - 1) <= kpi.sketch_error(s) + 1e-9 AS median_within_bound
+FROM (SELECT kpi.sketch_agg(v, 1e-6) AS s FROM (VALUES (1e-300::float8), (1), (1e300)) t(v)) x;
 SELECT pg_temp.try($$SELECT kpi.sketch_agg(v) FROM (VALUES ('NaN'::float8)) x(v)$$);
 SELECT pg_temp.try($$SELECT kpi.approx_percentile(kpi.sketch_agg(v), 2) FROM pts$$);
 SELECT pg_temp.try($$SELECT kpi.approx_percentiles(kpi.sketch_agg(v), '{}') FROM pts$$);
