@@ -80,6 +80,7 @@ BEGIN
             EXECUTE format('CREATE TABLE kpi.%I PARTITION OF kpi.metrics FOR VALUES FROM (%L) TO (%L)',
                            name, day, day + interval '1 day');
         END IF;
+        PERFORM kpi._index_partition(format('kpi.%I', name)::regclass);
         created := created + 1;
     END LOOP;
     RETURN created;
@@ -267,7 +268,8 @@ $$;
 -- Job definitions
 
 -- raises a clear ERROR for a malformed config at definition time
-CREATE FUNCTION kpi._check_job(kind text, config jsonb) RETURNS void
+-- refs: also check that the rollup or retention policy a config names exists
+CREATE FUNCTION kpi._check_job(kind text, config jsonb, refs boolean DEFAULT true) RETURNS void
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     IF config IS NULL OR jsonb_typeof(config) <> 'object' THEN
@@ -277,13 +279,13 @@ BEGIN
     CASE kind
     WHEN 'rollup' THEN
         IF jsonb_typeof(config->'rollup_id') IS DISTINCT FROM 'number'
-           OR NOT EXISTS (SELECT 1 FROM kpi.rollups WHERE id = (config->>'rollup_id')::numeric) THEN
+           OR (refs AND NOT EXISTS (SELECT 1 FROM kpi.rollups WHERE id = (config->>'rollup_id')::numeric)) THEN
             RAISE EXCEPTION 'rollup job config needs the "rollup_id" of an existing rollup, got %', config
                 USING ERRCODE = '22023', HINT = 'Rollup jobs are created by kpi.add_rollup.';
         END IF;
     WHEN 'retention' THEN
         IF jsonb_typeof(config->'retention_id') IS DISTINCT FROM 'number'
-           OR NOT EXISTS (SELECT 1 FROM kpi.retention_policies WHERE id = (config->>'retention_id')::numeric) THEN
+           OR (refs AND NOT EXISTS (SELECT 1 FROM kpi.retention_policies WHERE id = (config->>'retention_id')::numeric)) THEN
             RAISE EXCEPTION 'retention job config needs the "retention_id" of an existing retention policy, got %', config
                 USING ERRCODE = '22023', HINT = 'Retention jobs are created by kpi.add_retention.';
         END IF;
@@ -312,7 +314,10 @@ $$;
 CREATE FUNCTION kpi._jobs_check() RETURNS trigger
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
-    PERFORM kpi._check_job(NEW.kind, NEW.config);
+    -- a new row's rollup or retention policy is not checked: kpi.add_rollup and
+    -- kpi.add_retention make them together, and pg_restore loads kpi.jobs before the
+    -- tables that reference it (their job_id keys); an UPDATE must name an existing one
+    PERFORM kpi._check_job(NEW.kind, NEW.config, refs => TG_OP = 'UPDATE');
     RETURN NEW;
 END
 $$;
@@ -342,6 +347,7 @@ BEGIN
         RAISE EXCEPTION 'kpi.add_job: schedule_interval must not be NULL' USING ERRCODE = '22004';
     END IF;
     PERFORM kpi._check_schedule('kpi.add_job', schedule_interval);
+    PERFORM kpi._check_job(kind, config);
     INSERT INTO kpi.jobs (kind, config, schedule_interval, max_runtime, max_retries, retry_period, next_run)
     VALUES (kind, config, schedule_interval, max_runtime, max_retries,
             coalesce(retry_period, interval '1 minute'), coalesce(next_run, now()))
@@ -595,3 +601,6 @@ UPDATE kpi.retention_policies p SET job_id = j.id FROM kpi.jobs j WHERE j.kind =
 
 SELECT pg_catalog.pg_extension_config_dump('kpi.jobs', 'WHERE NOT builtin');
 SELECT pg_catalog.pg_extension_config_dump('kpi.retention_policies', 'WHERE NOT builtin');
+-- and their identities, so that rows added after a restore get fresh ids
+SELECT pg_catalog.pg_extension_config_dump('kpi.jobs_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('kpi.retention_policies_id_seq', '');

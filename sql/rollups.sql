@@ -546,5 +546,6 @@ COMMENT ON FUNCTION kpi.series(text, interval, timestamptz, timestamptz, jsonb) 
 
 SELECT pg_catalog.pg_extension_config_dump('kpi.summaries', '');
 SELECT pg_catalog.pg_extension_config_dump('kpi.rollups', '');
+SELECT pg_catalog.pg_extension_config_dump('kpi.rollups_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('kpi.metric_changes', '');
 SELECT pg_catalog.pg_extension_config_dump('kpi.rollup_invalidations', '');

@@ -12,15 +12,27 @@ CREATE TABLE kpi.metrics (
     CONSTRAINT metrics_metric_valid CHECK (metric <> '' AND length(metric) <= 255),
     CONSTRAINT metrics_value_finite CHECK (value <> 'NaN'::float8 AND value < 'Infinity'::float8 AND value > '-Infinity'::float8),
     CONSTRAINT metrics_tags_object CHECK (jsonb_typeof(tags) = 'object'),
-    CONSTRAINT metrics_metadata_object CHECK (jsonb_typeof(metadata) = 'object'),
-    PRIMARY KEY (id, ts)
+    CONSTRAINT metrics_metadata_object CHECK (jsonb_typeof(metadata) = 'object')
 ) PARTITION BY RANGE (ts);
 -- One partition per UTC day, created ahead by kpi.create_partitions (the
 -- built-in 'partitions' job) and dropped whole by a 'metrics' retention policy.
 -- Rows outside every day partition land here; the partitions job moves them out.
+-- Every partition has its own primary key (id, ts) and indexes on (metric, ts) and
+-- tags (kpi._index_partition), none on the parent: a parent index made by the
+-- extension would be cloned onto each day partition when pg_restore attaches it,
+-- and the partition's own index in the dump would then fail to restore.
 CREATE TABLE kpi.metrics_default PARTITION OF kpi.metrics DEFAULT;
-CREATE INDEX metrics_metric_ts_idx ON kpi.metrics (metric, ts);
-CREATE INDEX metrics_tags_idx ON kpi.metrics USING gin (tags);
+CREATE FUNCTION kpi._index_partition(part regclass) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    name text := (SELECT c.relname FROM pg_class c WHERE c.oid = part);
+BEGIN
+    EXECUTE format('ALTER TABLE %s ADD CONSTRAINT %I PRIMARY KEY (id, ts)', part, name || '_pkey');
+    EXECUTE format('CREATE INDEX %I ON %s (metric, ts)', name || '_metric_ts_idx', part);
+    EXECUTE format('CREATE INDEX %I ON %s USING gin (tags)', name || '_tags_idx', part);
+END
+$$;
+SELECT kpi._index_partition('kpi.metrics_default');
 COMMENT ON TABLE kpi.metrics IS 'Raw measurements, partitioned by UTC day of ts. INSERT and COPY are the fast path; kpi.record and kpi.record_batch validate and insert.';
 
 CREATE TABLE kpi.metric_definitions (
