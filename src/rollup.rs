@@ -12,6 +12,18 @@ use pgrx::prelude::*;
 
 const EPOCH_2000: f64 = 946_684_800.0;
 
+/// Errors for an infinite timestamp (PostgreSQL's ±infinity) or a non-finite value.
+fn require_finite(func: &str, micros: i64, v: f64) {
+    if micros == i64::MAX || micros == i64::MIN || !v.is_finite() {
+        raise(
+            PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
+            format!("{func}: ts and value must be finite"),
+            None,
+            Some("filter NaN and infinite values (and infinite timestamps) out"),
+        )
+    }
+}
+
 crate::fmgr_v1!(pg_finfo_kpi_rollup_trans);
 
 /// Transition of kpi.rollup_agg(timestamptz, float8), a plain fmgr function.
@@ -27,16 +39,9 @@ pub unsafe extern "C-unwind" fn kpi_rollup_trans(
     let st = agg::state_mut(&mut state, fcinfo, RollupState::default);
     let ts = (!args[0].isnull).then(|| args[0].value.value() as i64);
     if let (Some(micros), Some(v)) = (ts, agg::fmgr_f64(&args[1])) {
-        let x = micros as f64 / 1e6 + EPOCH_2000;
-        if micros == i64::MAX || micros == i64::MIN || !v.is_finite() {
-            raise(
-                PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
-                "kpi.rollup_agg: ts and value must be finite".into(),
-                None,
-                Some("filter NaN and infinite values (and infinite timestamps) out"),
-            )
-        }
-        st.add(x, v).or_raise("kpi.rollup_agg");
+        require_finite("kpi.rollup_agg", micros, v);
+        st.add(micros as f64 / 1e6 + EPOCH_2000, v)
+            .or_raise("kpi.rollup_agg");
     }
     agg::fmgr_return(state)
 }
@@ -182,14 +187,7 @@ pub unsafe extern "C-unwind" fn kpi_rollup_buckets_trans(
     }
     let ts = (!args[0].isnull).then(|| args[0].value.value() as i64);
     if let (Some(micros), Some(v)) = (ts, agg::fmgr_f64(&args[1])) {
-        if micros == i64::MAX || micros == i64::MIN || !v.is_finite() {
-            raise(
-                PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
-                "kpi._rollup_buckets: ts and value must be finite".into(),
-                None,
-                Some("filter NaN and infinite values (and infinite timestamps) out"),
-            )
-        }
+        require_finite("kpi._rollup_buckets", micros, v);
         st.add(micros, v).or_raise("kpi._rollup_buckets");
     }
     agg::fmgr_return(state)
