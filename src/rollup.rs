@@ -68,13 +68,13 @@ unsafe fn cached_desc(
     if (*flinfo).fn_extra.is_null() {
         let oid = type_oid();
         let desc = pg_sys::lookup_rowtype_tupdesc(oid, -1);
-        if (*desc).natts != natts {
-            error!("pg_kpi: type {oid:?} does not have {natts} attributes");
-        }
         let old = pg_sys::MemoryContextSwitchTo((*flinfo).fn_mcxt);
         let kept = pg_sys::BlessTupleDesc(pg_sys::CreateTupleDescCopy(desc));
         pg_sys::MemoryContextSwitchTo(old);
         pg_sys::DecrTupleDescRefCount(desc);
+        if (*kept).natts != natts {
+            error!("pg_kpi: type {oid:?} does not have {natts} attributes");
+        }
         (*flinfo).fn_extra = kept.cast();
     }
     (*flinfo).fn_extra.cast()

@@ -219,10 +219,17 @@ impl BucketedRollup {
         Ok(())
     }
 
-    /// The buckets in time order (flushing their buffers).
+    /// The buckets in time order. The state stays valid: a window aggregate
+    /// calls the final function and then goes on adding rows.
     pub fn finish(&mut self) -> impl Iterator<Item = (i64, &mut RollupState)> {
         self.buckets.sort_unstable_by_key(|(start, _)| *start);
         self.index.clear();
+        self.index.extend(
+            self.buckets
+                .iter()
+                .enumerate()
+                .map(|(i, (start, _))| (*start, i)),
+        );
         self.last = None;
         self.buckets.iter_mut().map(|(start, st)| (*start, st))
     }
@@ -445,6 +452,23 @@ mod tests {
             .map(|(_, s)| RollupState::decode(s).unwrap().count())
             .sum();
         assert_eq!(total, 3000);
+    }
+
+    #[test]
+    fn adding_after_finish_keeps_one_row_per_bucket() {
+        let mut b = BucketedRollup::new(10).unwrap();
+        for t in [25, 3, 14] {
+            b.add(t, 1.0).unwrap();
+        }
+        assert_eq!(
+            b.finish().map(|(k, _)| k).collect::<Vec<_>>(),
+            vec![0, 10, 20]
+        );
+        for t in [27, 5, 31] {
+            b.add(t, 2.0).unwrap();
+        }
+        let got: Vec<(i64, u64)> = b.finish().map(|(k, st)| (k, st.count())).collect();
+        assert_eq!(got, vec![(0, 2), (10, 1), (20, 2), (30, 1)]);
     }
 
     #[test]

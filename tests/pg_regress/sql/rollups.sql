@@ -109,6 +109,11 @@ FROM unnest((SELECT kpi._rollup_buckets(t, 1, '1 minute')
              FROM (VALUES ('1999-12-31 23:59:00+00'::timestamptz), ('1999-12-31 23:58:59.999999+00'),
                           ('2000-01-01 00:00:00+00'), (NULL), ('1999-12-31 23:59:59+00')) v(t))) u;
 SELECT kpi._rollup_buckets(now(), v, '1 minute') IS NULL AS only_nulls_is_null FROM (VALUES (NULL::float8)) e(v);
+-- as a window aggregate the final function runs after every row and the state goes on
+SELECT t, (SELECT array_agg(u.count ORDER BY u.bucket) FROM unnest(b) u) AS counts_per_minute
+FROM (SELECT t, kpi._rollup_buckets(t, 1, '1 minute') OVER (ORDER BY t) AS b
+      FROM (VALUES ('2026-01-01 00:00:10+00'::timestamptz), ('2026-01-01 00:01:10+00'),
+                   ('2026-01-01 00:00:50+00'), ('2026-01-01 00:01:20+00')) v(t)) w;
 SELECT pg_temp.try($$SELECT kpi._rollup_buckets(now(), 1, '1 month')$$);
 SELECT pg_temp.try($$SELECT kpi._rollup_buckets(now(), 1, '-1 minute')$$);
 SELECT pg_temp.try($$SELECT kpi._rollup_buckets(now(), 1, NULL)$$);
