@@ -47,8 +47,9 @@ WHERE started_at > now() - interval '24 hours'
 GROUP BY metric, severity
 ORDER BY metric, severity;
 
-\echo 'Recurring revenue: the last three months (kpi.mrr_movements)'
-SELECT to_char(month, 'YYYY-MM') AS month, new, expansion, contraction, churned, reactivation, net_new, mrr
+\echo 'Recurring revenue: the last three months (kpi.mrr_movements; the month in progress is evaluated up to today, subscriptions count until their paid period plus 3 days of grace end)'
+SELECT to_char(month, 'YYYY-MM') || CASE WHEN complete THEN '' ELSE ' (to date)' END AS month,
+       new, expansion, contraction, churned, reactivation, net_new, mrr
 FROM kpi.mrr_movements((current_date - interval '2 months')::date, current_date);
 
 \echo 'Retention over the last 90 days, ARPU of the last 30 days, a marketing investment of 20,000 over 90 days'

@@ -13,12 +13,14 @@ COMMENT ON FUNCTION kpi.severity(float8, float8, float8, float8, float8, text) I
 
 CREATE FUNCTION kpi.severity(metric text, value float8) RETURNS kpi.severity_level
     STABLE STRICT PARALLEL SAFE LANGUAGE sql AS $$
-    SELECT kpi.severity(value, d.optimal, d.good, d.warning, d.critical, d.direction)
-    FROM kpi.metric_definitions d
-    WHERE d.metric = $1 AND d.active
+    SELECT CASE WHEN d.metric IS NOT NULL
+                THEN kpi.severity(value, d.optimal, d.good, d.warning, d.critical, d.direction)
+                WHEN kpi._note_unknown_metric($1) THEN NULL END
+    FROM (SELECT) one
+    LEFT JOIN kpi.metric_definitions d ON d.metric = $1 AND d.active
 $$;
 COMMENT ON FUNCTION kpi.severity(text, float8) IS
-    'Band of value for a metric in kpi.metric_definitions; NULL for an unknown or inactive metric';
+    'Band of value for a metric in kpi.metric_definitions; NULL (and a NOTICE once per session) for an unknown or inactive metric';
 
 CREATE FUNCTION kpi.severity_score(level kpi.severity_level) RETURNS integer
     IMMUTABLE STRICT PARALLEL SAFE LANGUAGE sql AS $$
@@ -343,13 +345,71 @@ END
 $$;
 COMMENT ON FUNCTION kpi.resolve(bigint) IS 'Resolves an alert (a no-op when already resolved); returns the alert';
 
-CREATE FUNCTION kpi.health(since interval DEFAULT '5 minutes')
+-- Threshold alerts end when their metric goes quiet: an open alert whose last
+-- breach is older than the metric's cooldown, with no breaching row of its
+-- series since (rows that arrived with kpi.trigger_alerts off count too), is
+-- resolved at last_seen_at + cooldown. Run every minute by the built-in
+-- 'alerts' job; returns how many alerts it resolved.
+CREATE FUNCTION kpi.resolve_quiet_alerts(at timestamptz DEFAULT now()) RETURNS bigint
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    default_cooldown interval := coalesce(nullif(current_setting('kpi.alert_cooldown', true), ''), '5min')::interval;
+    n bigint;
+BEGIN
+    IF at IS NULL OR at > now() THEN
+        RAISE EXCEPTION 'kpi.resolve_quiet_alerts: at must be a time up to now(), got %', coalesce(at::text, 'NULL')
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    WITH quiet AS (
+        SELECT a.id, coalesce(d.alert_cooldown, default_cooldown) AS cooldown
+        FROM kpi.alerts a
+        LEFT JOIN kpi.metric_definitions d ON d.metric = a.metric AND d.active
+        WHERE a.source = 'threshold' AND a.state <> 'resolved'
+          AND a.last_seen_at + coalesce(d.alert_cooldown, default_cooldown) <= at
+          AND NOT EXISTS (
+              SELECT FROM kpi.metrics m
+              WHERE m.metric = a.metric AND m.tags = a.labels AND m.ts > a.last_seen_at AND m.ts <= at
+                AND d.metric IS NOT NULL
+                AND CASE WHEN d.direction = 'higher_is_better'
+                         THEN m.value < coalesce(d.good, d.optimal, 'Infinity')
+                         ELSE m.value > coalesce(d.good, d.optimal, '-Infinity') END)
+        ORDER BY a.id
+        FOR UPDATE OF a SKIP LOCKED  -- an insert folding a breach into it goes first
+    ), upd AS (
+        UPDATE kpi.alerts a SET state = 'resolved', resolved_at = a.last_seen_at + q.cooldown
+        FROM quiet q
+        WHERE a.id = q.id
+        RETURNING a AS alert
+    )
+    SELECT count(kpi.notify_alert(u.alert)) INTO n FROM upd u;
+    RETURN n;
+END
+$$;
+COMMENT ON FUNCTION kpi.resolve_quiet_alerts(timestamptz) IS
+    'Resolves threshold alerts whose metric has not breached for its cooldown (resolved_at = last breach + cooldown); the built-in alerts job runs it every minute; returns how many';
+
+CREATE VIEW kpi.active_alerts AS
+SELECT a.id, a.severity, a.metric, a.labels, a.message, a.value, a.threshold, a.occurrences,
+       a.started_at, a.last_seen_at, now() - a.started_at AS firing_for,
+       a.acknowledged_at IS NOT NULL AS acknowledged, a.acknowledged_by, a.source, a.rule_id, a.recommendations
+FROM kpi.alerts a
+WHERE a.state = 'firing'
+ORDER BY a.severity DESC, a.started_at;
+COMMENT ON VIEW kpi.active_alerts IS
+    'Alerts firing now, worst first: severity, metric, labels, message, since when and whether acknowledged';
+
+CREATE FUNCTION kpi.health(since interval DEFAULT NULL, at timestamptz DEFAULT now())
 RETURNS TABLE (metric text, samples bigint, mean_value float8, severity kpi.severity_level, score float8, status text)
 STABLE PARALLEL SAFE LANGUAGE plpgsql AS $$
 #variable_conflict use_column
 BEGIN
-    IF since IS NULL OR since <= interval '0' THEN
-        RAISE EXCEPTION 'kpi.health: since must be a positive interval, got %', coalesce(since::text, 'NULL')
+    IF since <= interval '0' THEN
+        RAISE EXCEPTION 'kpi.health: since must be a positive interval, got %', since
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Leave since NULL to use each metric''s measurement_window.';
+    END IF;
+    IF at IS NULL OR at > now() THEN
+        RAISE EXCEPTION 'kpi.health: at must be a time up to now(), got %', coalesce(at::text, 'NULL')
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
     RETURN QUERY
@@ -360,12 +420,14 @@ BEGIN
         CROSS JOIN LATERAL (
             SELECT count(*) AS samples, avg(m.value) AS mean_value
             FROM kpi.metrics m
-            WHERE m.metric = d.metric AND m.ts >= now() - since AND m.ts <= now()
+            WHERE m.metric = d.metric AND m.ts > at - coalesce(since, d.measurement_window) AND m.ts <= at
         ) s
         WHERE d.active
     )
+    -- a metric's status is its band (optimal reads excellent); the 90/80/70/50
+    -- cut-offs of kpi.health_status apply to the overall score only
     SELECT p.metric, p.samples, p.mean_value, p.severity, kpi.severity_score(p.severity)::float8,
-           kpi.health_status(kpi.severity_score(p.severity)::float8)
+           coalesce(CASE p.severity WHEN 'optimal' THEN 'excellent' ELSE p.severity::text END, 'unknown')
     FROM per p
     UNION ALL
     SELECT NULL, coalesce(sum(p.samples), 0)::bigint, NULL, max(p.severity), kpi.health_score(p.severity),
@@ -374,8 +436,8 @@ BEGIN
     ORDER BY 1 NULLS LAST;
 END
 $$;
-COMMENT ON FUNCTION kpi.health(interval) IS
-    'Per active metric: samples and mean over the window, its band and points; then an overall row (metric NULL) with the mean score';
+COMMENT ON FUNCTION kpi.health(interval, timestamptz) IS
+    'Per active metric: samples and mean over the window ending at "at" (since, or by default the metric''s measurement_window), its band, points and status (the band; optimal = excellent; unknown without samples); then an overall row (metric NULL) with the mean score and its status (excellent >= 90, good >= 80, warning >= 70, critical >= 50, else emergency)';
 
 SELECT pg_catalog.pg_extension_config_dump('kpi.alerts', '');
 SELECT pg_catalog.pg_extension_config_dump('kpi.alerts_id_seq', '');

@@ -4,13 +4,13 @@
 
 CREATE TABLE kpi.jobs (
     id                   bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    kind                 text NOT NULL CHECK (kind IN ('rollup', 'retention', 'partitions', 'sql')),
+    kind                 text NOT NULL CHECK (kind IN ('rollup', 'retention', 'partitions', 'alerts', 'sql')),
     config               jsonb NOT NULL DEFAULT '{}',
     schedule_interval    interval NOT NULL CHECK (schedule_interval >= interval '1 second'),
     next_run             timestamptz NOT NULL DEFAULT now(),
     enabled              boolean NOT NULL DEFAULT true,
     max_runtime          interval CHECK (max_runtime > interval '0'),
-    max_retries          integer CHECK (max_retries >= 0),
+    max_retries          integer DEFAULT 10 CHECK (max_retries >= 0),
     retry_period         interval NOT NULL DEFAULT '1 minute' CHECK (retry_period > interval '0'),
     consecutive_failures integer NOT NULL DEFAULT 0,
     last_run             timestamptz,
@@ -21,7 +21,7 @@ CREATE TABLE kpi.jobs (
 );
 CREATE INDEX jobs_next_run_idx ON kpi.jobs (next_run) WHERE enabled;
 COMMENT ON TABLE kpi.jobs IS
-    'Scheduled work. max_retries NULL retries forever; after max_retries consecutive failures the job is paused (enabled = false).';
+    'Scheduled work. After max_retries consecutive failures (default 10; NULL retries forever) the job is paused (enabled = false, state paused in kpi.job_status).';
 
 CREATE TABLE kpi.job_runs (
     id           bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
@@ -89,23 +89,30 @@ $$;
 COMMENT ON FUNCTION kpi.create_partitions(timestamptz, timestamptz) IS
     'Creates the missing UTC-day partitions of kpi.metrics covering from_ts .. to_ts (moving rows out of kpi.metrics_default); returns how many';
 
--- the partitions job: days ahead, plus any day that has rows in the default partition
-CREATE FUNCTION kpi._maintain_partitions(config jsonb) RETURNS bigint
+-- the partitions job: days ahead, plus the days that hold rows in the default
+-- partition (only those days: three stray rows years apart make three
+-- partitions, not one per day between them), at most max_days per run; more =
+-- true when the default partition still holds rows of other days
+CREATE FUNCTION kpi._maintain_partitions(config jsonb, OUT rows bigint, OUT more boolean)
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     ahead interval := coalesce((config->>'ahead')::interval, interval '7 days');
-    n bigint := 0;
-    lo timestamptz;
-    hi timestamptz;
+    max_days integer := coalesce((config->>'max_days')::integer, 100);
+    days timestamptz[];
+    day timestamptz;
 BEGIN
-    n := kpi.create_partitions(now() - interval '1 day', now() + ahead);
-    SELECT min(ts), max(ts) INTO lo, hi FROM kpi.metrics_default;
-    IF lo IS NOT NULL THEN
-        n := n + kpi.create_partitions(greatest(lo, hi - interval '3600 days'), hi);
-    END IF;
-    RETURN n;
+    rows := kpi.create_partitions(now() - interval '1 day', now() + ahead);
+    SELECT array_agg(d ORDER BY d) INTO days
+    FROM (SELECT DISTINCT date_bin('1 day', ts, '2000-01-01 00:00+00') AS d
+          FROM kpi.metrics_default ORDER BY 1 LIMIT max_days + 1) x;
+    more := coalesce(cardinality(days), 0) > max_days;
+    FOREACH day IN ARRAY coalesce(days[1:max_days], '{}') LOOP
+        rows := rows + kpi.create_partitions(day, day);
+    END LOOP;
 END
 $$;
+COMMENT ON FUNCTION kpi._maintain_partitions(jsonb) IS
+    'Internal: the partitions job (config "ahead", default 7 days; "max_days" per run, default 100)';
 
 -- ---------------------------------------------------------------------------
 -- Retention
@@ -289,7 +296,14 @@ BEGIN
             RAISE EXCEPTION 'retention job config needs the "retention_id" of an existing retention policy, got %', config
                 USING ERRCODE = '22023', HINT = 'Retention jobs are created by kpi.add_retention.';
         END IF;
+    WHEN 'alerts' THEN
+        NULL;
     WHEN 'partitions' THEN
+        IF config ? 'max_days' AND (jsonb_typeof(config->'max_days') IS DISTINCT FROM 'number'
+                                    OR (config->>'max_days')::numeric NOT BETWEEN 1 AND 100000) THEN
+            RAISE EXCEPTION 'partitions job config "max_days" must be a number from 1 to 100000, got %', config->'max_days'
+                USING ERRCODE = '22023';
+        END IF;
         IF config ? 'ahead' THEN
             BEGIN
                 IF (config->>'ahead')::interval <= interval '0' THEN
@@ -306,7 +320,7 @@ BEGIN
         END IF;
     ELSE
         RAISE EXCEPTION 'unknown job kind "%"', kind USING ERRCODE = '22023',
-            HINT = 'Job kinds are rollup, retention, partitions and sql.';
+            HINT = 'Job kinds are rollup, retention, partitions, alerts and sql.';
     END CASE;
 END
 $$;
@@ -336,7 +350,7 @@ $$;
 
 CREATE FUNCTION kpi.add_job(
     kind text, config jsonb, schedule_interval interval,
-    max_runtime interval DEFAULT NULL, max_retries integer DEFAULT NULL,
+    max_runtime interval DEFAULT NULL, max_retries integer DEFAULT 10,
     retry_period interval DEFAULT '1 minute', next_run timestamptz DEFAULT now())
 RETURNS bigint
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
@@ -435,7 +449,9 @@ BEGIN
     WHEN 'retention' THEN
         SELECT r.rows, r.more INTO rows, more FROM kpi._run_retention(j.config) r;
     WHEN 'partitions' THEN
-        rows := kpi._maintain_partitions(j.config);
+        SELECT r.rows, r.more INTO rows, more FROM kpi._maintain_partitions(j.config) r;
+    WHEN 'alerts' THEN
+        rows := kpi.resolve_quiet_alerts();
     WHEN 'sql' THEN
         EXECUTE j.config->>'command';
         GET DIAGNOSTICS n = ROW_COUNT;
@@ -582,6 +598,7 @@ SELECT j.id, j.kind, j.config, j.schedule_interval,
        CASE WHEN NOT j.enabled THEN 'paused'
             WHEN EXISTS (SELECT 1 FROM kpi.job_runs r WHERE r.job_id = j.id AND r.status = 'running') THEN 'running'
             WHEN j.consecutive_failures > 0 THEN 'retrying'
+            WHEN j.next_run < now() - interval '1 minute' THEN 'overdue'
             ELSE 'scheduled' END AS state,
        j.next_run, j.last_run, j.last_success, j.consecutive_failures, j.max_retries, j.last_error,
        (SELECT count(*) FROM kpi.job_runs r WHERE r.job_id = j.id AND r.started_at > now() - interval '1 day') AS runs_last_day,
@@ -590,10 +607,13 @@ SELECT j.id, j.kind, j.config, j.schedule_interval,
        (SELECT r.finished_at - r.started_at FROM kpi.job_runs r WHERE r.job_id = j.id AND r.status = 'success'
           ORDER BY r.started_at DESC LIMIT 1) AS last_duration
 FROM kpi.jobs j;
-COMMENT ON VIEW kpi.job_status IS 'Every job with its state (scheduled, running, retrying, paused), next run and recent outcomes';
+COMMENT ON VIEW kpi.job_status IS
+    'Every job with its state (scheduled; running; retrying after a failure; overdue: due for over a minute and not started, usually no worker in this database; paused), next run and recent outcomes';
 
 -- built-in jobs: partitions ahead, and job history kept for 7 days
 INSERT INTO kpi.jobs (kind, config, schedule_interval, builtin) VALUES ('partitions', '{"ahead": "7 days"}', '1 hour', true);
+-- threshold alerts resolve once their metric has been quiet for the cooldown
+INSERT INTO kpi.jobs (kind, config, schedule_interval, builtin) VALUES ('alerts', '{}', '1 minute', true);
 INSERT INTO kpi.retention_policies (target, keep, builtin) VALUES ('job_runs', interval '7 days', true);
 INSERT INTO kpi.jobs (kind, config, schedule_interval, builtin)
     SELECT 'retention', jsonb_build_object('retention_id', id), '1 hour', true FROM kpi.retention_policies;

@@ -48,11 +48,6 @@ CREATE TABLE kpi.rollups (
 COMMENT ON TABLE kpi.rollups IS
     'Rollup definitions. Buckets before watermark are materialized in kpi.summaries; kpi.series reads raw rows above it.';
 
--- one row per writing statement; moved into kpi.rollup_invalidations by the next run
-CREATE TABLE kpi.metric_changes (
-    lo  timestamptz NOT NULL,
-    hi  timestamptz NOT NULL
-);
 CREATE TABLE kpi.rollup_invalidations (
     rollup_id  bigint NOT NULL REFERENCES kpi.rollups (id) ON DELETE CASCADE,
     lo         timestamptz NOT NULL,
@@ -138,10 +133,22 @@ BEGIN
             RAISE EXCEPTION 'kpi.add_rollup: source_resolution % must be finer than resolution % and divide it', source_resolution, resolution
                 USING ERRCODE = '22023', HINT = 'A rollup merges whole finer buckets, for example 1 minute -> 1 hour -> 1 day.';
         END IF;
+        -- the source must hold every metric of this rollup: the same pattern, '%',
+        -- or a single metric name its pattern matches
         SELECT * INTO src FROM kpi.rollups r
         WHERE r.resolution = source_resolution AND r.group_by_tags = keys
+          AND (r.metrics = '%' OR r.metrics = add_rollup.metrics
+               OR (position('%' IN add_rollup.metrics) = 0 AND add_rollup.metrics LIKE r.metrics))
         ORDER BY (r.metrics = '%') DESC, r.id LIMIT 1;
         IF NOT FOUND THEN
+            IF EXISTS (SELECT 1 FROM kpi.rollups r WHERE r.resolution = source_resolution AND r.group_by_tags = keys) THEN
+                RAISE EXCEPTION 'kpi.add_rollup: no rollup at resolution % grouped by % holds every metric LIKE %',
+                    source_resolution, keys, quote_literal(metrics) USING ERRCODE = '22023',
+                    DETAIL = 'The rollups there cover metrics LIKE ' || (
+                        SELECT string_agg(quote_literal(r.metrics), ', ' ORDER BY r.id) FROM kpi.rollups r
+                        WHERE r.resolution = source_resolution AND r.group_by_tags = keys) || '.',
+                    HINT = 'Pass the source''s pattern as metrics, or add a finer rollup that covers these metrics first.';
+            END IF;
             RAISE EXCEPTION 'kpi.add_rollup: there is no rollup at resolution % grouped by % to read from',
                 source_resolution, keys USING ERRCODE = '42704',
                 HINT = 'Add the finer rollup first, with the same group_by_tags.';
@@ -451,40 +458,15 @@ BEGIN
     IF r.watermark IS NOT NULL AND lo <= r.watermark AND hi > r.watermark THEN
         UPDATE kpi.rollups SET watermark = hi WHERE id = r.id;
     END IF;
-    RETURN total;
+    IF nrows = 0 THEN
+        RAISE NOTICE 'kpi.refresh: rollup % has no data between % and %; no summary was written', r.id, lo, hi
+            USING HINT = 'The rollup covers metrics LIKE ' || quote_literal(r.metrics) || '; check the range and the metric names.';
+    END IF;
+    RETURN nrows;
 END
 $$;
 COMMENT ON FUNCTION kpi.refresh(bigint, timestamptz, timestamptz) IS
-    'Rematerializes the complete buckets of a rollup between from and to (backfill); returns the number of buckets';
-
--- statement-level triggers: one range per writing statement
-CREATE FUNCTION kpi._metrics_log_changes() RETURNS trigger
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
-BEGIN
-    IF NOT EXISTS (SELECT 1 FROM kpi.rollups WHERE source_rollup IS NULL) THEN
-        RETURN NULL;
-    END IF;
-    IF TG_OP = 'INSERT' THEN
-        INSERT INTO kpi.metric_changes SELECT min(ts), max(ts) FROM new_rows HAVING count(*) > 0;
-    ELSIF TG_OP = 'DELETE' THEN
-        INSERT INTO kpi.metric_changes SELECT min(ts), max(ts) FROM old_rows HAVING count(*) > 0;
-    ELSIF TG_OP = 'UPDATE' THEN
-        INSERT INTO kpi.metric_changes
-        SELECT min(ts), max(ts) FROM (SELECT ts FROM old_rows UNION ALL SELECT ts FROM new_rows) u HAVING count(*) > 0;
-    ELSE -- TRUNCATE
-        INSERT INTO kpi.metric_changes VALUES ('-infinity', 'infinity');
-    END IF;
-    RETURN NULL;
-END
-$$;
-CREATE TRIGGER metrics_log_inserts AFTER INSERT ON kpi.metrics
-    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION kpi._metrics_log_changes();
-CREATE TRIGGER metrics_log_updates AFTER UPDATE ON kpi.metrics
-    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION kpi._metrics_log_changes();
-CREATE TRIGGER metrics_log_deletes AFTER DELETE ON kpi.metrics
-    REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION kpi._metrics_log_changes();
-CREATE TRIGGER metrics_log_truncates AFTER TRUNCATE ON kpi.metrics
-    FOR EACH STATEMENT EXECUTE FUNCTION kpi._metrics_log_changes();
+    'Rematerializes the complete buckets of a rollup between from and to (backfill); returns the number of summary rows written (one per bucket and series with data)';
 
 -- summaries for BI tools, with percentiles read from the sketch
 CREATE VIEW kpi.summary AS
@@ -504,20 +486,33 @@ RETURNS TABLE (bucket timestamptz, count bigint, sum float8, avg float8, min flo
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 #variable_conflict use_column
 BEGIN
-    IF resolution IS NULL OR resolution <= interval '0' THEN
-        RAISE EXCEPTION 'kpi.series: resolution must be a positive interval, got %', coalesce(resolution::text, 'NULL')
-            USING ERRCODE = '22023';
-    END IF;
+    PERFORM kpi._check_resolution('kpi.series', 'resolution', resolution);
     IF tags IS NOT NULL AND jsonb_typeof(tags) <> 'object' THEN
         RAISE EXCEPTION 'kpi.series: tags must be a JSON object, got %', tags USING ERRCODE = '22023';
     END IF;
+    IF from_ts IS NULL OR to_ts IS NULL THEN
+        RAISE EXCEPTION 'kpi.series: from_ts and to_ts must not be NULL' USING ERRCODE = '22004';
+    END IF;
+    IF from_ts > to_ts THEN
+        RAISE EXCEPTION 'kpi.series: from_ts (%) is after to_ts (%)', from_ts, to_ts USING ERRCODE = '22023';
+    END IF;
     RETURN QUERY
-    WITH r AS (
-        SELECT coalesce(max(ro.watermark), '-infinity') AS w
+    -- summaries are read only from a rollup of this resolution and grouping whose
+    -- whole chain of sources covers the metric; otherwise every bucket comes from raw rows
+    WITH RECURSIVE chain AS (
+        SELECT ro.id AS top, ro.source_rollup AS next, series.metric LIKE ro.metrics AS ok
         FROM kpi.rollups ro
-        WHERE ro.resolution = series.resolution AND series.metric LIKE ro.metrics
+        WHERE ro.resolution = series.resolution
           AND ro.group_by_tags = ARRAY(SELECT k FROM jsonb_object_keys(coalesce(series.tags, '{}')) k ORDER BY k)
           AND ro.watermark IS NOT NULL
+        UNION ALL
+        SELECT c.top, s.source_rollup, series.metric LIKE s.metrics
+        FROM chain c JOIN kpi.rollups s ON s.id = c.next
+    ),
+    r AS (
+        SELECT coalesce(max(ro.watermark), '-infinity') AS w
+        FROM kpi.rollups ro
+        WHERE ro.id IN (SELECT c.top FROM chain c GROUP BY c.top HAVING bool_and(c.ok))
     ),
     mat AS (
         SELECT s.bucket, s.count, s.sum, s.avg, s.min, s.max, s.stddev, s.sketch, s.trend, true AS materialized
@@ -547,5 +542,4 @@ COMMENT ON FUNCTION kpi.series(text, interval, timestamptz, timestamptz, jsonb) 
 SELECT pg_catalog.pg_extension_config_dump('kpi.summaries', '');
 SELECT pg_catalog.pg_extension_config_dump('kpi.rollups', '');
 SELECT pg_catalog.pg_extension_config_dump('kpi.rollups_id_seq', '');
-SELECT pg_catalog.pg_extension_config_dump('kpi.metric_changes', '');
 SELECT pg_catalog.pg_extension_config_dump('kpi.rollup_invalidations', '');

@@ -62,6 +62,12 @@ CREATE FUNCTION kpi.metric_definitions_check() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
     PERFORM kpi.check_thresholds(NEW.metric, NEW.direction, NEW.optimal, NEW.good, NEW.warning, NEW.critical);
+    -- an infinite threshold (how the replaced configuration wrote an absent
+    -- bound) means "no such band", stored as NULL
+    IF NEW.optimal IN ('Infinity', '-Infinity') THEN NEW.optimal := NULL; END IF;
+    IF NEW.good IN ('Infinity', '-Infinity') THEN NEW.good := NULL; END IF;
+    IF NEW.warning IN ('Infinity', '-Infinity') THEN NEW.warning := NULL; END IF;
+    IF NEW.critical IN ('Infinity', '-Infinity') THEN NEW.critical := NULL; END IF;
     NEW.updated_at := now();
     RETURN NEW;
 END

@@ -8,13 +8,15 @@ use pgrx::prelude::*;
 /// thresholds are not monotone in that direction; otherwise does nothing.
 #[pg_extern(immutable, parallel_safe)]
 fn check_thresholds(
-    metric: &str,
+    metric: Option<&str>,
     direction: Option<&str>,
     optimal: Option<f64>,
     good: Option<f64>,
     warning: Option<f64>,
     critical: Option<f64>,
 ) {
+    // a NULL metric is left to the table's NOT NULL constraint (23502)
+    let Some(metric) = metric else { return };
     let direction = direction.unwrap_or("lower_is_better");
     if let Err((state, msg)) =
         thresholds::check(metric, direction, [optimal, good, warning, critical])

@@ -18,6 +18,12 @@ pub static ROLLUP_BATCH_BUCKETS: GucSetting<i32> = GucSetting::<i32>::new(1440);
 /// `kpi.retention_batch_rows`: most rows one retention run deletes.
 pub static RETENTION_BATCH_ROWS: GucSetting<i32> = GucSetting::<i32>::new(10000);
 
+/// `kpi.max_future`: seconds a row's ts may lie ahead of now() (-1: no limit).
+pub static MAX_FUTURE: GucSetting<i32> = GucSetting::<i32>::new(3600);
+
+/// `kpi.require_definitions`: reject rows of metrics without a definition.
+pub static REQUIRE_DEFINITIONS: GucSetting<bool> = GucSetting::<bool>::new(false);
+
 /// `kpi.enabled`: whether the background workers run jobs.
 pub static ENABLED: GucSetting<bool> = GucSetting::<bool>::new(true);
 
@@ -119,6 +125,24 @@ pub fn init() {
         c"Whether inserts into kpi.metrics raise alerts.",
         c"Off skips the alert trigger's work (for example during a backfill) without dropping the trigger.",
         &TRIGGER_ALERTS,
+        GucContext::Userset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_int_guc(
+        c"kpi.max_future",
+        c"How far ahead of now() a measurement's ts may lie (-1: no limit).",
+        c"Rows further in the future are rejected on every path (kpi.record, kpi.record_batch, INSERT, COPY) with SQLSTATE 22008; they are usually epoch milliseconds taken as seconds or a wrong clock.",
+        &MAX_FUTURE,
+        -1,
+        i32::MAX,
+        GucContext::Userset,
+        GucFlags::UNIT_S,
+    );
+    GucRegistry::define_bool_guc(
+        c"kpi.require_definitions",
+        c"Whether rows of metrics without a row in kpi.metric_definitions are rejected.",
+        c"On: every path that writes kpi.metrics rejects an undefined metric with SQLSTATE 23503 (catches typos in metric names).",
+        &REQUIRE_DEFINITIONS,
         GucContext::Userset,
         GucFlags::default(),
     );

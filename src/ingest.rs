@@ -1,14 +1,20 @@
 //! `kpi.record` and `kpi.record_batch`: validated ingestion into kpi.metrics.
 //! Plain INSERT and COPY into kpi.metrics remain the fast path; the table's
-//! CHECK constraints reject the same bad values there.
+//! CHECK constraints and its statement-level checks (sql/ingest.sql) reject
+//! the same bad rows there. Both functions insert with one statement run to
+//! completion, so the statement-level triggers (alerts, the rollups' change
+//! log, the checks) fire exactly as for a plain INSERT.
 
 use crate::errors::{code, raise};
-use crate::guc::MAX_BATCH_SIZE;
-use kpi_core::ingest::{self, IngestError, Stamp};
+use crate::guc::{MAX_BATCH_SIZE, MAX_FUTURE};
+use kpi_core::ingest::{self, IngestError, Stamp, LOOKS_LIKE_MILLIS};
 use pgrx::datum::DatumWithOid;
 use pgrx::prelude::*;
-use pgrx::JsonB;
+use pgrx::{pg_sys, JsonB};
 use std::str::FromStr;
+
+/// Seconds between the Unix epoch and PostgreSQL's (2000-01-01).
+const PG_EPOCH_OFFSET_SECONDS: f64 = 946_684_800.0;
 
 fn fail(e: IngestError) -> ! {
     raise(code(e.sqlstate), e.message, None, e.hint)
@@ -24,6 +30,136 @@ fn object_or_fail(field: &str, v: Option<JsonB>) -> JsonB {
             j
         }
     }
+}
+
+/// Where a timestamp came from, for messages.
+fn subject(index: Option<usize>, field: &str) -> String {
+    match index {
+        Some(i) => format!("batch element {i}: \"{field}\""),
+        None => format!("\"{field}\""),
+    }
+}
+
+/// Rejects a timestamp further than `kpi.max_future` ahead of the
+/// transaction's now(). `epoch` is the number the caller sent, if any, so
+/// that milliseconds taken as seconds get a hint that says so.
+fn check_future(index: Option<usize>, field: &str, ts: TimestampWithTimeZone, epoch: Option<f64>) {
+    let limit = MAX_FUTURE.get();
+    if limit < 0 {
+        return;
+    }
+    let micros: i64 = ts.into_inner();
+    // SAFETY: reading the transaction start time has no preconditions
+    let now = unsafe { pg_sys::GetCurrentTransactionStartTimestamp() };
+    if micros <= now.saturating_add(i64::from(limit).saturating_mul(1_000_000)) {
+        return;
+    }
+    let millis = epoch.is_some_and(|e| e.abs() >= LOOKS_LIKE_MILLIS);
+    let hint = if millis {
+        "The number looks like milliseconds since the Unix epoch: send it as \"timestamp_ms\", or divide it by 1000."
+    } else {
+        "Check the sender's clock and time zone, or raise kpi.max_future (-1 removes the limit)."
+    };
+    raise(
+        code("22008"),
+        format!(
+            "{} {ts} is more than kpi.max_future ({}) ahead of now()",
+            subject(index, field),
+            guc_seconds(limit)
+        ),
+        None,
+        Some(hint),
+    )
+}
+
+/// A number of seconds as PostgreSQL shows a setting in seconds (1h, 5min, 90s).
+fn guc_seconds(s: i32) -> String {
+    match s {
+        0 => "0".into(),
+        s if s % 86_400 == 0 => format!("{}d", s / 86_400),
+        s if s % 3_600 == 0 => format!("{}h", s / 3_600),
+        s if s % 60 == 0 => format!("{}min", s / 60),
+        s => format!("{s}s"),
+    }
+}
+
+/// A timestamp from Unix epoch seconds (or milliseconds), range-checked.
+fn epoch_to_ts(index: usize, field: &str, seconds: f64, shown: f64) -> TimestampWithTimeZone {
+    let micros = ((seconds - PG_EPOCH_OFFSET_SECONDS) * 1e6).round();
+    let bad = || -> ! {
+        let hint = (field == "timestamp" && shown.abs() >= LOOKS_LIKE_MILLIS).then_some(
+            "The number looks like milliseconds since the Unix epoch: send it as \"timestamp_ms\".",
+        );
+        raise(
+            code("22008"),
+            format!(
+                "{} {} is out of range",
+                subject(Some(index), field),
+                kpi_core::validate::fmt_float(shown)
+            ),
+            None,
+            hint,
+        )
+    };
+    if !micros.is_finite() || micros.abs() > 9.0e18 {
+        bad()
+    }
+    TimestampWithTimeZone::try_from(micros as i64).unwrap_or_else(|_| bad())
+}
+
+/// Parses timestamp text with PostgreSQL's own input function, reading text
+/// without a time zone as UTC (never the session's zone).
+fn parse_text_utc(s: &str) -> Option<TimestampWithTimeZone> {
+    // SAFETY: session_timezone is a plain global of this backend; it is
+    // restored on every path, errors included (finally)
+    unsafe {
+        let saved = pg_sys::session_timezone;
+        let utc = pg_sys::pg_tzset(c"UTC".as_ptr());
+        if !utc.is_null() {
+            pg_sys::session_timezone = utc;
+        }
+        PgTryBuilder::new(|| TimestampWithTimeZone::from_str(s).ok())
+            .finally(|| pg_sys::session_timezone = saved)
+            .execute()
+    }
+}
+
+const INSERT: &str = "INSERT INTO kpi.metrics (metric, value, ts, tags, metadata) \
+     SELECT m, v, coalesce(t, now()), g, d \
+     FROM unnest($1::text[], $2::float8[], $3::timestamptz[], $4::jsonb[], $5::jsonb[]) \
+          AS u(m, v, t, g, d) \
+     RETURNING id";
+
+/// Inserts the rows in one statement run to completion (an SPI row limit
+/// would stop the executor before the statement-level triggers are queued);
+/// returns the first row's id.
+fn insert_rows(
+    metrics: Vec<String>,
+    values: Vec<f64>,
+    stamps: Vec<Option<TimestampWithTimeZone>>,
+    tags: Vec<JsonB>,
+    metadata: Vec<JsonB>,
+) -> Option<i64> {
+    let args: [DatumWithOid; 5] = [
+        metrics.into(),
+        values.into(),
+        stamps.into(),
+        tags.into(),
+        metadata.into(),
+    ];
+    Spi::connect_mut(|client| {
+        client
+            .update(INSERT, None, &args)
+            .and_then(|t| t.first().get_one::<i64>())
+    })
+    .unwrap_or_else(|e| {
+        raise(
+            code("XX000"),
+            format!("pg_kpi: inserting into kpi.metrics failed: {e}"),
+            None,
+            None,
+        )
+    })
 }
 
 /// Records one measurement and returns its id. A NULL ts means now();
@@ -42,20 +178,24 @@ fn record(
     let value = ingest::check_value(None, value).unwrap_or_else(|e| fail(e));
     let tags = object_or_fail("tags", tags);
     let metadata = object_or_fail("metadata", metadata);
-    let args: [DatumWithOid; 5] = [
-        metric.unwrap_or_default().into(),
-        value.into(),
-        ts.into(),
-        tags.into(),
-        metadata.into(),
-    ];
-    Spi::get_one_with_args::<i64>(
-        "INSERT INTO kpi.metrics (metric, value, ts, tags, metadata) \
-         VALUES ($1, $2, coalesce($3, now()), $4, $5) RETURNING id",
-        &args,
+    if let Some(t) = ts {
+        if !t.is_finite() {
+            raise(
+                code("22008"),
+                format!("\"ts\" must be a finite timestamp, got {t}"),
+                None,
+                None,
+            )
+        }
+        check_future(None, "ts", t, None);
+    }
+    insert_rows(
+        vec![metric.unwrap_or_default().to_string()],
+        vec![value],
+        vec![ts],
+        vec![tags],
+        vec![metadata],
     )
-    .ok()
-    .flatten()
     .unwrap_or_else(|| {
         raise(
             code("XX000"),
@@ -66,30 +206,11 @@ fn record(
     })
 }
 
-/// Microseconds since 2000-01-01 for Unix epoch seconds, range-checked.
-fn epoch_to_ts(index: usize, epoch: f64) -> TimestampWithTimeZone {
-    let micros = ((epoch - 946_684_800.0) * 1e6).round();
-    let bad = || -> ! {
-        raise(
-            code("22008"),
-            format!(
-                "batch element {index}: \"timestamp\" {} is out of range",
-                kpi_core::validate::fmt_float(epoch)
-            ),
-            None,
-            None,
-        )
-    };
-    if !micros.is_finite() || micros.abs() > 9.0e18 {
-        bad()
-    }
-    TimestampWithTimeZone::try_from(micros as i64).unwrap_or_else(|_| bad())
-}
-
 /// Records a batch shaped as the replaced service API sent it: one object or
-/// an array of objects {"metric_name" | "metric", "value", "timestamp",
-/// "tags", "metadata"}. Returns the number of rows inserted. The whole batch
-/// is validated first; one bad element rejects the batch and inserts nothing.
+/// an array of objects {"metric_name" | "metric", "value", "timestamp" |
+/// "timestamp_ms", "tags", "metadata"}. Returns the number of rows inserted.
+/// The whole batch is validated first; one bad element rejects the batch and
+/// inserts nothing.
 #[pg_extern(volatile, strict, parallel_unsafe)]
 fn record_batch(batch: JsonB) -> i64 {
     let max = MAX_BATCH_SIZE.get().max(1) as usize;
@@ -104,44 +225,46 @@ fn record_batch(batch: JsonB) -> i64 {
     let mut tags = Vec::with_capacity(n);
     let mut metadata = Vec::with_capacity(n);
     for (i, r) in records.into_iter().enumerate() {
-        stamps.push(match &r.ts {
+        let ts = match &r.ts {
             Stamp::Now => None,
-            Stamp::Epoch(e) => Some(epoch_to_ts(i, *e)),
-            Stamp::Text(s) => Some(TimestampWithTimeZone::from_str(s).unwrap_or_else(|_| {
-                raise(
-                    code("22007"),
-                    format!("batch element {i}: \"timestamp\" {s:?} is not a valid timestamp"),
-                    None,
-                    Some("use ISO 8601, e.g. 2026-01-31T12:00:00Z, or epoch seconds"),
-                )
-            })),
-        });
+            Stamp::Epoch(e) => {
+                let t = epoch_to_ts(i, "timestamp", *e, *e);
+                check_future(Some(i), "timestamp", t, Some(*e));
+                Some(t)
+            }
+            Stamp::EpochMillis(ms) => {
+                let t = epoch_to_ts(i, "timestamp_ms", ms / 1000.0, *ms);
+                check_future(Some(i), "timestamp_ms", t, None);
+                Some(t)
+            }
+            Stamp::Text(s) => {
+                let t = parse_text_utc(s).unwrap_or_else(|| {
+                    raise(
+                        code("22007"),
+                        format!("batch element {i}: \"timestamp\" {s:?} is not a valid timestamp"),
+                        None,
+                        Some("use ISO 8601, e.g. 2026-01-31T12:00:00Z (text without a zone is UTC), epoch seconds, or \"timestamp_ms\""),
+                    )
+                });
+                if !t.is_finite() {
+                    raise(
+                        code("22008"),
+                        format!("batch element {i}: \"timestamp\" must be finite, got {s:?}"),
+                        None,
+                        None,
+                    )
+                }
+                check_future(Some(i), "timestamp", t, None);
+                Some(t)
+            }
+        };
+        stamps.push(ts);
         metrics.push(r.metric);
         values.push(r.value);
         tags.push(JsonB(r.tags));
         metadata.push(JsonB(r.metadata));
     }
-    let args: [DatumWithOid; 5] = [
-        metrics.into(),
-        values.into(),
-        stamps.into(),
-        tags.into(),
-        metadata.into(),
-    ];
-    if let Err(e) = Spi::run_with_args(
-        "INSERT INTO kpi.metrics (metric, value, ts, tags, metadata) \
-         SELECT m, v, coalesce(t, now()), g, d \
-         FROM unnest($1::text[], $2::float8[], $3::timestamptz[], $4::jsonb[], $5::jsonb[]) \
-              AS u(m, v, t, g, d)",
-        &args,
-    ) {
-        raise(
-            code("XX000"),
-            format!("kpi.record_batch: insert failed: {e}"),
-            None,
-            None,
-        )
-    }
+    insert_rows(metrics, values, stamps, tags, metadata);
     n as i64
 }
 

@@ -24,7 +24,12 @@ mod worker;
 
 extension_sql_file!("../sql/schema.sql", name = "schema", bootstrap);
 extension_sql_file!("../sql/types.sql", name = "types", requires = ["schema"]);
-extension_sql_file!("../sql/alerts.sql", name = "alerts", requires = ["schema"]);
+extension_sql_file!("../sql/ingest.sql", name = "ingest", requires = ["schema"]);
+extension_sql_file!(
+    "../sql/alerts.sql",
+    name = "alerts",
+    requires = ["schema", severity::_note_unknown_metric]
+);
 extension_sql_file!(
     "../sql/business.sql",
     name = "business",
@@ -39,7 +44,7 @@ extension_sql_file!("../sql/aggregates.sql", name = "aggregates", finalize);
 extension_sql_file!(
     "../sql/rollups.sql",
     name = "rollups",
-    requires = ["jobs", "aggregates"]
+    requires = ["jobs", "aggregates", "ingest"]
 );
 
 #[pg_guard]

@@ -11,7 +11,9 @@ use kpi_core::severity::{self as sev, Points, Severity};
 use kpi_core::thresholds::{self, Direction};
 
 use pgrx::pg_sys::errcodes::PgSqlErrorCode;
+use pgrx::pg_sys::panic::ErrorReport;
 use pgrx::prelude::*;
+use pgrx::PgLogLevel;
 use pgrx::{pg_sys, Internal};
 
 const ENUM: &str = "kpi.severity_level";
@@ -156,6 +158,29 @@ pub unsafe extern "C-unwind" fn kpi_severity(fcinfo: pg_sys::FunctionCallInfo) -
         Some(s) => label_oids(fcinfo, None)[s as usize],
         None => return_null(fcinfo),
     }
+}
+
+thread_local! {
+    /// Metric names kpi.severity(metric, value) has already warned about.
+    static WARNED: std::cell::RefCell<std::collections::HashSet<String>> =
+        std::cell::RefCell::new(std::collections::HashSet::new());
+}
+
+/// NOTICE, once per session and metric name, that kpi.severity(metric, value)
+/// found no active definition (usually a typo); always false.
+#[pg_extern(stable, strict, parallel_safe)]
+fn _note_unknown_metric(metric: &str) -> bool {
+    let first = WARNED.with_borrow_mut(|w| w.len() < 1000 && w.insert(metric.to_string()));
+    if first {
+        ErrorReport::new(
+            PgSqlErrorCode::ERRCODE_SUCCESSFUL_COMPLETION,
+            format!("kpi.severity: metric \"{metric}\" has no active definition in kpi.metric_definitions; the result is NULL"),
+            "pg_kpi",
+        )
+        .set_hint("Check the name for a typo, or define the metric. This notice is shown once per metric and session.")
+        .report(PgLogLevel::NOTICE);
+    }
+    false
 }
 
 /// 'low', 'medium', 'high' or 'critical' by value / threshold; NULL when value <= threshold.

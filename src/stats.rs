@@ -31,7 +31,7 @@ fn percentile_trans(
     let st = unsafe { agg::state_mut(&mut state, fcinfo, ExactState::default) };
     match &st.ps {
         Some(ps) if ps.len() == 1 && same(ps[0], p) => {}
-        _ => st.set_ps(&[p]).or_raise("kpi.percentile"),
+        _ => st.set_ps("p", &[p]).or_raise("kpi.percentile"),
     }
     if let Some(v) = value {
         st.push(v);
@@ -71,7 +71,7 @@ fn percentiles_trans(
                 None,
             )
         });
-        st.set_ps(&ps).or_raise("kpi.percentiles");
+        st.set_ps("ps", &ps).or_raise("kpi.percentiles");
     }
     if let Some(v) = value {
         st.push(v);

@@ -167,18 +167,66 @@ fn forecast_x(t: TrendValue, x: f64) -> Option<f64> {
     t.0.forecast(x)
 }
 
-/// 'increasing' when slope (per second) > threshold, 'decreasing' when < -threshold, else 'stable'.
-#[pg_extern(immutable, strict, parallel_safe, requires = ["types"])]
-fn direction(t: TrendValue, threshold: default!(f64, 0.0)) -> Option<&'static str> {
+fn check_threshold(func: &str, arg: &str, threshold: f64) {
     if threshold.is_nan() || threshold < 0.0 {
         raise(
             PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
-            format!("kpi.direction: threshold must be >= 0, got {threshold}"),
+            format!("{func}: {arg} must be a number >= 0, got {threshold}"),
             None,
             None,
         )
     }
-    t.0.slope().map(|b| trend::direction(b, threshold))
+}
+
+/// 'increasing' when the slope per second > threshold_per_second, 'decreasing'
+/// when < -threshold_per_second, else 'stable'.
+#[pg_extern(immutable, strict, parallel_safe, requires = ["types"])]
+fn direction(t: TrendValue, threshold_per_second: default!(f64, 0.0)) -> Option<&'static str> {
+    check_threshold(
+        "kpi.direction",
+        "threshold_per_second",
+        threshold_per_second,
+    );
+    t.0.slope()
+        .map(|b| trend::direction(b, threshold_per_second))
+}
+
+/// Direction with the threshold given per an interval (`threshold => 5, per => '1 hour'`).
+#[pg_extern(name = "direction", immutable, strict, parallel_safe, requires = ["types"])]
+fn direction_per(t: TrendValue, threshold: f64, per: Interval) -> Option<&'static str> {
+    check_threshold("kpi.direction", "threshold", threshold);
+    let secs = interval_seconds(&per);
+    if secs <= 0.0 || !secs.is_finite() {
+        raise(
+            PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
+            "kpi.direction: per must be a positive interval".into(),
+            None,
+            None,
+        )
+    }
+    t.0.slope().map(|b| trend::direction(b * secs, threshold))
+}
+
+/// Change between consecutive samples (the slope times the typical spacing of x).
+#[pg_extern(immutable, strict, parallel_safe, requires = ["types"])]
+fn slope_per_sample(t: TrendValue) -> Option<f64> {
+    t.0.slope_per_sample()
+}
+
+/// Direction with the threshold per sample, as the replaced services computed it
+/// (their 0.1 compared the slope over sample positions 0, 1, 2, ...).
+#[pg_extern(immutable, strict, parallel_safe, requires = ["types"])]
+fn sample_direction(
+    t: TrendValue,
+    threshold_per_sample: default!(f64, 0.1),
+) -> Option<&'static str> {
+    check_threshold(
+        "kpi.sample_direction",
+        "threshold_per_sample",
+        threshold_per_sample,
+    );
+    t.0.slope_per_sample()
+        .map(|b| trend::direction(b, threshold_per_sample))
 }
 
 /// |slope| per second.

@@ -203,3 +203,37 @@ def test_series_reads_summaries_and_raw_rows(db):
             "SELECT sum(count) FROM kpi.series('rt', '30 minutes', now() - interval '4 hours', now() + interval '1 hour')"
         ).fetchone()[0]
         assert raw == 1440
+
+
+def test_late_rows_from_every_ingestion_path_are_rolled_up(db):
+    """Issue 12 item 1: a late row stored by kpi.record (or any other path) is
+    re-rolled by the next run, so summaries match the raw rows again."""
+    with psycopg.connect(db, autocommit=True) as c:
+        ids = setup_rollups(c)
+        c.execute(
+            "INSERT INTO kpi.metrics (metric, value, ts) "
+            "SELECT 'late', g, %s + g * interval '1 second' FROM generate_series(0, 7199) g",
+            (BASE,),
+        )
+        run_until_done(c, ids)
+        assert mismatches(c, "1 minute") == []
+        late = BASE + timedelta(minutes=5, seconds=30)
+        c.execute("SELECT kpi.record('late', 1000, %s)", (late,))
+        c.execute(
+            "SELECT kpi.record_batch(%s::jsonb)",
+            ('[{"metric": "late", "value": 1001, "timestamp": "2026-01-01T00:06:30Z"}]',),
+        )
+        c.execute("INSERT INTO kpi.metrics (metric, value, ts) VALUES ('late', 1002, %s)", (late + timedelta(minutes=2),))
+        with c.cursor().copy("COPY kpi.metrics (metric, value, ts) FROM STDIN") as cp:
+            cp.write_row(("late", 1003, late + timedelta(minutes=3)))
+        with c.transaction():
+            c.execute("CREATE FUNCTION pg_temp.f() RETURNS void LANGUAGE sql AS "
+                      "$$ INSERT INTO kpi.metrics (metric, value, ts) VALUES ('late', 1004, '2026-01-01 00:09:30+00') $$")
+            c.execute("SELECT pg_temp.f()")
+        assert len(mismatches(c, "1 minute")) == 5  # five buckets changed below the watermark
+        run_until_done(c, ids)
+        assert mismatches(c, "1 minute") == []
+        assert mismatches(c, "1 hour") == []
+        assert c.execute(
+            "SELECT sum(count) FROM kpi.summaries WHERE resolution = '1 day' AND metric = 'late'"
+        ).fetchone()[0] == 7205

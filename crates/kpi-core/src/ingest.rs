@@ -118,7 +118,13 @@ pub enum Stamp {
     Text(String),
     /// seconds since the Unix epoch
     Epoch(f64),
+    /// milliseconds since the Unix epoch (the `timestamp_ms` key)
+    EpochMillis(f64),
 }
+
+/// Epoch numbers at or above this many seconds (year 5138) are almost always
+/// milliseconds or microseconds taken as seconds; errors about them say so.
+pub const LOOKS_LIKE_MILLIS: f64 = 1e11;
 
 /// One validated element of a batch.
 #[derive(Debug, Clone, PartialEq)]
@@ -131,7 +137,8 @@ pub struct Record {
 }
 
 /// Validates one element shaped as the replaced service sent them:
-/// {"metric_name" or "metric", "value", "timestamp" (or "ts"), "tags", "metadata"}.
+/// {"metric_name" or "metric", "value", "timestamp" (or "ts"; ISO text or
+/// epoch seconds) or "timestamp_ms" (epoch milliseconds), "tags", "metadata"}.
 pub fn parse_element(index: usize, v: &Value) -> Result<Record, IngestError> {
     let i = Some(index);
     let obj = match v {
@@ -182,6 +189,39 @@ pub fn parse_element(index: usize, v: &Value) -> Result<Record, IngestError> {
         }
     };
     let value = check_value(i, value)?;
+    if obj.contains_key("timestamp_ms") && (obj.contains_key("timestamp") || obj.contains_key("ts"))
+    {
+        return Err(IngestError::new(
+            "22023",
+            format!(
+                "batch element {index}: give either \"timestamp\" or \"timestamp_ms\", not both"
+            ),
+        ));
+    }
+    if let Some(ms) = obj.get("timestamp_ms").filter(|v| !v.is_null()) {
+        let ts = match ms {
+            Value::Number(n) => match n.as_f64() {
+                Some(e) if e.is_finite() => Stamp::EpochMillis(e),
+                _ => {
+                    return Err(IngestError::new(
+                        "22008",
+                        format!("{} is out of range", at(i, "timestamp_ms")),
+                    ))
+                }
+            },
+            other => {
+                return Err(IngestError::new(
+                    "22023",
+                    format!(
+                        "{} must be a number of milliseconds since the Unix epoch, got {}",
+                        at(i, "timestamp_ms"),
+                        kind(other)
+                    ),
+                ))
+            }
+        };
+        return finish(i, obj, metric, value, ts);
+    }
     let ts = match obj.get("timestamp").or_else(|| obj.get("ts")) {
         None | Some(Value::Null) => Stamp::Now,
         Some(Value::String(s)) => Stamp::Text(s.clone()),
@@ -205,6 +245,17 @@ pub fn parse_element(index: usize, v: &Value) -> Result<Record, IngestError> {
             ))
         }
     };
+    finish(i, obj, metric, value, ts)
+}
+
+/// The tags and metadata of an element, and the record.
+fn finish(
+    i: Option<usize>,
+    obj: &serde_json::Map<String, Value>,
+    metric: Option<&str>,
+    value: f64,
+    ts: Stamp,
+) -> Result<Record, IngestError> {
     let tags = obj.get("tags").filter(|t| !t.is_null());
     check_object(i, "tags", tags)?;
     let metadata = obj.get("metadata").filter(|t| !t.is_null());
@@ -278,6 +329,12 @@ mod tests {
         assert_eq!(r[1].value, 3.0);
         assert_eq!(r[1].ts, Stamp::Epoch(1767225600.0));
         assert_eq!(r[1].tags, json!({}));
+        let ms = parse_batch(
+            &json!({"metric": "x", "value": 1, "timestamp_ms": 1767225720123u64}),
+            1000,
+        )
+        .unwrap();
+        assert_eq!(ms[0].ts, Stamp::EpochMillis(1767225720123.0));
         let one = parse_batch(&json!({"metric": "x", "value": 1}), 1000).unwrap();
         assert_eq!(one[0].ts, Stamp::Now);
         assert!(parse_batch(&json!([]), 1000).unwrap().is_empty());
@@ -313,6 +370,13 @@ mod tests {
             "22007"
         );
         assert_eq!(err(json!(["x"])).sqlstate, "22023");
+        let both = err(json!([{"metric": "a", "value": 1, "timestamp": 1, "timestamp_ms": 1000}]));
+        assert_eq!(both.sqlstate, "22023");
+        assert!(both.message.contains("not both"), "{}", both.message);
+        assert_eq!(
+            err(json!([{"metric": "a", "value": 1, "timestamp_ms": "1767225720123"}])).sqlstate,
+            "22023"
+        );
         assert_eq!(err(json!(3)).sqlstate, "22023");
         assert_eq!(
             err(json!([{"metric_name": "a", "metric": "b", "value": 1}])).sqlstate,

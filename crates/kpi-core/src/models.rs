@@ -10,10 +10,6 @@ use crate::{CoreError, CoreResult};
 use statrs::function::gamma::ln_gamma;
 use std::collections::HashMap;
 
-fn ln_beta(a: f64, b: f64) -> f64 {
-    ln_gamma(a) + ln_gamma(b) - ln_gamma(a + b)
-}
-
 fn log_sum_exp(a: f64, b: f64) -> f64 {
     let m = a.max(b);
     if m == f64::NEG_INFINITY {
@@ -528,32 +524,134 @@ pub struct Sbg {
     pub beta: f64,
 }
 
+/// The tail of Stirling's series, lnΓ(z) − [(z − ½) ln z − z + ½ ln 2π]
+/// = Σ_j B_2j / (2j (2j − 1) z^(2j−1)); truncation error below 2e-14 for z >= 10.
+fn stirling_tail(z: f64) -> f64 {
+    let w = 1.0 / (z * z);
+    (1.0 / 12.0 + w * (-1.0 / 360.0 + w * (1.0 / 1260.0 + w * (-1.0 / 1680.0 + w / 1188.0)))) / z
+}
+
+/// Smallest argument for which Stirling's series replaces `ln_gamma` differences.
+const STIRLING_FROM: f64 = 10.0;
+
+/// ln(1 + u) − u without cancellation for small u: with s = u/(2 + u),
+/// ln(1 + u) = 2 atanh s, so ln(1 + u) − u = −u²/(2 + u) + 2 Σ_{j>=1} s^(2j+1)/(2j + 1).
+fn ln_1p_minus(u: f64) -> f64 {
+    if !(-0.5..=1.0).contains(&u) {
+        return u.ln_1p() - u;
+    }
+    let s = u / (2.0 + u);
+    let s2 = s * s;
+    let mut power = s * s2;
+    let mut series = 0.0;
+    for j in 1..40 {
+        let term = power / (2 * j + 1) as f64;
+        series += term;
+        if term.abs() <= f64::EPSILON * series.abs() {
+            break;
+        }
+        power *= s2;
+    }
+    -u * u / (2.0 + u) + 2.0 * series
+}
+
+/// (x − ½) ln(1 + t/x) − t, the part of lnΓ(x + t) − lnΓ(x) that Stirling's
+/// series leaves besides t ln(x + t), as x (ln(1 + u) − u) − ½ ln(1 + u), u = t/x:
+/// of size t²/x rather than t, so two of them can be subtracted safely.
+fn stirling_excess(x: f64, t: f64) -> f64 {
+    let u = t / x;
+    x * ln_1p_minus(u) - 0.5 * u.ln_1p()
+}
+
+/// lnΓ(x + t) − lnΓ(x) without forming lnΓ(x) itself, whose size
+/// (x ln x) would swamp the difference when x is large.
+fn ln_gamma_ratio(x: f64, t: f64) -> f64 {
+    if x >= STIRLING_FROM {
+        stirling_excess(x, t) + t * (x + t).ln() + stirling_tail(x + t) - stirling_tail(x)
+    } else {
+        ln_gamma(x + t) - ln_gamma(x)
+    }
+}
+
 impl Sbg {
+    /// ln S(t) = ln B(α, β + t) − ln B(α, β) = [lnΓ(β + t) − lnΓ(β)] − [lnΓ(β + t + α) − lnΓ(β + α)],
+    /// in O(1) and accurate for any α, β and t >= 0. The expression is symmetric
+    /// in t and α, so it is taken as shifts by the smaller one, s, of bases β and
+    /// β + o (o the larger). With β large both shifts come from Stirling's series:
+    /// their leading terms s ln(β + s) − s ln(β + o + s) combine into
+    /// −s ln(1 + o/(β + s)) and what remains is of size s²/β, so nothing of the size
+    /// of lnΓ(β), nor of s, is ever cancelled (as α, β → ∞ with α/(α + β) → θ
+    /// this tends to t ln(1 − θ)).
+    pub fn ln_survival(&self, t: f64) -> f64 {
+        let Sbg { alpha, beta } = *self;
+        if t == 0.0 {
+            return 0.0;
+        }
+        let (s, o) = if t <= alpha { (t, alpha) } else { (alpha, t) };
+        if beta >= STIRLING_FROM {
+            stirling_excess(beta, s) - stirling_excess(beta + o, s) - s * (o / (beta + s)).ln_1p()
+                + (stirling_tail(beta + s) - stirling_tail(beta))
+                - (stirling_tail(beta + o + s) - stirling_tail(beta + o))
+        } else {
+            ln_gamma_ratio(beta, s) - ln_gamma_ratio(beta + o, s)
+        }
+    }
     /// S(t) = B(α, β + t)/B(α, β).
     pub fn survival(&self, t: f64) -> f64 {
-        (ln_beta(self.alpha, self.beta + t) - ln_beta(self.alpha, self.beta)).exp()
+        self.ln_survival(t).exp()
     }
     /// r_t = (β + t − 1)/(α + β + t − 1), the share of those alive at t − 1 still alive at t.
     pub fn retention(&self, t: f64) -> f64 {
         (self.beta + t - 1.0) / (self.alpha + self.beta + t - 1.0)
     }
-    /// P(T = t) = B(α + 1, β + t − 1)/B(α, β).
+    /// ln P(T = t) = ln B(α + 1, β + t − 1) − ln B(α, β)
+    /// = ln α/(α + β + t − 1) + ln S(t − 1), for t >= 1.
     pub fn ln_p_churn_at(&self, t: f64) -> f64 {
-        ln_beta(self.alpha + 1.0, self.beta + t - 1.0) - ln_beta(self.alpha, self.beta)
+        -((self.beta + t - 1.0) / self.alpha).ln_1p() + self.ln_survival(t - 1.0)
     }
     /// Σ_{t=1..k} (n_{t−1} − n_t) ln P(T = t) + n_k ln S(k).
+    ///
+    /// Evaluated in one pass with the exact product forms
+    /// S(t) = Π_{i<t} (β + i)/(α + β + i) and P(T = t) = α/(α + β + t − 1) · S(t − 1),
+    /// each factor's logarithm taken as −ln(1 + ·) of a positive ratio: no
+    /// cancellation for any α, β, including the geometric limit α, β → ∞.
     pub fn ll(&self, survivors: &[f64]) -> f64 {
-        let k = survivors.len() - 1;
+        let Sbg { alpha, beta } = *self;
+        let Some(k) = survivors.len().checked_sub(1) else {
+            return 0.0;
+        };
+        let mut ln_s = 0.0; // ln S(t − 1)
         let mut ll = 0.0;
         for t in 1..=k {
+            let i = (t - 1) as f64;
             let lost = survivors[t - 1] - survivors[t];
             if lost > 0.0 {
-                ll += lost * self.ln_p_churn_at(t as f64);
+                ll += lost * (ln_s - ((beta + i) / alpha).ln_1p());
             }
+            ln_s -= (alpha / (beta + i)).ln_1p();
         }
-        ll + survivors[k] * self.survival(k as f64).ln()
+        if survivors[k] > 0.0 {
+            ll += survivors[k] * ln_s;
+        }
+        ll
     }
 }
+
+/// The maximum-likelihood churn rate of the sBG's geometric limit
+/// (α, β → ∞ with α/(α + β) → θ: every customer churns with the same θ each
+/// period), θ̂ = total lost / total exposure, exposure = Σ_{t=1..k} n_{t−1};
+/// None when nobody churned or everybody churned at once (θ̂ = 0 or 1).
+fn geometric_churn(survivors: &[f64]) -> Option<f64> {
+    let k = survivors.len().checked_sub(1)?;
+    let lost = survivors[0] - survivors[k];
+    let exposure: f64 = survivors[..k].iter().sum();
+    (lost > 0.0 && lost < exposure).then(|| lost / exposure)
+}
+
+/// How far along the geometric ray a boundary sBG fit is reported:
+/// β = GEOMETRIC_SCALE · k, where the likelihood is within ~k/β = 1e-12
+/// (relative) of the geometric limit and, being an sBG likelihood, below it.
+const GEOMETRIC_SCALE: f64 = 1e12;
 
 /// Survivors per period (period 0 = cohort size), accumulated from (period, alive) rows.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -646,6 +744,11 @@ impl SbgData {
     }
 }
 
+/// Maximum-likelihood sBG fit to a cohort's survivors. When the likelihood
+/// keeps growing towards the geometric limit (no heterogeneity in churn),
+/// the fit is reported at a point far along that ray, with
+/// α/(α + β) = θ̂ = lost/exposure, a log-likelihood within 1e-12 (relative)
+/// of the limit's and `converged = false`, like any other boundary fit.
 pub fn fit_sbg(data: &SbgData) -> CoreResult<Fit<Sbg>> {
     let s = data.survivors()?;
     if s.len() < 3 {
@@ -673,8 +776,24 @@ pub fn fit_sbg(data: &SbgData) -> CoreResult<Fit<Sbg>> {
         }
         -make(lp).ll(&s) / s[0]
     };
-    let (params, converged) = fit_by_logs(2, &[0.0, 0.0], nll, make);
-    let ll = params.ll(&s);
+    let (mut params, mut converged) = fit_by_logs(2, &[0.0, 0.0], nll, make);
+    let mut ll = params.ll(&s);
+    // A homogeneous cohort has its supremum at the geometric limit α, β → ∞,
+    // which the search can only approach: when a point far along that ray with
+    // α/(α + β) = θ̂ does at least as well, report it, as a boundary fit.
+    if let Some(theta) = geometric_churn(&s) {
+        let beta = GEOMETRIC_SCALE * (s.len() - 1) as f64;
+        let limit = Sbg {
+            alpha: beta * theta / (1.0 - theta),
+            beta,
+        };
+        let limit_ll = limit.ll(&s);
+        if limit_ll >= ll || !ll.is_finite() {
+            params = limit;
+            ll = limit_ll;
+            converged = false;
+        }
+    }
     Ok(Fit {
         params,
         log_likelihood: ll,
@@ -912,9 +1031,8 @@ mod tests {
             assert!((s - m.survival(tf)).abs() < 1e-12);
         }
         // Fader & Hardie (2007) "regular" customers: alpha 0.704, beta 1.182 from these survivors
-        let regular = [1000.0, 631.0, 468.0, 382.0, 326.0, 289.0, 262.0, 241.0];
         let mut d = SbgData::default();
-        for (i, n) in regular.iter().enumerate() {
+        for (i, n) in REGULAR.iter().enumerate() {
             d.add(i as i64, *n as i64).unwrap();
         }
         let fit = fit_sbg(&d).unwrap();
@@ -932,6 +1050,150 @@ mod tests {
         }
         assert!(fit_sbg(&up).is_err());
         assert!(SbgData::default().add(1, -1).is_err());
+    }
+
+    fn ln_beta(a: f64, b: f64) -> f64 {
+        ln_gamma(a) + ln_gamma(b) - ln_gamma(a + b)
+    }
+
+    /// Σ lost_t ln P(T = t) + n_k ln S(k) straight from the Beta functions.
+    fn sbg_ll_by_ln_beta(m: &Sbg, s: &[f64]) -> f64 {
+        let (a, b) = (m.alpha, m.beta);
+        let k = s.len() - 1;
+        let mut ll = 0.0;
+        for t in 1..=k {
+            let tf = t as f64;
+            ll += (s[t - 1] - s[t]) * (ln_beta(a + 1.0, b + tf - 1.0) - ln_beta(a, b));
+        }
+        ll + s[k] * (ln_beta(a, b + k as f64) - ln_beta(a, b))
+    }
+
+    /// The geometric model's log-likelihood: lost_t ln θ(1 − θ)^(t−1), n_k k ln(1 − θ).
+    fn geometric_ll(theta: f64, s: &[f64]) -> f64 {
+        let k = s.len() - 1;
+        let mut ll = 0.0;
+        for t in 1..=k {
+            ll += (s[t - 1] - s[t]) * (theta.ln() + (t - 1) as f64 * (-theta).ln_1p());
+        }
+        ll + s[k] * k as f64 * (-theta).ln_1p()
+    }
+
+    const HOMOGENEOUS: [f64; 8] = [17.0, 17.0, 17.0, 16.0, 15.0, 14.0, 13.0, 13.0];
+    const REGULAR: [f64; 8] = [1000.0, 631.0, 468.0, 382.0, 326.0, 289.0, 262.0, 241.0];
+
+    #[test]
+    fn sbg_likelihood_is_accurate_for_any_parameters() {
+        let rel = |got: f64, want: f64| ((got - want) / want).abs();
+        // moderate parameters: the product form agrees with the Beta functions
+        for (a, b) in [(0.704, 1.182), (5.0, 20.0), (3.0, 0.2), (40.0, 9.0)] {
+            let m = Sbg { alpha: a, beta: b };
+            for s in [&REGULAR[..], &HOMOGENEOUS[..]] {
+                let (got, want) = (m.ll(s), sbg_ll_by_ln_beta(&m, s));
+                assert!(rel(got, want) < 1e-10, "{m:?}: {got} vs {want}");
+            }
+            // and so do the O(1) closed forms, integer or not
+            for t in [0.0, 1.0, 2.5, 7.0, 100.0, 12345.0] {
+                let want = ln_beta(a, b + t) - ln_beta(a, b);
+                let got = m.ln_survival(t);
+                assert!(
+                    (got - want).abs() <= 1e-10 * want.abs().max(1.0),
+                    "{m:?} {t}"
+                );
+                if t >= 1.0 {
+                    let want = ln_beta(a + 1.0, b + t - 1.0) - ln_beta(a, b);
+                    let got = m.ln_p_churn_at(t);
+                    assert!(
+                        (got - want).abs() <= 1e-10 * want.abs().max(1.0),
+                        "{m:?} {t}"
+                    );
+                }
+            }
+            // far out, where lnΓ(β + t) itself is too big to difference: S(t) = S(t0) Π r_i
+            for t0 in [1e7, 2e9] {
+                let mut want = m.ln_survival(t0);
+                for i in 0..1000 {
+                    want += ((b + t0 + i as f64) / (a + b + t0 + i as f64)).ln();
+                }
+                let got = m.ln_survival(t0 + 1000.0);
+                assert!(rel(got, want) < 1e-12, "{m:?} {t0}: {got} vs {want}");
+            }
+        }
+        // huge parameters: the geometric limit, which the Beta functions lose
+        for theta in [HOMOGENEOUS_THETA, 0.3, 1e-4] {
+            let m = Sbg {
+                alpha: 1e10 * theta,
+                beta: 1e10 * (1.0 - theta),
+            };
+            for s in [&REGULAR[..], &HOMOGENEOUS[..]] {
+                let (got, want) = (m.ll(s), geometric_ll(theta, s));
+                assert!(rel(got, want) < 1e-9, "{theta}: {got} vs {want}");
+            }
+            // within a few periods the model is the geometric one (the gap is ~t/β)
+            for t in [1.0, 2.0, 7.0] {
+                let want = t * (-theta).ln_1p();
+                assert!(rel(m.ln_survival(t), want) < 1e-9, "{theta} {t}");
+                let want = theta.ln() + (t - 1.0) * (-theta).ln_1p();
+                assert!(rel(m.ln_p_churn_at(t), want) < 1e-9, "{theta} {t}");
+            }
+            // further out, the closed forms follow the exact product
+            let (a, b) = (m.alpha, m.beta);
+            let mut ln_s = 0.0;
+            for t in 1..=200_000u32 {
+                let i = (t - 1) as f64;
+                let ln_p = ln_s - ((b + i) / a).ln_1p();
+                ln_s -= (a / (b + i)).ln_1p();
+                if t % 9973 == 0 {
+                    assert!(rel(m.ln_survival(t as f64), ln_s) < 1e-9, "{theta} {t}");
+                    assert!(rel(m.ln_p_churn_at(t as f64), ln_p) < 1e-9, "{theta} {t}");
+                }
+            }
+        }
+        // closed forms against the running product, large and mixed parameters
+        for (a, b) in [(3.7e8, 9.1e9), (2.0, 5e7), (5e7, 0.5), (12.0, 11.0)] {
+            let m = Sbg { alpha: a, beta: b };
+            let mut ln_s = 0.0;
+            for t in 1..=2000 {
+                let i = (t - 1) as f64;
+                let ln_p = ln_s - ((b + i) / a).ln_1p();
+                ln_s -= (a / (b + i)).ln_1p();
+                let got = m.ln_survival(t as f64);
+                assert!(rel(got, ln_s) < 1e-9, "{m:?} {t}: {got} vs {ln_s}");
+                let got = m.ln_p_churn_at(t as f64);
+                assert!(rel(got, ln_p) < 1e-9, "{m:?} {t}: {got} vs {ln_p}");
+            }
+        }
+    }
+
+    const HOMOGENEOUS_THETA: f64 = 4.0 / 109.0;
+
+    #[test]
+    fn sbg_homogeneous_cohort_is_a_boundary_fit_at_the_geometric_limit() {
+        let mut d = SbgData::default();
+        for (i, n) in HOMOGENEOUS.iter().enumerate() {
+            d.add(i as i64, *n as i64).unwrap();
+        }
+        // θ̂ = lost / exposure, exposure = Σ_{t=1..k} n_{t−1}
+        let k = HOMOGENEOUS.len() - 1;
+        let lost = HOMOGENEOUS[0] - HOMOGENEOUS[k];
+        let exposure: f64 = HOMOGENEOUS[..k].iter().sum();
+        let theta = lost / exposure;
+        assert!((theta - HOMOGENEOUS_THETA).abs() < 1e-15);
+        let limit = geometric_ll(theta, &HOMOGENEOUS);
+        assert!((limit + 17.1459).abs() < 1e-4, "{limit}");
+
+        let fit = fit_sbg(&d).unwrap();
+        let (ll, p) = (fit.log_likelihood, fit.params);
+        assert!(!fit.converged, "{fit:?}");
+        assert!(ll <= -17.1459 + 1e-6, "{fit:?}");
+        assert!(ll >= limit - 1e-6, "{fit:?} vs {limit}");
+        assert!(((ll - limit) / limit).abs() < 1e-9, "{fit:?} vs {limit}");
+        assert!(
+            (p.alpha / (p.alpha + p.beta) - theta).abs() < 1e-3,
+            "{fit:?}"
+        );
+        // the reported point is consistent: its own likelihood is the one reported
+        assert_eq!(p.ll(&HOMOGENEOUS), ll);
+        assert_eq!(fit.n, 17);
     }
 
     #[test]

@@ -116,22 +116,23 @@ pub fn percentile_cont(values: &mut [f64], ps: &[Option<f64>]) -> Option<Vec<Opt
 
 impl ExactState {
     /// Records the quantiles on the first row; later rows must ask the same.
-    pub fn set_ps(&mut self, ps: &[Option<f64>]) -> CoreResult<()> {
+    /// `arg` is the SQL argument's name in errors (p or ps).
+    pub fn set_ps(&mut self, arg: &'static str, ps: &[Option<f64>]) -> CoreResult<()> {
         match &self.ps {
             Some(have) if have.as_slice() == ps => Ok(()),
             Some(_) => Err(crate::CoreError::invalid(
-                "ps",
+                arg,
                 "the percentile argument must be the same for every row of a group",
             )),
             None => {
                 if ps.is_empty() {
                     return Err(crate::CoreError::invalid(
-                        "ps",
+                        arg,
                         "the array of percentiles is empty",
                     ));
                 }
                 for p in ps.iter().flatten() {
-                    validate::quantile("p", *p)?;
+                    validate::quantile(arg, *p)?;
                 }
                 self.ps = Some(ps.to_vec());
                 Ok(())
@@ -146,7 +147,7 @@ impl ExactState {
 
     pub fn merge(&mut self, mut other: ExactState) -> CoreResult<()> {
         if let Some(ps) = other.ps.take() {
-            self.set_ps(&ps)?;
+            self.set_ps("p", &ps)?;
         }
         if self.values.is_empty() {
             self.values = other.values;
@@ -282,11 +283,11 @@ mod tests {
     #[test]
     fn state_checks() {
         let mut s = ExactState::default();
-        assert!(s.set_ps(&[]).is_err());
-        assert!(s.set_ps(&[Some(1.5)]).is_err());
-        assert!(s.set_ps(&[Some(f64::NAN)]).is_err());
-        s.set_ps(&[Some(0.5)]).unwrap();
-        assert!(s.set_ps(&[Some(0.6)]).is_err());
+        assert!(s.set_ps("ps", &[]).is_err());
+        assert!(s.set_ps("ps", &[Some(1.5)]).is_err());
+        assert!(s.set_ps("ps", &[Some(f64::NAN)]).is_err());
+        s.set_ps("ps", &[Some(0.5)]).unwrap();
+        assert!(s.set_ps("ps", &[Some(0.6)]).is_err());
         s.push(1.0);
         s.push(2.0);
         let d = ExactState::decode(&s.encode()).unwrap();
@@ -314,10 +315,10 @@ mod tests {
                                       b in proptest::collection::vec(-1e3f64..1e3, 0..100)) {
             let ps = [Some(0.5), Some(0.95), Some(0.99)];
             let mut x = ExactState::default();
-            x.set_ps(&ps).unwrap();
+            x.set_ps("ps", &ps).unwrap();
             a.iter().for_each(|&v| x.push(v));
             let mut y = ExactState::default();
-            y.set_ps(&ps).unwrap();
+            y.set_ps("ps", &ps).unwrap();
             b.iter().for_each(|&v| y.push(v));
             let mut xy = x.clone();
             xy.merge(y.clone()).unwrap();

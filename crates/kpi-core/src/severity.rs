@@ -47,7 +47,7 @@ impl Severity {
 /// be NaN (callers reject it); infinities classify normally.
 pub fn classify(value: f64, dir: Direction, t: [Option<f64>; 4]) -> Option<Severity> {
     let mut any = false;
-    for (i, th) in t.iter().enumerate() {
+    for (i, th) in crate::thresholds::effective(t).iter().enumerate() {
         let Some(th) = *th else { continue };
         any = true;
         let within = match dir {
@@ -64,7 +64,10 @@ pub fn classify(value: f64, dir: Direction, t: [Option<f64>; 4]) -> Option<Sever
 /// The threshold a value crossed to land in `sev`: the nearest defined edge
 /// of a better band. None for optimal (nothing was crossed).
 pub fn crossed_threshold(sev: Severity, t: [Option<f64>; 4]) -> Option<f64> {
-    t[..sev as usize].iter().rev().find_map(|x| *x)
+    crate::thresholds::effective(t)[..sev as usize]
+        .iter()
+        .rev()
+        .find_map(|x| *x)
 }
 
 /// Breach severity by the ratio value / threshold: None when value <=

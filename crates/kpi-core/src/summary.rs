@@ -32,7 +32,9 @@ pub struct ExactSummary {
 impl Default for ExactSummary {
     fn default() -> Self {
         let mut values = ExactState::default();
-        values.set_ps(&QS).expect("constant quantiles are valid");
+        values
+            .set_ps("ps", &QS)
+            .expect("constant quantiles are valid");
         ExactSummary {
             m: Moments::default(),
             values,

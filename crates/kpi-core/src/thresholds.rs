@@ -2,7 +2,14 @@
 //!
 //! For a lower-is-better metric each threshold is the upper edge of its band,
 //! so they must not decrease; for a higher-is-better metric each is the lower
-//! edge, so they must not increase. A missing (NULL) threshold is skipped.
+//! edge, so they must not increase. A missing (NULL) or infinite threshold
+//! means "no such band" and is skipped (the replaced configuration wrote an
+//! absent bound as infinity).
+
+/// The thresholds with infinite ones removed: what the bands are computed from.
+pub fn effective(t: [Option<f64>; 4]) -> [Option<f64>; 4] {
+    t.map(|x| x.filter(|v| !v.is_infinite()))
+}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Direction {
@@ -50,8 +57,11 @@ pub fn problem(dir: Direction, t: [Option<f64>; 4]) -> Option<Problem> {
     let mut prev: Option<(&'static str, f64)> = None;
     for (name, v) in NAMES.iter().zip(t) {
         let Some(v) = v else { continue };
-        if !v.is_finite() {
+        if v.is_nan() {
             return Some(Problem::NotFinite { name, value: v });
+        }
+        if v.is_infinite() {
+            continue; // no such band, like NULL
         }
         if let Some((a, va)) = prev {
             let bad = match dir {
@@ -79,7 +89,7 @@ pub fn describe(subject: &str, p: Problem) -> (&'static str, String) {
         Problem::NotFinite { name, value } => (
             "22023",
             format!(
-                "{subject}: threshold {name} must be a finite number, got {}",
+                "{subject}: threshold {name} must be a number, got {}",
                 crate::validate::fmt_float(value)
             ),
         ),
@@ -183,6 +193,33 @@ mod tests {
                 .unwrap_err()
                 .0,
             "22023"
+        );
+    }
+
+    #[test]
+    fn infinite_thresholds_mean_no_band() {
+        let inf = f64::INFINITY;
+        // the replaced configuration's "no optimal bound" for throughput
+        let t = [Some(inf), Some(1000.0), Some(500.0), Some(100.0)];
+        assert!(problem(Direction::HigherIsBetter, t).is_none());
+        assert_eq!(effective(t), [None, Some(1000.0), Some(500.0), Some(100.0)]);
+        let c = |v| crate::severity::classify(v, Direction::HigherIsBetter, t);
+        assert_eq!(c(5000.0), Some(crate::severity::Severity::Good));
+        assert_eq!(c(50.0), Some(crate::severity::Severity::Emergency));
+        // either infinity, either direction, is skipped; only NaN is an error
+        let t = [Some(-inf), Some(1.0), Some(2.0), Some(inf)];
+        assert!(problem(Direction::LowerIsBetter, t).is_none());
+        assert_eq!(
+            crate::severity::classify(3.0, Direction::LowerIsBetter, t),
+            Some(crate::severity::Severity::Emergency)
+        );
+        assert!(matches!(
+            problem(Direction::LowerIsBetter, [Some(f64::NAN), None, None, None]),
+            Some(Problem::NotFinite { .. })
+        ));
+        assert_eq!(
+            crate::severity::crossed_threshold(crate::severity::Severity::Emergency, t),
+            Some(2.0)
         );
     }
 }

@@ -58,6 +58,20 @@ impl Trend {
     pub fn slope(&self) -> Option<f64> {
         (self.n >= 2 && self.sxx > 0.0).then(|| self.sxy / self.sxx)
     }
+    /// Typical distance between consecutive x values, from their spread:
+    /// sqrt(12 sxx / (n (n^2 - 1))), exact for evenly spaced samples. Turns a
+    /// slope per unit of x into a slope per sample.
+    pub fn sample_spacing(&self) -> Option<f64> {
+        if self.n < 2 || self.sxx <= 0.0 {
+            return None;
+        }
+        let n = self.n as f64;
+        Some((12.0 * self.sxx / (n * (n * n - 1.0))).sqrt())
+    }
+    /// Slope per sample: the change between consecutive samples (see sample_spacing).
+    pub fn slope_per_sample(&self) -> Option<f64> {
+        Some(self.slope()? * self.sample_spacing()?)
+    }
     pub fn intercept(&self) -> Option<f64> {
         self.slope().map(|b| self.my - b * self.mx)
     }
@@ -145,6 +159,22 @@ mod tests {
         let mut t = Trend::default();
         pts.iter().for_each(|&(x, y)| t.add(x, y));
         t
+    }
+
+    #[test]
+    fn slope_per_sample_of_evenly_spaced_samples() {
+        // one sample every 30 s rising by 0.5 per sample: 1/60 per second
+        let t = of(&(0..20)
+            .map(|i| (1.8e9 + 30.0 * f64::from(i), 0.5 * f64::from(i)))
+            .collect::<Vec<_>>());
+        assert!((t.sample_spacing().unwrap() - 30.0).abs() < 1e-6);
+        assert!((t.slope_per_sample().unwrap() - 0.5).abs() < 1e-9);
+        // what the replaced code computed: the slope over positions 0..n-1
+        let pos = of(&(0..20)
+            .map(|i| (f64::from(i), 0.5 * f64::from(i)))
+            .collect::<Vec<_>>());
+        assert!((pos.slope().unwrap() - t.slope_per_sample().unwrap()).abs() < 1e-9);
+        assert_eq!(of(&[(1.0, 1.0)]).sample_spacing(), None);
     }
 
     /// Two-pass reference fit (what numpy.polyfit(x, y, 1) computes).

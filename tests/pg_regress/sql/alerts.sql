@@ -155,6 +155,14 @@ INSERT INTO kpi.metrics (metric, value, ts) VALUES
     ('error_rate', 2, now() - interval '1 minute'), ('api_response_time', 5000, now() - interval '1 hour');
 SELECT * FROM kpi.health();
 SELECT metric, samples, severity, score, status FROM kpi.health('2 hours');
+-- a metric's status is its band (warning reads warning, not the overall cut-offs'
+-- critical); each metric's measurement_window is the default window; at looks back
+INSERT INTO kpi.metrics (metric, value, ts) VALUES ('system_availability', 99.92, now() - interval '50 minutes');
+UPDATE kpi.metric_definitions SET measurement_window = '1 hour' WHERE metric = 'system_availability';
+SELECT metric, samples, mean_value, severity, status FROM kpi.health();
+SELECT metric, samples, mean_value, severity, status FROM kpi.health(since => '15 minutes', at => now() - interval '55 minutes');
+SELECT split_part(pg_temp.try($$SELECT * FROM kpi.health(at => now() + interval '1 hour')$$), ', got', 1) AS future_at;
+SELECT pg_temp.try($$SELECT * FROM kpi.health('0 minutes')$$);
 
 -- a failing alert side keeps the metric rows and says why in a WARNING
 ALTER TABLE kpi.metric_definitions DISABLE TRIGGER metric_definitions_check;
@@ -163,6 +171,38 @@ ALTER TABLE kpi.metric_definitions ENABLE TRIGGER metric_definitions_check;
 INSERT INTO kpi.metrics (metric, value, ts) VALUES ('api_response_time', 900, '2026-01-02 00:00');
 SELECT count(*) AS stored FROM kpi.metrics WHERE ts = '2026-01-02 00:00';
 ROLLBACK;
+
+-- threshold alerts resolve once their metric has been quiet for the cooldown
+BEGIN;
+SET LOCAL timezone = 'UTC';
+TRUNCATE kpi.metrics, kpi.alerts, kpi.metric_definitions;
+INSERT INTO kpi.metric_definitions (metric, direction, optimal, good, warning, critical, alert_cooldown)
+VALUES ('error_rate', 'lower_is_better', 0.1, 0.5, 1.0, 5.0, '5 minutes');
+INSERT INTO kpi.metrics (metric, value, ts, tags) VALUES
+    ('error_rate', 3, now() - interval '20 minutes', '{"host": "quiet"}'),
+    ('error_rate', 0.2, now() - interval '10 minutes', '{"host": "quiet"}'),
+    ('error_rate', 3, now() - interval '20 minutes', '{"host": "late"}'),
+    ('error_rate', 3, now() - interval '2 minutes', '{"host": "recent"}');
+-- a breach stored while alerting was off still keeps its alert open
+SET LOCAL kpi.trigger_alerts = off;
+INSERT INTO kpi.metrics (metric, value, ts, tags) VALUES ('error_rate', 4, now() - interval '8 minutes', '{"host": "late"}');
+RESET kpi.trigger_alerts;
+SELECT metric, labels, severity, occurrences FROM kpi.active_alerts ORDER BY labels::text;
+SELECT kpi.resolve_quiet_alerts() AS resolved;
+SELECT labels->>'host' AS host, state, resolved_at - last_seen_at AS resolved_after_last_breach
+FROM kpi.alerts ORDER BY 1;
+SELECT labels->>'host' AS host FROM kpi.active_alerts ORDER BY 1;
+SELECT kpi.resolve_quiet_alerts() AS again;
+-- the built-in job does it every minute
+SELECT kind, schedule_interval FROM kpi.jobs WHERE kind = 'alerts';
+SELECT split_part(pg_temp.try($$SELECT kpi.resolve_quiet_alerts(now() + interval '1 hour')$$), ', got', 1) AS future_at;
+ROLLBACK;
+
+-- kpi.severity(metric, value) on an unknown metric: NULL and one NOTICE per session and name
+SET client_min_messages = notice;
+SELECT kpi.severity('api_respnse_time', 300) AS typo;
+SELECT kpi.severity('api_respnse_time', 400) AS typo_again;
+SET client_min_messages = warning;
 
 -- empty data: one overall row, 'unknown'
 BEGIN;

@@ -182,4 +182,72 @@ SELECT pg_temp.try($$INSERT INTO kpi.revenue_events (event_id, customer_id, reve
 SELECT pg_temp.try($$INSERT INTO kpi.revenue_events (event_id, customer_id, revenue_type, amount, currency) VALUES ('n', 'z', 'subscription', 1, 'usd')$$);
 SELECT pg_temp.try($$INSERT INTO kpi.revenue_events (event_id, customer_id, revenue_type, amount) VALUES ('n', 'z', 'gift', 1)$$);
 SELECT pg_temp.try($$INSERT INTO kpi.customers (customer_id, acquisition_cost) VALUES ('n', 'NaN')$$);
+-- one rule for reversed periods: 22023 naming both arguments
+SELECT pg_temp.try($$SELECT kpi.nrr('2026-11-30', '2026-06-30')$$);
+SELECT pg_temp.try($$SELECT kpi.grr('2026-11-30', '2026-06-30')$$);
+SELECT pg_temp.try($$SELECT kpi.arpu('2026-11-30', '2026-06-30')$$);
+SELECT pg_temp.try($$SELECT kpi.nrr(NULL, '2026-06-30')$$);
+-- nothing is evaluated in the future; grace cannot be negative
+SELECT pg_temp.try($$SELECT kpi.mrr('2100-01-01')$$);
+SELECT pg_temp.try($$SELECT * FROM kpi.mrr_movements('2026-01-01', '2026-03-31', at => '2100-01-01')$$);
+SELECT pg_temp.try($$SELECT kpi.customer_clv('b', '2100-01-01')$$);
+SELECT pg_temp.try($$SELECT kpi.roi_report(1, '30 days', at => '2100-01-01')$$);
+SELECT pg_temp.try($$SELECT * FROM kpi.rfm_summary('1 week', '2100-01-01')$$);
+SELECT pg_temp.try($$SELECT kpi.mrr('2026-01-31', grace => '-1 day')$$);
+SELECT pg_temp.try($$SELECT kpi.nrr('2026-01-31', '2026-03-31', grace => '-1 day')$$);
+SELECT pg_temp.try($$SELECT kpi.nrr('2026-05-01', '2026-06-30', at => '2026-04-01')$$);
+ROLLBACK;
+
+-- A month in progress: subscriptions count until their paid period plus grace
+-- (default 3 days) ends, and the month is evaluated up to "at", marked incomplete.
+BEGIN;
+SET LOCAL timezone = 'UTC';
+TRUNCATE kpi.revenue_events, kpi.customers;
+INSERT INTO kpi.revenue_events (event_id, ts, customer_id, revenue_type, amount, subscription_id, billing_period) VALUES
+    -- renews on the 5th every month
+    ('on1', '2026-01-05', 'on_time', 'subscription', 100, 'o', 'monthly'),
+    ('on2', '2026-02-05', 'on_time', 'subscription', 100, 'o', 'monthly'),
+    ('on3', '2026-03-05', 'on_time', 'subscription', 100, 'o', 'monthly'),
+    -- renews one day late in March
+    ('la1', '2026-01-05', 'late', 'subscription', 40, 'l', 'monthly'),
+    ('la2', '2026-02-05', 'late', 'subscription', 40, 'l', 'monthly'),
+    ('la3', '2026-03-06', 'late', 'subscription', 40, 'l', 'monthly'),
+    -- cancels: nothing after February
+    ('ca1', '2026-01-05', 'cancels', 'subscription', 60, 'c', 'monthly'),
+    ('ca2', '2026-02-05', 'cancels', 'subscription', 60, 'c', 'monthly'),
+    -- pays in the middle of the month, next renewal due after "at"
+    ('mi1', '2026-02-20', 'mid', 'subscription', 30, 'm', 'monthly');
+-- two days into March: the February renewals are not due yet, nobody has churned
+SELECT * FROM kpi.mrr_movements('2026-02-01', '2026-03-31', at => '2026-03-02');
+-- on March 6 the cancellation is within its grace, the late renewal has arrived
+SELECT month, churned, mrr, complete FROM kpi.mrr_movements('2026-03-01', '2026-03-31', at => '2026-03-06');
+-- on March 9 the grace is over: the cancellation is churn, the late renewal is not
+SELECT month, churned, mrr, complete FROM kpi.mrr_movements('2026-03-01', '2026-03-31', at => '2026-03-09');
+-- at month end
+SELECT month, churned, mrr, complete FROM kpi.mrr_movements('2026-03-01', '2026-03-31', at => '2026-04-01');
+-- without grace the cancellation is churn as soon as its paid period ends (March 5)
+SELECT month, churned, mrr FROM kpi.mrr_movements('2026-03-01', '2026-03-31', at => '2026-03-06', grace => '0');
+SELECT kpi.mrr('2026-03-06') AS mrr_mar_6, kpi.mrr('2026-03-06', grace => '0') AS no_grace;
+SET client_min_messages = notice;
+SELECT round(kpi.nrr('2026-02-28', '2026-03-31', at => '2026-03-09'), 4) AS nrr_to_date;
+SELECT kpi.customer_churn_rate('2026-02-28', '2026-03-31', at => '2026-03-09') AS churn_to_date;
+SET client_min_messages = warning;
+-- later months are not returned
+SELECT count(*) AS months FROM kpi.mrr_movements('2026-01-01', '2026-12-31', at => '2026-03-09');
+
+-- the replaced services' revenue types and segments are mapped to pg_kpi's names
+INSERT INTO kpi.revenue_events (event_id, ts, customer_id, revenue_type, amount, currency) VALUES
+    ('al1', '2026-03-01', 'x', 'subscription_revenue', 1, 'usd'),
+    ('al2', '2026-03-01', 'x', 'Usage-Based', 1, 'USD'),
+    ('al3', '2026-03-01', 'x', 'PREMIUM_FEATURES', 1, 'USD'),
+    ('al4', '2026-03-01', 'x', 'api_access', 1, 'USD');
+SELECT event_id, revenue_type, currency FROM kpi.revenue_events WHERE event_id LIKE 'al%' ORDER BY 1;
+INSERT INTO kpi.customers (customer_id, segment) VALUES ('s1', 'small_medium_business'), ('s2', 'Power User'), ('s3', 'enterprise');
+SELECT customer_id, segment FROM kpi.customers ORDER BY 1;
+SELECT pg_temp.try($$INSERT INTO kpi.customers (customer_id, segment) VALUES ('s4', 'whales')$$);
+-- money at the currency's scale, ratios and days to 2 decimals
+SELECT c, kpi.currency_scale(c) FROM unnest(ARRAY['USD', 'JPY', 'KWD', 'eur']) c;
+INSERT INTO kpi.revenue_events (event_id, ts, customer_id, revenue_type, amount, currency) VALUES
+    ('y1', '2026-03-01', 'y', 'transaction', 1000.4, 'JPY'), ('y2', '2026-03-20', 'y', 'transaction', 3000, 'JPY');
+SELECT kpi.roi_report(2400, '30 days', at => '2026-03-25', currency => 'JPY');
 ROLLBACK;

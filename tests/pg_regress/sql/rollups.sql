@@ -139,6 +139,23 @@ SELECT bucket, count, materialized FROM kpi.series('api_latency', '1 minute', '2
 SELECT bucket, count, materialized FROM kpi.series('api_latency', '30 minutes', '2026-01-01', '2026-01-02');
 SELECT pg_temp.try($$SELECT * FROM kpi.series('api_latency', '0 s', '2026-01-01', '2026-01-02')$$);
 SELECT pg_temp.try($$SELECT * FROM kpi.series('api_latency', '1 hour', '2026-01-01', '2026-01-02', '[]')$$);
+SELECT pg_temp.try($$SELECT * FROM kpi.series('api_latency', '1 month', '2026-01-01', '2026-01-02')$$);
+SELECT pg_temp.try($$SELECT * FROM kpi.series('api_latency', '1 hour', '2026-01-02', '2026-01-01')$$);
+-- a rollup whose source cannot provide its metrics is refused: the minute rollup
+-- grouped by host only holds api_%
+SELECT pg_temp.try($$SELECT kpi.add_rollup('1 hour', '1 minute', group_by_tags => '{host}')$$);
+SELECT pg_temp.try($$SELECT kpi.add_rollup('1 hour', '1 minute', metrics => 'db_%', group_by_tags => '{host}')$$);
+SELECT kpi.add_rollup('1 hour', '1 minute', metrics => 'api_latency', group_by_tags => '{host}', lag => '0') AS host_hour \gset
+SELECT count(*) AS runs FROM (SELECT kpi.run_job(job_id) FROM kpi.rollups WHERE id = :host_hour) x;
+SELECT count(*) AS buckets, sum(count) AS rows, bool_and(materialized) AS from_summaries
+FROM kpi.series('api_latency', '1 hour', '2026-01-01', '2026-01-02', '{"host": "web-0"}');
+-- kpi.series reads summaries only from a rollup whose chain covers the metric: one
+-- defined before this check (simulated by widening its pattern) is not trusted
+UPDATE kpi.rollups SET metrics = '%' WHERE id = :host_hour;
+SELECT count(*) AS buckets, sum(count) AS rows, bool_or(materialized) AS from_summaries
+FROM kpi.series('db_latency', '1 hour', '2026-01-01', '2026-01-02', '{"host": "web-1"}');
+UPDATE kpi.rollups SET metrics = 'api_latency' WHERE id = :host_hour;
+SELECT kpi.drop_rollup(:host_hour);
 
 -- refresh: idempotent, progress NOTICEs for long ranges, errors for bad input
 SELECT kpi.refresh(:minute, '2026-01-01 00:00', '2026-01-01 02:00');
@@ -146,6 +163,8 @@ SELECT kpi.refresh(:hour, '2026-01-01', '2026-01-02');
 SET client_min_messages = warning;
 SELECT kpi.refresh(:minute, '2030-01-01', '2030-01-02');
 RESET client_min_messages;
+-- a rollup with no data in the range writes nothing: 0 and a NOTICE
+SELECT kpi.refresh(:nothing, '2026-01-01', '2026-01-01 01:00');
 SELECT pg_temp.try($$SELECT kpi.refresh(12345, '2026-01-01', '2026-01-02')$$);
 SELECT pg_temp.try($$SELECT kpi.refresh(1, '2026-01-02', '2026-01-01')$$);
 SELECT pg_temp.try($$SELECT kpi.refresh(1, NULL, '2026-01-01')$$);
@@ -218,6 +237,29 @@ SELECT kpi.add_job('sql', '{"command": "INSERT INTO pg_temp.ticks VALUES (1)"}',
 SELECT status, rows FROM kpi.run_job(:good);
 SELECT pg_temp.try($$UPDATE kpi.jobs SET config = '{"command": 1}' WHERE kind = 'sql'$$);
 SELECT count(*) FROM pg_temp.ticks;
+
+-- jobs pause after 10 consecutive failures unless told otherwise; a job due for
+-- more than a minute that has not started is overdue (no worker in this database)
+SELECT max_retries FROM kpi.jobs WHERE id = :good;
+UPDATE kpi.jobs SET next_run = now() - interval '10 minutes' WHERE id = :good;
+SELECT state FROM kpi.job_status WHERE id = :good;
+
+-- the partitions job makes partitions only for the days that hold rows in the
+-- default partition (three stray rows years apart: three partitions, not one per
+-- day between them), at most max_days per run
+SET kpi.max_future = -1;
+INSERT INTO kpi.metrics (metric, value, ts) VALUES
+    ('stray', 1, '1990-01-01 12:00+00'), ('stray', 2, '2040-06-01 12:00+00'), ('stray', 3, '57971-02-26 01:20+00');
+RESET kpi.max_future;
+SELECT count(*) AS partitions_before FROM pg_inherits WHERE inhparent = 'kpi.metrics'::regclass \gset
+SELECT more FROM kpi._maintain_partitions('{"max_days": 2}');
+SELECT more FROM kpi._maintain_partitions('{"max_days": 2}');
+SELECT count(*) - :partitions_before <= 3 + 9 AS at_most_three_plus_the_days_ahead,
+       count(*) FILTER (WHERE c.relname IN ('metrics_p19900101', 'metrics_p20400601', 'metrics_p579710226')) AS stray_days
+FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = 'kpi.metrics'::regclass;
+SELECT count(*) AS left_in_default FROM kpi.metrics_default;
+SELECT pg_temp.try($$SELECT kpi.add_job('partitions', '{"max_days": 0}', '1 hour')$$);
+DELETE FROM kpi.metrics WHERE metric = 'stray';
 
 -- dropping a rollup: not while a coarser one reads it; its summaries go, other rollups' stay
 SELECT pg_temp.try($$SELECT kpi.drop_rollup(1)$$);

@@ -49,6 +49,14 @@ SELECT kpi.slope(t) AS per_second, kpi.slope(t, '1 hour') AS per_hour, kpi.trend
        kpi.r2(t) AS r2, kpi.correlation(t) AS r, kpi.direction(t) AS direction, kpi.strength(t) AS strength,
        kpi.forecast(t, timestamptz '2026-01-02 00:00:00+00') AS at_midnight
 FROM (SELECT kpi.trend_agg(ts, v) AS t FROM pts) x;
+-- thresholds in the unit the caller means: per second, per an interval, or per sample
+-- (one sample every 30 s rising by 0.05: 0.05 per sample, 0.1 per minute, 1/600 per second)
+SELECT kpi.direction(t) AS per_second_0, kpi.direction(t, 0.002) AS per_second_0_002,
+       kpi.direction(t, 0.05, '1 minute') AS per_minute_0_05, kpi.direction(t, 0.2, '1 minute') AS per_minute_0_2,
+       round(kpi.slope_per_sample(t)::numeric, 9) AS per_sample, kpi.sample_direction(t) AS sample_0_1,
+       kpi.sample_direction(t, 0.01) AS sample_0_01
+FROM (SELECT kpi.trend_agg(timestamptz '2026-01-01' + g * interval '30 seconds', 0.05 * g) AS t
+      FROM generate_series(0, 99) g) x;
 SELECT kpi.slope(t), kpi.intercept(t), kpi.forecast(t, 10.0::float8)
 FROM (SELECT kpi.trend_agg(g::float8, 2 * g + 1) AS t FROM generate_series(1, 5) AS g) z;
 SELECT kpi.slope(kpi.trend_agg(t)) AS merged_slope
@@ -90,6 +98,7 @@ SELECT pg_temp.try($$SELECT kpi.percentile(v, 1.5) FROM pts$$);
 SELECT pg_temp.try($$SELECT kpi.percentile(v, 'NaN') FROM pts$$);
 SELECT pg_temp.try($$SELECT kpi.percentiles(v, '{}') FROM pts$$);
 SELECT pg_temp.try($$SELECT kpi.percentiles(v, NULL) FROM pts$$);
+SELECT pg_temp.try($$SELECT kpi.percentiles(v, array[0.5, 2]) FROM pts$$);
 SELECT pg_temp.try($$SELECT kpi.percentile(v, v / 1000) FROM pts$$);
 SELECT pg_temp.try($$SELECT kpi.sketch_agg(v, 0) FROM pts$$);
 SELECT pg_temp.try($$SELECT kpi.sketch_agg(v, 0.6) FROM pts$$);
@@ -116,6 +125,8 @@ SELECT pg_temp.try($$SELECT kpi.summary_stats(v, v / 10000) FROM pts$$);
 SELECT pg_temp.try($$SELECT kpi.summary_stats(v, 0.01) FROM (VALUES ('Infinity'::float8)) x(v)$$);
 SELECT pg_temp.try($$SELECT kpi.trend_agg(ts, v) FROM (VALUES ('infinity'::timestamptz, 1.0::float8)) x(ts, v)$$);
 SELECT pg_temp.try($$SELECT kpi.direction(kpi.trend_agg(v, v), -1) FROM pts$$);
+SELECT pg_temp.try($$SELECT kpi.direction(kpi.trend_agg(v, v), 1, '0 s') FROM pts$$);
+SELECT pg_temp.try($$SELECT kpi.sample_direction(kpi.trend_agg(v, v), 'NaN') FROM pts$$);
 SELECT pg_temp.try($$SELECT kpi.trend_slope(array[1, 'NaN']::float8[])$$);
 SELECT kpi.forecast(kpi.trend_agg(ts, v), 'infinity'::timestamptz) AS forecast_at_infinity,
        kpi.zscore('NaN', 1, 1) AS z_nan, kpi.anomaly_level(NULL) AS level_null,
