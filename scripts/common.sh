@@ -94,9 +94,11 @@ psql_at() { # psql_at DATA_DIR PORT DB [psql args...]
   pg_user_run "$PG_BIN/psql" -X -v ON_ERROR_STOP=1 -h "$data" -p "$port" -d "$db" "$@"
 }
 
-# start_cluster DATA_DIR PORT WORKER_DB: initdb if needed, configure, (re)start.
+# start_cluster DATA_DIR PORT [WORKER_DBS]: initdb if needed, configure, (re)start.
+# WORKER_DBS restricts the databases that get a job worker (kpi.database);
+# empty: every database where pg_kpi is installed.
 start_cluster() {
-  local data="$1" port="$2" worker_db="${3:-postgres}"
+  local data="$1" port="$2" worker_db="${3:-}"
   as_root mkdir -p "$(dirname "$data")"
   as_root chown "$CLUSTER_USER" "$(dirname "$data")"
   if [ ! -s "$data/PG_VERSION" ]; then

@@ -6,7 +6,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 setup_toolchain
 install_extension --release
-start_cluster "$CLUSTER_DATA" "$CLUSTER_PORT" "$CLUSTER_DB"
+start_cluster "$CLUSTER_DATA" "$CLUSTER_PORT"
 
 log "creating database $CLUSTER_DB with pg_kpi and demo data"
 psql_at "$CLUSTER_DATA" "$CLUSTER_PORT" postgres -q \

@@ -624,3 +624,7 @@ SELECT pg_catalog.pg_extension_config_dump('kpi.retention_policies', 'WHERE NOT 
 -- and their identities, so that rows added after a restore get fresh ids
 SELECT pg_catalog.pg_extension_config_dump('kpi.jobs_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('kpi.retention_policies_id_seq', '');
+
+-- once this CREATE EXTENSION commits, the launcher starts this database's job
+-- worker (a NOTICE says how jobs run when pg_kpi is not preloaded)
+SELECT kpi._start_worker();

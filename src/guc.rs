@@ -27,9 +27,8 @@ pub static REQUIRE_DEFINITIONS: GucSetting<bool> = GucSetting::<bool>::new(false
 /// `kpi.enabled`: whether the background workers run jobs.
 pub static ENABLED: GucSetting<bool> = GucSetting::<bool>::new(true);
 
-/// `kpi.database`: comma-separated databases a worker serves.
-pub static DATABASE: GucSetting<Option<CString>> =
-    GucSetting::<Option<CString>>::new(Some(c"postgres"));
+/// `kpi.database`: comma-separated databases that may get a worker (empty: all).
+pub static DATABASE: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
 
 /// `kpi.naptime`: milliseconds between a worker's looks for due jobs.
 pub static NAPTIME: GucSetting<i32> = GucSetting::<i32>::new(1000);
@@ -40,25 +39,25 @@ pub static MAX_WORKERS: GucSetting<i32> = GucSetting::<i32>::new(4);
 /// `kpi.worker_role`: the role the workers run jobs as (empty: the bootstrap superuser).
 pub static WORKER_ROLE: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
 
-/// Settings read only when the postmaster starts; PostgreSQL allows defining
-/// them only while shared_preload_libraries is being processed.
+/// Settings of the launcher, defined only when pg_kpi is preloaded (there is
+/// no launcher otherwise).
 pub fn init_postmaster() {
     GucRegistry::define_string_guc(
         c"kpi.database",
-        c"Comma-separated list of databases a pg_kpi worker serves.",
-        c"One worker per database (at most kpi.max_workers); a worker waits until the extension is created in its database.",
+        c"Comma-separated list of the databases pg_kpi's launcher may start a job worker in (empty: every database).",
+        c"The launcher starts a worker in each database where the extension is installed, at most kpi.max_workers; this list only restricts them.",
         &DATABASE,
-        GucContext::Postmaster,
+        GucContext::Sighup,
         GucFlags::default(),
     );
     GucRegistry::define_int_guc(
         c"kpi.max_workers",
-        c"Most databases served by pg_kpi workers.",
-        c"Databases listed in kpi.database beyond this number get no worker.",
+        c"Most pg_kpi job workers running at once (one per database).",
+        c"Databases beyond this number get no worker; each worker also takes one of max_worker_processes.",
         &MAX_WORKERS,
         0,
         64,
-        GucContext::Postmaster,
+        GucContext::Sighup,
         GucFlags::default(),
     );
 }

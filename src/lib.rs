@@ -11,6 +11,7 @@ mod definitions;
 mod errors;
 mod guc;
 mod ingest;
+mod launcher;
 mod models;
 mod rollup;
 mod severity;
@@ -38,7 +39,7 @@ extension_sql_file!(
 extension_sql_file!(
     "../sql/jobs.sql",
     name = "jobs",
-    requires = ["schema", "alerts"]
+    requires = ["schema", "alerts", launcher::_start_worker]
 );
 extension_sql_file!("../sql/aggregates.sql", name = "aggregates", finalize);
 extension_sql_file!(
@@ -52,7 +53,7 @@ pub extern "C-unwind" fn _PG_init() {
     guc::init();
     if unsafe { pgrx::pg_sys::process_shared_preload_libraries_in_progress } {
         guc::init_postmaster();
-        worker::register();
+        launcher::init_preloaded();
     }
 }
 

@@ -1,27 +1,27 @@
-//! Background workers: one per database named in `kpi.database` (at most
-//! `kpi.max_workers`), registered when pg_kpi is in shared_preload_libraries.
+//! Job workers: one per database where pg_kpi is installed, started by the
+//! launcher (src/launcher.rs) when pg_kpi is in shared_preload_libraries.
 //!
-//! Each worker waits for the extension to exist in its database, marks runs
-//! left 'running' by a dead process as failed, then every `kpi.naptime` runs
-//! the due jobs, each in its own transactions: one that records the start of
-//! the run and one that executes it (the SQL side isolates the job's errors;
-//! errors it cannot catch, such as `max_runtime` expiring, are caught here and
-//! recorded in a third). SIGHUP reloads the configuration in the main loop;
-//! SIGTERM ends the worker through PostgreSQL's own `die` handler (also in the
-//! middle of a job, whose run is then marked failed by the next start), and
-//! the postmaster starts it again after `RESTART_SECONDS` unless the server is
-//! shutting down. Nothing runs while the server is in recovery.
+//! A worker claims its database in the launcher's registry, connects, and
+//! exits at once when the extension is not installed (the launcher starts it
+//! again after CREATE EXTENSION). Otherwise it marks runs left 'running' by a
+//! dead process as failed, then every `kpi.naptime` runs the due jobs, each in
+//! its own transactions: one that records the start of the run and one that
+//! executes it (the SQL side isolates the job's errors; errors it cannot
+//! catch, such as `max_runtime` expiring, are caught here and recorded in a
+//! third). SIGHUP reloads the configuration in the main loop; SIGTERM ends the
+//! worker through PostgreSQL's own `die` handler (also in the middle of a job,
+//! whose run is then marked failed by the next start), and the launcher starts
+//! it again unless the database is being dropped. DROP EXTENSION ends it.
+//! Nothing runs while the server is in recovery.
 
-use crate::guc::{DATABASE, ENABLED, MAX_WORKERS, NAPTIME, WORKER_ROLE};
-use pgrx::bgworkers::{
-    BackgroundWorker, BackgroundWorkerBuilder, BgWorkerStartTime, SignalWakeFlags,
-};
+use crate::guc::{DATABASE, ENABLED, NAPTIME, WORKER_ROLE};
+use crate::launcher;
+use pgrx::bgworkers::{BackgroundWorker, SignalWakeFlags};
 use pgrx::pg_sys;
 use pgrx::prelude::*;
 use std::ffi::CString;
 use std::time::Duration;
 
-const RESTART_SECONDS: u64 = 5;
 /// Most jobs started per look; the rest wait for the next one.
 const JOBS_PER_LOOK: i32 = 100;
 /// PostgreSQL 15's `STATEMENT_TIMEOUT` in `enum TimeoutId` (utils/timeout.h).
@@ -35,43 +35,18 @@ extern "C-unwind" {
     fn pg_die(signal: std::ffi::c_int);
 }
 
-/// The databases of `kpi.database`: trimmed, non-empty, without repeats.
-fn databases() -> Vec<String> {
+/// Whether `kpi.database` (empty: every database) still includes `db`.
+fn listed(db: &str) -> bool {
     let list = DATABASE
         .get()
         .map(|c| c.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let mut out: Vec<String> = Vec::new();
-    for d in list.split(',').map(str::trim).filter(|d| !d.is_empty()) {
-        if !out.iter().any(|o| o == d) {
-            out.push(d.to_string());
-        }
-    }
-    out
-}
-
-/// Registers the workers; called from `_PG_init` while preloading.
-pub fn register() {
-    let max = usize::try_from(MAX_WORKERS.get()).unwrap_or(0);
-    let dbs = databases();
-    if dbs.len() > max {
-        pgrx::warning!(
-            "pg_kpi: kpi.database names {} databases but kpi.max_workers is {max}; {} get no worker",
-            dbs.len(),
-            dbs[max..].join(", ")
-        );
-    }
-    for db in dbs.into_iter().take(max) {
-        BackgroundWorkerBuilder::new(&format!("pg_kpi worker for database {db}"))
-            .set_type("pg_kpi worker")
-            .set_library("pg_kpi")
-            .set_function("pg_kpi_worker_main")
-            .set_extra(&db)
-            .enable_spi_access()
-            .set_start_time(BgWorkerStartTime::RecoveryFinished)
-            .set_restart_time(Some(Duration::from_secs(RESTART_SECONDS)))
-            .load();
-    }
+    let mut names = list
+        .split(',')
+        .map(str::trim)
+        .filter(|d| !d.is_empty())
+        .peekable();
+    names.peek().is_none() || names.any(|d| d == db)
 }
 
 fn role_setting() -> Option<String> {
@@ -214,18 +189,23 @@ pub extern "C-unwind" fn pg_kpi_worker_main(_arg: pg_sys::Datum) {
     unsafe {
         pg_sys::pqsignal(pg_sys::SIGTERM as i32, Some(pg_die));
     }
-    let db = BackgroundWorker::get_extra().to_string();
+    // SAFETY: the launcher passes the database's oid as the main argument
+    let db_oid = _arg.value() as u32;
+    let extra = BackgroundWorker::get_extra().to_string();
+    let (role_oid, db) = extra.split_once(' ').unwrap_or(("0", extra.as_str()));
+    let role_oid: u32 = role_oid.parse().unwrap_or(0);
+    let db = db.to_string();
+    if !launcher::worker_claim(db_oid) {
+        return; // held by a DROP/ALTER DATABASE, or served by another worker
+    }
     let role = role_setting();
-    BackgroundWorker::connect_worker_to_spi(Some(&db), role.as_deref());
-    log!("pg_kpi worker started for database \"{db}\"");
+    BackgroundWorker::connect_worker_to_spi_by_oid(
+        Some(pg_sys::Oid::from(db_oid)),
+        (role_oid != 0).then(|| pg_sys::Oid::from(role_oid)),
+    );
 
     let mut ready = false;
     loop {
-        let nap = Duration::from_millis(u64::try_from(NAPTIME.get()).unwrap_or(1000));
-        if !BackgroundWorker::wait_latch(Some(nap)) {
-            // postmaster death (SIGTERM goes through die() instead)
-            unsafe { pg_sys::proc_exit(1) };
-        }
         pgrx::check_for_interrupts!();
         if BackgroundWorker::sighup_received() {
             unsafe { pg_sys::ProcessConfigFile(pg_sys::GucContext::PGC_SIGHUP) };
@@ -233,49 +213,67 @@ pub extern "C-unwind" fn pg_kpi_worker_main(_arg: pg_sys::Datum) {
                 log!("pg_kpi worker for \"{db}\": kpi.worker_role changed, restarting");
                 unsafe { pg_sys::proc_exit(1) };
             }
-        }
-        if !ENABLED.get() || unsafe { pg_sys::RecoveryInProgress() } {
-            continue;
-        }
-        let installed = in_transaction(extension_installed).unwrap_or(false);
-        if !installed {
-            if ready {
-                log!("pg_kpi worker for \"{db}\": the extension was dropped; waiting for it to be created again");
+            if !listed(&db) {
+                log!("pg_kpi worker for \"{db}\": the database left kpi.database, exiting");
+                unsafe { pg_sys::proc_exit(0) };
             }
-            ready = false;
-            continue;
         }
-        if !ready {
-            match in_transaction(|| Spi::get_one::<i32>("SELECT kpi._fail_interrupted_runs()")) {
-                Ok(Ok(Some(n))) if n > 0 => {
-                    log!("pg_kpi worker for \"{db}\": marked {n} interrupted job runs as failed")
+        if ENABLED.get() && !unsafe { pg_sys::RecoveryInProgress() } {
+            let generation = launcher::wake_generation(db_oid);
+            let installed = in_transaction(extension_installed).unwrap_or(false);
+            launcher::worker_found(db_oid, installed, generation);
+            if !installed {
+                if ready {
+                    log!("pg_kpi worker for \"{db}\": the extension was dropped, exiting");
                 }
-                Err((s, m)) => pgrx::warning!("pg_kpi: {m} (SQLSTATE {s})"),
-                _ => {}
+                unsafe { pg_sys::proc_exit(0) };
             }
-            ready = true;
-        }
-        let due = in_transaction(|| {
-            Spi::connect(|client| {
-                client
-                    .select("SELECT kpi._due_jobs($1)", None, &[JOBS_PER_LOOK.into()])
-                    .map(|rows| {
-                        rows.filter_map(|r| r.get::<i64>(1).ok().flatten())
-                            .collect::<Vec<i64>>()
-                    })
-                    .unwrap_or_default()
-            })
-        });
-        match due {
-            Ok(ids) => {
-                for id in ids {
-                    pgrx::check_for_interrupts!();
-                    run_one(id);
+            if !ready {
+                log!("pg_kpi worker started for database \"{db}\"");
+                match in_transaction(|| Spi::get_one::<i32>("SELECT kpi._fail_interrupted_runs()"))
+                {
+                    Ok(Ok(Some(n))) if n > 0 => {
+                        log!(
+                            "pg_kpi worker for \"{db}\": marked {n} interrupted job runs as failed"
+                        )
+                    }
+                    Err((s, m)) => pgrx::warning!("pg_kpi: {m} (SQLSTATE {s})"),
+                    _ => {}
                 }
+                ready = true;
             }
-            Err((s, m)) => {
-                pgrx::warning!("pg_kpi: could not read the due jobs: {m} (SQLSTATE {s})")
+            run_due();
+        }
+        let nap = Duration::from_millis(u64::try_from(NAPTIME.get()).unwrap_or(1000));
+        if !BackgroundWorker::wait_latch(Some(nap)) {
+            // postmaster death (SIGTERM goes through die() instead)
+            unsafe { pg_sys::proc_exit(1) };
+        }
+    }
+}
+
+/// Runs the jobs that are due, one after the other.
+fn run_due() {
+    let due = in_transaction(|| {
+        Spi::connect(|client| {
+            client
+                .select("SELECT kpi._due_jobs($1)", None, &[JOBS_PER_LOOK.into()])
+                .map(|rows| {
+                    rows.filter_map(|r| r.get::<i64>(1).ok().flatten())
+                        .collect::<Vec<i64>>()
+                })
+                .unwrap_or_default()
+        })
+    });
+    match due {
+        Ok(ids) => {
+            for id in ids {
+                pgrx::check_for_interrupts!();
+                run_one(id);
             }
+        }
+        Err((s, m)) => {
+            pgrx::warning!("pg_kpi: could not read the due jobs: {m} (SQLSTATE {s})")
         }
     }
 }

@@ -1,7 +1,7 @@
-"""The background worker of the test cluster (kpi.database = KPI_WORKER_DB):
-runs jobs on its own, isolates and retries failing jobs, pauses them after
-max_retries, enforces max_runtime, comes back after SIGTERM, and follows
-DROP/CREATE EXTENSION."""
+"""The job worker of the test cluster (kpi.database = KPI_WORKER_DB restricts
+the launcher to that database): runs jobs on its own, isolates and retries
+failing jobs, pauses them after max_retries, enforces max_runtime, comes back
+after SIGTERM, and follows DROP/CREATE EXTENSION."""
 
 import os
 import time
@@ -111,8 +111,8 @@ def test_sigterm_restarts_the_worker_and_interrupted_runs_fail(wdb):
     ).fetchone()[0]
     wait_for(wdb, "SELECT count(*) > 0 FROM kpi.job_runs WHERE job_id = %s AND status = 'running'", (long_job,))
     wdb.execute("SELECT pg_terminate_backend(%s)", (pid,))
-    # the postmaster starts it again after the restart time, and the new worker
-    # marks the run the old one left behind as failed
+    # the launcher starts it again, and the new worker marks the run the old
+    # one left behind as failed
     row = wait_for(
         wdb,
         "SELECT pid FROM pg_stat_activity WHERE backend_type = 'pg_kpi worker' AND datname = %s AND pid <> %s",
@@ -129,11 +129,11 @@ def test_drop_and_create_extension(wdb):
     wait_for(wdb, "SELECT count(*) > 0 FROM pg_stat_activity WHERE backend_type = 'pg_kpi worker' AND datname = %s", (WORKER_DB,), timeout=30)
     pid = worker_pid(wdb)
     wdb.execute("DROP EXTENSION pg_kpi")
-    time.sleep(2.5)
-    # the worker stays, idle, and does not fail
-    assert worker_pid(wdb) == pid
+    # the worker leaves a database without the extension
+    wait_for(wdb, "SELECT count(*) = 0 FROM pg_stat_activity WHERE backend_type = 'pg_kpi worker' AND datname = %s", (WORKER_DB,))
+    # and the launcher starts one again as soon as the extension is back
     wdb.execute("CREATE EXTENSION pg_kpi")
     wdb.execute("CREATE TABLE ticks (n int)")
     wdb.execute("SELECT kpi.add_job('sql', '{\"command\": \"INSERT INTO ticks VALUES (1)\"}', '1 second')")
-    wait_for(wdb, "SELECT count(*) > 0 FROM ticks")
-    assert worker_pid(wdb) == pid
+    wait_for(wdb, "SELECT count(*) > 0 FROM ticks", timeout=10)
+    assert worker_pid(wdb) not in (None, pid)
