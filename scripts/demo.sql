@@ -56,6 +56,8 @@ SELECT kpi.add_retention('metrics', '30 days');
 SELECT kpi.add_retention('1 minute', '90 days');
 SELECT kpi.add_retention('alerts', '90 days');
 SELECT kpi.run_due_jobs();
+-- the day's incidents that are over (the built-in alerts job does this every minute)
+SELECT kpi.resolve_quiet_alerts();
 
 -- a year of revenue for 300 customers: monthly or annual subscriptions that start,
 -- upgrade, lapse and sometimes return, plus one-off purchases of premium features

@@ -33,11 +33,10 @@ SELECT coalesce(metric, '(overall)') AS metric, samples, round(mean_value::numer
        severity, round(score::numeric, 1) AS score, status
 FROM kpi.health();
 
-\echo 'Open alerts raised by the kpi.metrics trigger (worst first)'
+\echo 'Alerts firing now (kpi.active_alerts, worst first)'
 SELECT metric, labels->>'host' AS host, severity, occurrences,
        last_seen_at::timestamp(0) AS last_seen, message
-FROM kpi.alerts WHERE state <> 'resolved'
-ORDER BY severity DESC, metric, host
+FROM kpi.active_alerts
 LIMIT 10;
 
 \echo 'Alerts of the last 24 hours by metric and severity'

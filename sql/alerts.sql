@@ -1,33 +1,5 @@
--- Severity, health, and alert rows raised by a statement-level trigger on kpi.metrics.
-
-CREATE TYPE kpi.severity_level AS ENUM ('optimal', 'good', 'warning', 'critical', 'emergency');
-COMMENT ON TYPE kpi.severity_level IS 'Ordered bands: optimal < good < warning < critical < emergency';
-
--- not STRICT: a NULL threshold removes its band; NULL value gives NULL
-CREATE FUNCTION kpi.severity(value float8, optimal float8, good float8, warning float8, critical float8,
-                             direction text DEFAULT 'lower_is_better')
-    RETURNS kpi.severity_level
-    IMMUTABLE PARALLEL SAFE LANGUAGE c AS 'MODULE_PATHNAME', 'kpi_severity';
-COMMENT ON FUNCTION kpi.severity(float8, float8, float8, float8, float8, text) IS
-    'Band of value: thresholds are upper band edges for lower_is_better, lower edges for higher_is_better; a NULL threshold removes its band';
-
-CREATE FUNCTION kpi.severity(metric text, value float8) RETURNS kpi.severity_level
-    STABLE STRICT PARALLEL SAFE LANGUAGE sql AS $$
-    SELECT CASE WHEN d.metric IS NOT NULL
-                THEN kpi.severity(value, d.optimal, d.good, d.warning, d.critical, d.direction)
-                WHEN kpi._note_unknown_metric($1) THEN NULL END
-    FROM (SELECT) one
-    LEFT JOIN kpi.metric_definitions d ON d.metric = $1 AND d.active
-$$;
-COMMENT ON FUNCTION kpi.severity(text, float8) IS
-    'Band of value for a metric in kpi.metric_definitions; NULL (and a NOTICE once per session) for an unknown or inactive metric';
-
-CREATE FUNCTION kpi.severity_score(level kpi.severity_level) RETURNS integer
-    IMMUTABLE STRICT PARALLEL SAFE LANGUAGE sql AS $$
-    SELECT CASE level WHEN 'optimal' THEN 100 WHEN 'good' THEN 80 WHEN 'warning' THEN 60
-                      WHEN 'critical' THEN 40 ELSE 0 END
-$$;
-COMMENT ON FUNCTION kpi.severity_score(kpi.severity_level) IS 'Health points of a band: 100, 80, 60, 40, 0';
+-- Alerts: rows raised by a statement-level trigger on kpi.metrics (and, as
+-- they land, by alert rules), folded per fingerprint, resolved when quiet.
 
 -- The fingerprint is the SHA-256 (hex) of source, key and labels, separated
 -- by newlines, with labels in jsonb's canonical text form (keys sorted,
@@ -108,16 +80,16 @@ COMMENT ON TABLE kpi.alerts IS
     'Alerts raised by the kpi.metrics trigger (source threshold) and by alert rules (source rule); one open alert per fingerprint';
 
 -- numbers in alert messages: six significant digits, no trailing zeros
-CREATE FUNCTION kpi.format_number(x float8) RETURNS text
+CREATE FUNCTION kpi_internal.format_number(x float8) RETURNS text
     IMMUTABLE STRICT PARALLEL SAFE LANGUAGE sql AS $$
     -- NaN sorts above every number in PostgreSQL, so abs(x) >= 1e15 also catches it and infinities
     SELECT CASE WHEN x = 0 OR abs(x) >= 1e15 OR abs(x) < 1e-6 THEN x::text
                 ELSE trim_scale(round(x::numeric, greatest(0, 5 - floor(log(abs(x)::numeric))::integer)))::text END
 $$;
-COMMENT ON FUNCTION kpi.format_number(float8) IS 'A number with at most six significant digits, as alert messages show it';
+COMMENT ON FUNCTION kpi_internal.format_number(float8) IS 'A number with at most six significant digits, as alert messages show it';
 
 -- one incident: a run of breaches of one fingerprint without a gap longer than the cooldown
-CREATE TYPE kpi.alert_incident AS (
+CREATE TYPE kpi_internal.alert_incident AS (
     fingerprint text, metric text, labels jsonb, seq bigint, is_last boolean,
     first_ts timestamptz, last_ts timestamptz, n bigint,
     severity kpi.severity_level, value float8, threshold float8, cooldown interval,
@@ -125,7 +97,7 @@ CREATE TYPE kpi.alert_incident AS (
 );
 
 -- NOTIFY kpi_alerts with the alert's JSON payload (delivered at commit); returns 1
-CREATE FUNCTION kpi.notify_alert(a kpi.alerts) RETURNS integer
+CREATE FUNCTION kpi_internal.notify_alert(a kpi.alerts) RETURNS integer
     VOLATILE LANGUAGE sql AS $$
     SELECT pg_catalog.pg_notify('kpi_alerts', pg_catalog.json_build_object(
         'id', a.id, 'fingerprint', a.fingerprint, 'metric', a.metric, 'severity', a.severity,
@@ -137,11 +109,11 @@ $$;
 -- the alert side never lose metric rows: they are caught, the rows stay, and a
 -- WARNING says why no alert was raised. SECURITY DEFINER so that roles allowed
 -- to insert metrics need no privileges on kpi.alerts.
-CREATE FUNCTION kpi.metrics_raise_alerts() RETURNS trigger
+CREATE FUNCTION kpi_internal.metrics_raise_alerts() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
 DECLARE
     default_cooldown interval;
-    incidents kpi.alert_incident[];
+    incidents kpi_internal.alert_incident[];
     merged text[];
     notes bigint;
 BEGIN
@@ -203,13 +175,13 @@ BEGIN
                    x.severity, x.worst, x.crossed, x.cooldown,
                    format('%s%s is %s: %s%s%s', x.metric,
                           CASE WHEN x.tags <> '{}' THEN ' ' || x.tags::text ELSE '' END,
-                          x.severity, kpi.format_number(x.worst), coalesce(' ' || x.unit, ''),
+                          x.severity, kpi_internal.format_number(x.worst), coalesce(' ' || x.unit, ''),
                           CASE WHEN x.crossed IS NULL THEN ''
                                ELSE format(' is %s %s%s', CASE WHEN x.higher THEN 'below' ELSE 'above' END,
-                                           kpi.format_number(x.crossed), coalesce(' ' || x.unit, '')) END),
+                                           kpi_internal.format_number(x.crossed), coalesce(' ' || x.unit, '')) END),
                    coalesce((SELECT r.recommendations FROM kpi.alert_recommendations r WHERE r.category = x.category),
                             kpi.default_recommendations(x.category))
-               )::kpi.alert_incident ORDER BY x.metric, x.tags, x.island)
+               )::kpi_internal.alert_incident ORDER BY x.metric, x.tags, x.island)
         INTO incidents
         FROM described x;
 
@@ -250,7 +222,7 @@ BEGIN
             RETURNING a AS alert, a.fingerprint, a.state, a.severity, m.merge, m.old_severity
         )
         SELECT coalesce(array_agg(u.fingerprint) FILTER (WHERE u.merge), '{}'),
-               count(kpi.notify_alert(u.alert)) FILTER (WHERE u.state = 'resolved' OR u.severity > u.old_severity)
+               count(kpi_internal.notify_alert(u.alert)) FILTER (WHERE u.state = 'resolved' OR u.severity > u.old_severity)
         INTO merged, notes
         FROM upd u;
 
@@ -278,7 +250,7 @@ BEGIN
                                        ELSE a.recommendations END
             RETURNING a AS alert, a.state
         )
-        SELECT count(kpi.notify_alert(ins.alert)) INTO notes
+        SELECT count(kpi_internal.notify_alert(ins.alert)) INTO notes
         FROM ins
         WHERE ins.state <> 'resolved';
     EXCEPTION WHEN OTHERS THEN
@@ -298,7 +270,7 @@ $fn$;
 CREATE TRIGGER metrics_raise_alerts
     AFTER INSERT ON kpi.metrics
     REFERENCING NEW TABLE AS new_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION kpi.metrics_raise_alerts();
+    FOR EACH STATEMENT EXECUTE FUNCTION kpi_internal.metrics_raise_alerts();
 
 CREATE FUNCTION kpi.acknowledge(alert_id bigint, by text DEFAULT current_user) RETURNS kpi.alerts
     VOLATILE LANGUAGE plpgsql AS $$
@@ -338,7 +310,7 @@ BEGIN
     WHERE id = alert_id
     RETURNING * INTO a;
     IF was <> 'resolved' THEN
-        PERFORM kpi.notify_alert(a);
+        PERFORM kpi_internal.notify_alert(a);
     END IF;
     RETURN a;
 END
@@ -381,12 +353,22 @@ BEGIN
         WHERE a.id = q.id
         RETURNING a AS alert
     )
-    SELECT count(kpi.notify_alert(u.alert)) INTO n FROM upd u;
+    SELECT count(kpi_internal.notify_alert(u.alert)) INTO n FROM upd u;
     RETURN n;
 END
 $$;
 COMMENT ON FUNCTION kpi.resolve_quiet_alerts(timestamptz) IS
     'Resolves threshold alerts whose metric has not breached for its cooldown (resolved_at = last breach + cooldown); the built-in alerts job runs it every minute; returns how many';
+
+-- the 'alerts' job kind and its built-in job: resolve quiet alerts every minute
+CREATE FUNCTION kpi_internal.run_alerts_job(config jsonb, OUT rows bigint, OUT buckets bigint, OUT more boolean)
+LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$
+    SELECT kpi.resolve_quiet_alerts(), 0::bigint, false
+$$;
+COMMENT ON FUNCTION kpi_internal.run_alerts_job(jsonb) IS 'Internal: runs the alerts job (kpi.resolve_quiet_alerts)';
+SELECT kpi_internal.register_job_kind('alerts', 'kpi_internal.run_alerts_job(jsonb)', NULL, false,
+                              'Resolves threshold alerts whose metric has been quiet for the cooldown');
+INSERT INTO kpi.jobs (kind, config, schedule_interval, builtin) VALUES ('alerts', '{}', '1 minute', true);
 
 CREATE VIEW kpi.active_alerts AS
 SELECT a.id, a.severity, a.metric, a.labels, a.message, a.value, a.threshold, a.occurrences,
@@ -397,47 +379,6 @@ WHERE a.state = 'firing'
 ORDER BY a.severity DESC, a.started_at;
 COMMENT ON VIEW kpi.active_alerts IS
     'Alerts firing now, worst first: severity, metric, labels, message, since when and whether acknowledged';
-
-CREATE FUNCTION kpi.health(since interval DEFAULT NULL, at timestamptz DEFAULT now())
-RETURNS TABLE (metric text, samples bigint, mean_value float8, severity kpi.severity_level, score float8, status text)
-STABLE PARALLEL SAFE LANGUAGE plpgsql AS $$
-#variable_conflict use_column
-BEGIN
-    IF since <= interval '0' THEN
-        RAISE EXCEPTION 'kpi.health: since must be a positive interval, got %', since
-            USING ERRCODE = 'invalid_parameter_value',
-                  HINT = 'Leave since NULL to use each metric''s measurement_window.';
-    END IF;
-    IF at IS NULL OR at > now() THEN
-        RAISE EXCEPTION 'kpi.health: at must be a time up to now(), got %', coalesce(at::text, 'NULL')
-            USING ERRCODE = 'invalid_parameter_value';
-    END IF;
-    RETURN QUERY
-    WITH per AS (
-        SELECT d.metric, s.samples, s.mean_value,
-               kpi.severity(s.mean_value, d.optimal, d.good, d.warning, d.critical, d.direction) AS severity
-        FROM kpi.metric_definitions d
-        CROSS JOIN LATERAL (
-            SELECT count(*) AS samples, avg(m.value) AS mean_value
-            FROM kpi.metrics m
-            WHERE m.metric = d.metric AND m.ts > at - coalesce(since, d.measurement_window) AND m.ts <= at
-        ) s
-        WHERE d.active
-    )
-    -- a metric's status is its band (optimal reads excellent); the 90/80/70/50
-    -- cut-offs of kpi.health_status apply to the overall score only
-    SELECT p.metric, p.samples, p.mean_value, p.severity, kpi.severity_score(p.severity)::float8,
-           coalesce(CASE p.severity WHEN 'optimal' THEN 'excellent' ELSE p.severity::text END, 'unknown')
-    FROM per p
-    UNION ALL
-    SELECT NULL, coalesce(sum(p.samples), 0)::bigint, NULL, max(p.severity), kpi.health_score(p.severity),
-           kpi.health_status(kpi.health_score(p.severity))
-    FROM per p
-    ORDER BY 1 NULLS LAST;
-END
-$$;
-COMMENT ON FUNCTION kpi.health(interval, timestamptz) IS
-    'Per active metric: samples and mean over the window ending at "at" (since, or by default the metric''s measurement_window), its band, points and status (the band; optimal = excellent; unknown without samples); then an overall row (metric NULL) with the mean score and its status (excellent >= 90, good >= 80, warning >= 70, critical >= 50, else emergency)';
 
 SELECT pg_catalog.pg_extension_config_dump('kpi.alerts', '');
 SELECT pg_catalog.pg_extension_config_dump('kpi.alerts_id_seq', '');

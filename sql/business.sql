@@ -76,7 +76,7 @@ $$;
 COMMENT ON FUNCTION kpi.canonical_segment(text) IS
     'pg_kpi''s name for a customer segment written as the replaced services did (small_medium_business -> smb, "Power User" -> power_user, ...); other names unchanged';
 
-CREATE FUNCTION kpi._revenue_names() RETURNS trigger
+CREATE FUNCTION kpi_internal.revenue_names() RETURNS trigger
     LANGUAGE plpgsql AS $$
 BEGIN
     IF TG_TABLE_NAME = 'revenue_events' THEN
@@ -100,15 +100,15 @@ BEGIN
     RETURN NEW;
 END
 $$;
-COMMENT ON FUNCTION kpi._revenue_names() IS
+COMMENT ON FUNCTION kpi_internal.revenue_names() IS
     'Internal trigger: stores revenue types and segments under their canonical names (kpi.canonical_revenue_type, kpi.canonical_segment)';
 CREATE TRIGGER revenue_events_names BEFORE INSERT OR UPDATE OF revenue_type, currency ON kpi.revenue_events
-    FOR EACH ROW EXECUTE FUNCTION kpi._revenue_names();
+    FOR EACH ROW EXECUTE FUNCTION kpi_internal.revenue_names();
 CREATE TRIGGER customers_names BEFORE INSERT OR UPDATE OF segment ON kpi.customers
-    FOR EACH ROW EXECUTE FUNCTION kpi._revenue_names();
+    FOR EACH ROW EXECUTE FUNCTION kpi_internal.revenue_names();
 
 -- Raises when a calculation would mix currencies; returns the single currency.
-CREATE FUNCTION kpi.single_currency(currencies text[], func text) RETURNS text
+CREATE FUNCTION kpi_internal.single_currency(currencies text[], func text) RETURNS text
     IMMUTABLE PARALLEL SAFE LANGUAGE plpgsql AS $$
 BEGIN
     IF cardinality(currencies) > 1 THEN
@@ -119,12 +119,12 @@ BEGIN
     RETURN currencies[1];
 END
 $$;
-COMMENT ON FUNCTION kpi.single_currency(text[], text) IS
+COMMENT ON FUNCTION kpi_internal.single_currency(text[], text) IS
     'Internal: the one currency of currencies, or 22023 naming func when there are several';
 
 -- One rule for every function that takes a period: both ends given and "from"
 -- not after "to" (22023 naming both arguments).
-CREATE FUNCTION kpi._check_period(func text, "from" anyelement, "to" anyelement) RETURNS void
+CREATE FUNCTION kpi_internal.check_period(func text, "from" anyelement, "to" anyelement) RETURNS void
     STABLE PARALLEL SAFE LANGUAGE plpgsql AS $$
 BEGIN
     IF "from" IS NULL OR "to" IS NULL THEN
@@ -138,11 +138,11 @@ BEGIN
     END IF;
 END
 $$;
-COMMENT ON FUNCTION kpi._check_period(text, anyelement, anyelement) IS
+COMMENT ON FUNCTION kpi_internal.check_period(text, anyelement, anyelement) IS
     'Internal: raises 22023 when "from" is after "to" (and 22004 when either is NULL)';
 
 -- A day a business metric is evaluated at: not NULL, not in the future.
-CREATE FUNCTION kpi._check_at(func text, at date) RETURNS date
+CREATE FUNCTION kpi_internal.check_at(func text, at date) RETURNS date
     STABLE PARALLEL SAFE LANGUAGE plpgsql AS $$
 BEGIN
     IF at IS NULL THEN
@@ -157,9 +157,9 @@ BEGIN
     RETURN at;
 END
 $$;
-COMMENT ON FUNCTION kpi._check_at(text, date) IS 'Internal: raises 22023 when at is in the future; returns at';
+COMMENT ON FUNCTION kpi_internal.check_at(text, date) IS 'Internal: raises 22023 when at is in the future; returns at';
 
-CREATE FUNCTION kpi._check_at(func text, at timestamptz) RETURNS timestamptz
+CREATE FUNCTION kpi_internal.check_at(func text, at timestamptz) RETURNS timestamptz
     STABLE PARALLEL SAFE LANGUAGE plpgsql AS $$
 BEGIN
     IF at IS NULL THEN
@@ -174,9 +174,9 @@ BEGIN
     RETURN at;
 END
 $$;
-COMMENT ON FUNCTION kpi._check_at(text, timestamptz) IS 'Internal: raises 22023 when at is after now(); returns at';
+COMMENT ON FUNCTION kpi_internal.check_at(text, timestamptz) IS 'Internal: raises 22023 when at is after now(); returns at';
 
-CREATE FUNCTION kpi._check_grace(func text, grace interval) RETURNS interval
+CREATE FUNCTION kpi_internal.check_grace(func text, grace interval) RETURNS interval
     IMMUTABLE PARALLEL SAFE LANGUAGE plpgsql AS $$
 BEGIN
     IF grace IS NULL OR grace < interval '0' THEN
@@ -187,15 +187,15 @@ BEGIN
     RETURN grace;
 END
 $$;
-COMMENT ON FUNCTION kpi._check_grace(text, interval) IS 'Internal: raises 22023 when grace is NULL or negative; returns grace';
+COMMENT ON FUNCTION kpi_internal.check_grace(text, interval) IS 'Internal: raises 22023 when grace is NULL or negative; returns grace';
 
 -- The day a period ending on "to" is evaluated at: least("to", at). A period
 -- that has not ended yet is evaluated up to at, with a NOTICE saying so.
-CREATE FUNCTION kpi._period_end(func text, "from" date, "to" date, at date) RETURNS date
+CREATE FUNCTION kpi_internal.period_end(func text, "from" date, "to" date, at date) RETURNS date
     STABLE PARALLEL SAFE LANGUAGE plpgsql AS $$
 BEGIN
-    PERFORM kpi._check_period(func, "from", "to");
-    PERFORM kpi._check_at(func, at);
+    PERFORM kpi_internal.check_period(func, "from", "to");
+    PERFORM kpi_internal.check_at(func, at);
     IF "from" > at THEN
         RAISE EXCEPTION '%: "from" (%) is after at (%): the period has not started', func, "from", at
             USING ERRCODE = 'invalid_parameter_value';
@@ -206,7 +206,7 @@ BEGIN
     RETURN least("to", at);
 END
 $$;
-COMMENT ON FUNCTION kpi._period_end(text, date, date, date) IS
+COMMENT ON FUNCTION kpi_internal.period_end(text, date, date, date) IS
     'Internal: checks a period and returns least("to", at), with a NOTICE when the period has not ended';
 
 -- MRR per customer on a day: the latest recurring billing event of each
@@ -217,8 +217,8 @@ CREATE FUNCTION kpi.customer_mrr(at date DEFAULT current_date, currency text DEF
                                  grace interval DEFAULT '3 days')
 RETURNS TABLE (customer_id text, mrr numeric, currency text)
 STABLE PARALLEL SAFE LANGUAGE sql AS $$
-    SELECT kpi._check_at('kpi.customer_mrr', $1);
-    SELECT kpi._check_grace('kpi.customer_mrr', $3);
+    SELECT kpi_internal.check_at('kpi.customer_mrr', $1);
+    SELECT kpi_internal.check_grace('kpi.customer_mrr', $3);
     SELECT s.customer_id, trim_scale(sum(CASE s.billing_period WHEN 'annual' THEN s.amount / 12 ELSE s.amount END)), s.currency
     FROM (
         SELECT DISTINCT ON (coalesce(e.subscription_id, e.customer_id), e.currency)
@@ -244,11 +244,11 @@ DECLARE
     cur text[];
     total numeric;
 BEGIN
-    PERFORM kpi._check_at('kpi.mrr', at);
-    PERFORM kpi._check_grace('kpi.mrr', grace);
+    PERFORM kpi_internal.check_at('kpi.mrr', at);
+    PERFORM kpi_internal.check_grace('kpi.mrr', grace);
     SELECT array_agg(DISTINCT c.currency), coalesce(sum(c.mrr), 0) INTO cur, total
     FROM kpi.customer_mrr(at, currency, grace) c;
-    PERFORM kpi.single_currency(cur, 'kpi.mrr');
+    PERFORM kpi_internal.single_currency(cur, 'kpi.mrr');
     RETURN trim_scale(total);
 END
 $$;
@@ -266,13 +266,13 @@ DECLARE
     month_end date;
     cur text[];
 BEGIN
-    PERFORM kpi._check_period('kpi.mrr_movements', "from", "to");
-    PERFORM kpi._check_at('kpi.mrr_movements', at);
-    PERFORM kpi._check_grace('kpi.mrr_movements', grace);
+    PERFORM kpi_internal.check_period('kpi.mrr_movements', "from", "to");
+    PERFORM kpi_internal.check_at('kpi.mrr_movements', at);
+    PERFORM kpi_internal.check_grace('kpi.mrr_movements', grace);
     SELECT array_agg(DISTINCT e.currency) INTO cur FROM kpi.revenue_events e
     WHERE e.billing_period IS NOT NULL AND e.ts < (least("to", at) + 1)::timestamptz
       AND (mrr_movements.currency IS NULL OR e.currency = mrr_movements.currency);
-    PERFORM kpi.single_currency(cur, 'kpi.mrr_movements');
+    PERFORM kpi_internal.single_currency(cur, 'kpi.mrr_movements');
     m := date_trunc('month', "from")::date;
     -- months that have not started are not reported; the month in progress is
     -- evaluated at "at" and marked complete = false
@@ -309,7 +309,7 @@ COMMENT ON FUNCTION kpi.mrr_movements(date, date, text, date, interval) IS
     'Per month from..to: MRR movements between consecutive month ends (new, expansion, contraction, churned, reactivation, net new) and the month-end MRR; the month in progress is evaluated at "at" (default today) with complete = false, later months are not returned';
 
 -- Net and gross revenue retention of the customers paying at "from" (new business excluded).
-CREATE FUNCTION kpi.revenue_retention("from" date, "to" date, currency text, gross boolean,
+CREATE FUNCTION kpi_internal.revenue_retention("from" date, "to" date, currency text, gross boolean,
                                       at date DEFAULT current_date, grace interval DEFAULT '3 days') RETURNS numeric
 STABLE PARALLEL SAFE LANGUAGE plpgsql AS $$
 DECLARE
@@ -318,8 +318,8 @@ DECLARE
     r numeric;
     until date;
 BEGIN
-    until := kpi._period_end(func, "from", "to", at);
-    PERFORM kpi._check_grace(func, grace);
+    until := kpi_internal.period_end(func, "from", "to", at);
+    PERFORM kpi_internal.check_grace(func, grace);
     SELECT array_agg(DISTINCT s.currency),
            sum(CASE WHEN gross THEN least(coalesce(e.mrr, 0), s.mrr) ELSE coalesce(e.mrr, 0) END)
              / nullif(sum(s.mrr), 0)
@@ -327,22 +327,22 @@ BEGIN
     FROM kpi.customer_mrr("from", revenue_retention.currency, grace) s
     LEFT JOIN kpi.customer_mrr(until, revenue_retention.currency, grace) e
            ON e.customer_id = s.customer_id AND e.currency = s.currency;
-    PERFORM kpi.single_currency(cur, func);
+    PERFORM kpi_internal.single_currency(cur, func);
     RETURN r;
 END
 $$;
-COMMENT ON FUNCTION kpi.revenue_retention(date, date, text, boolean, date, interval) IS
+COMMENT ON FUNCTION kpi_internal.revenue_retention(date, date, text, boolean, date, interval) IS
     'Shared body of kpi.nrr (gross = false) and kpi.grr (gross = true)';
 
 CREATE FUNCTION kpi.nrr("from" date, "to" date, currency text DEFAULT NULL,
                         at date DEFAULT current_date, grace interval DEFAULT '3 days') RETURNS numeric
-STABLE PARALLEL SAFE LANGUAGE sql AS $$ SELECT kpi.revenue_retention($1, $2, $3, false, $4, $5) $$;
+STABLE PARALLEL SAFE LANGUAGE sql AS $$ SELECT kpi_internal.revenue_retention($1, $2, $3, false, $4, $5) $$;
 COMMENT ON FUNCTION kpi.nrr(date, date, text, date, interval) IS
     'Net revenue retention: MRR at least("to", at) of the customers paying at "from" / their MRR at "from"; NULL without starting MRR';
 
 CREATE FUNCTION kpi.grr("from" date, "to" date, currency text DEFAULT NULL,
                         at date DEFAULT current_date, grace interval DEFAULT '3 days') RETURNS numeric
-STABLE PARALLEL SAFE LANGUAGE sql AS $$ SELECT kpi.revenue_retention($1, $2, $3, true, $4, $5) $$;
+STABLE PARALLEL SAFE LANGUAGE sql AS $$ SELECT kpi_internal.revenue_retention($1, $2, $3, true, $4, $5) $$;
 COMMENT ON FUNCTION kpi.grr(date, date, text, date, interval) IS
     'Gross revenue retention: like NRR without expansion (each customer counts at most its starting MRR), so <= 1';
 
@@ -352,11 +352,11 @@ DECLARE
     cur text[];
     r numeric;
 BEGIN
-    PERFORM kpi._check_period('kpi.arpu', "from", "to");
+    PERFORM kpi_internal.check_period('kpi.arpu', "from", "to");
     SELECT array_agg(DISTINCT e.currency), sum(e.amount) / nullif(count(DISTINCT e.customer_id), 0) INTO cur, r
     FROM kpi.revenue_events e
     WHERE e.ts >= "from" AND e.ts < "to" AND (arpu.currency IS NULL OR e.currency = arpu.currency);
-    PERFORM kpi.single_currency(cur, 'kpi.arpu');
+    PERFORM kpi_internal.single_currency(cur, 'kpi.arpu');
     RETURN r;
 END
 $$;
@@ -375,15 +375,15 @@ DECLARE
     lost bigint;
     until date;
 BEGIN
-    until := kpi._period_end('kpi.customer_churn_rate', "from"::date, "to"::date, at::date);
-    PERFORM kpi._check_grace('kpi.customer_churn_rate', grace);
+    until := kpi_internal.period_end('kpi.customer_churn_rate', "from"::date, "to"::date, at::date);
+    PERFORM kpi_internal.check_grace('kpi.customer_churn_rate', grace);
     SELECT array_agg(DISTINCT s.currency), count(DISTINCT s.customer_id),
            count(DISTINCT s.customer_id) FILTER (WHERE NOT EXISTS (
                SELECT FROM kpi.customer_mrr(until, customer_churn_rate.currency, grace) e
                WHERE e.customer_id = s.customer_id AND e.currency = s.currency))
     INTO cur, at_start, lost
     FROM kpi.customer_mrr("from"::date, customer_churn_rate.currency, grace) s;
-    PERFORM kpi.single_currency(cur, 'kpi.customer_churn_rate');
+    PERFORM kpi_internal.single_currency(cur, 'kpi.customer_churn_rate');
     RETURN kpi.churn_rate(at_start, lost);
 END
 $$;
@@ -404,14 +404,14 @@ DECLARE
     age_months numeric;
     momentum float8;
 BEGIN
-    PERFORM kpi._check_at('kpi.customer_clv', at);
+    PERFORM kpi_internal.check_at('kpi.customer_clv', at);
     SELECT array_agg(DISTINCT e.currency), count(*), coalesce(sum(e.amount), 0),
            coalesce(sum(e.amount) FILTER (WHERE e.ts > at - interval '30 days'), 0), min(e.ts), max(e.ts)
     INTO cur, n, total, recent, first_ts, last_ts
     FROM kpi.revenue_events e
     WHERE e.customer_id = customer_clv.customer_id AND e.ts <= at
       AND (customer_clv.currency IS NULL OR e.currency = customer_clv.currency);
-    PERFORM kpi.single_currency(cur, 'kpi.customer_clv');
+    PERFORM kpi_internal.single_currency(cur, 'kpi.customer_clv');
     IF n = 0 THEN
         RETURN NULL;
     END IF;
@@ -457,7 +457,7 @@ BEGIN
     IF period IS NULL OR period <= interval '0' THEN
         RAISE EXCEPTION 'kpi.roi_report: period must be a positive interval' USING ERRCODE = 'invalid_parameter_value';
     END IF;
-    PERFORM kpi._check_at('kpi.roi_report', at);
+    PERFORM kpi_internal.check_at('kpi.roi_report', at);
     SELECT array_agg(DISTINCT e.currency), coalesce(sum(e.amount), 0),
            kpi.payback_days(e.ts, e.amount, roi_report.investment, at - period)
     INTO cur, total, payback
@@ -465,7 +465,7 @@ BEGIN
     WHERE e.ts >= at - period AND e.ts < at
       AND (roi_report.feature_id IS NULL OR e.feature_id = roi_report.feature_id)
       AND (roi_report.currency IS NULL OR e.currency = roi_report.currency);
-    PERFORM kpi.single_currency(cur, 'kpi.roi_report');
+    PERFORM kpi_internal.single_currency(cur, 'kpi.roi_report');
     days := extract(epoch FROM period) / 86400;
     per_day := total / days;
     -- money at the currency's scale, ratios and days to 2 decimals
@@ -506,7 +506,7 @@ BEGIN
     SELECT array_agg(DISTINCT e.currency) INTO cur FROM kpi.revenue_events e
     WHERE e.ts <= observation_end AND e.amount > 0 AND (rfm_summary.currency IS NULL OR e.currency = rfm_summary.currency)
       AND (revenue_types IS NULL OR e.revenue_type = ANY (revenue_types));
-    PERFORM kpi.single_currency(cur, 'kpi.rfm_summary');
+    PERFORM kpi_internal.single_currency(cur, 'kpi.rfm_summary');
     RETURN QUERY
     WITH ev AS (
         SELECT e.customer_id, e.ts, e.amount,
@@ -530,3 +530,10 @@ END
 $$;
 COMMENT ON FUNCTION kpi.rfm_summary(interval, timestamptz, text, text[]) IS
     'Frequency, recency, T and monetary value per customer, in units of period (optionally only some revenue types): the inputs of kpi.bgnbd_fit and kpi.gamma_gamma_fit';
+
+CREATE AGGREGATE kpi.payback_days(ts timestamptz, amount numeric, investment numeric, start timestamptz) (
+    SFUNC = kpi_internal.payback_days_trans, STYPE = internal, FINALFUNC = kpi_internal.payback_days_final,
+    COMBINEFUNC = kpi_internal.payback_days_combine, SERIALFUNC = kpi_internal.payback_days_serialize,
+    DESERIALFUNC = kpi_internal.payback_days_deserialize, PARALLEL = SAFE);
+COMMENT ON AGGREGATE kpi.payback_days(timestamptz, numeric, numeric, timestamptz) IS
+    'Days from start until the cumulative amount (rows at or after start, in time order) first reaches the investment; NULL if never';

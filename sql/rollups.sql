@@ -11,6 +11,43 @@
 -- bucket is never counted twice, and a row that a run could not see leaves a
 -- range behind that the next run processes.
 
+-- one bucket's summary, returned by kpi.rollup_agg
+CREATE TYPE kpi.rollup_part AS (
+    count bigint, sum float8, avg float8, min float8, max float8, stddev float8,
+    sketch kpi.sketch, trend kpi.trend
+);
+-- one time bucket's summary, returned (as an array) by kpi_internal.rollup_buckets
+CREATE TYPE kpi_internal.rollup_bucket AS (
+    bucket timestamptz, count bigint, sum float8, avg float8, min float8, max float8, stddev float8,
+    sketch kpi.sketch, trend kpi.trend
+);
+
+-- everything a summary row holds, in one pass (the rollups' materialization)
+CREATE FUNCTION kpi_internal.rollup_trans(internal, timestamptz, float8) RETURNS internal
+    IMMUTABLE PARALLEL SAFE LANGUAGE c AS 'MODULE_PATHNAME', 'kpi_rollup_trans';
+CREATE FUNCTION kpi_internal.rollup_final(internal) RETURNS kpi.rollup_part
+    IMMUTABLE STRICT PARALLEL SAFE LANGUAGE c AS 'MODULE_PATHNAME', 'kpi_rollup_final';
+CREATE AGGREGATE kpi.rollup_agg(ts timestamptz, value float8) (
+    SFUNC = kpi_internal.rollup_trans, STYPE = internal, SSPACE = 400, FINALFUNC = kpi_internal.rollup_final,
+    COMBINEFUNC = kpi_internal.rollup_combine, SERIALFUNC = kpi_internal.rollup_serialize, DESERIALFUNC = kpi_internal.rollup_deserialize,
+    PARALLEL = SAFE);
+COMMENT ON AGGREGATE kpi.rollup_agg(timestamptz, float8) IS
+    'count, sum, avg, min, max, sample stddev, sketch and trend of the values in one pass (kpi.rollup_part)';
+
+-- the same per time bucket of the given resolution (aligned as kpi.bucket): the
+-- rollups' materialization groups raw rows by metric and series only, and the
+-- aggregate splits them into buckets (no per-row date_bin, a small hash table)
+CREATE FUNCTION kpi_internal.rollup_buckets_trans(internal, timestamptz, float8, interval) RETURNS internal
+    IMMUTABLE PARALLEL SAFE LANGUAGE c AS 'MODULE_PATHNAME', 'kpi_rollup_buckets_trans';
+CREATE FUNCTION kpi_internal.rollup_buckets_final(internal) RETURNS kpi_internal.rollup_bucket[]
+    IMMUTABLE STRICT PARALLEL SAFE LANGUAGE c AS 'MODULE_PATHNAME', 'kpi_rollup_buckets_final';
+CREATE AGGREGATE kpi_internal.rollup_buckets(ts timestamptz, value float8, resolution interval) (
+    SFUNC = kpi_internal.rollup_buckets_trans, STYPE = internal, SSPACE = 20000, FINALFUNC = kpi_internal.rollup_buckets_final,
+    COMBINEFUNC = kpi_internal.rollup_buckets_combine, SERIALFUNC = kpi_internal.rollup_buckets_serialize,
+    DESERIALFUNC = kpi_internal.rollup_buckets_deserialize, PARALLEL = SAFE);
+COMMENT ON AGGREGATE kpi_internal.rollup_buckets(timestamptz, float8, interval) IS
+    'internal: kpi.rollup_agg per time bucket of the resolution, as kpi_internal.rollup_bucket[] in time order';
+
 CREATE TABLE kpi.summaries (
     metric      text NOT NULL,
     series      jsonb NOT NULL DEFAULT '{}',
@@ -61,7 +98,7 @@ CREATE FUNCTION kpi.bucket(resolution interval, ts timestamptz) RETURNS timestam
     RETURN date_bin(resolution, ts, '2000-01-01 00:00:00+00'::timestamptz);
 COMMENT ON FUNCTION kpi.bucket(interval, timestamptz) IS 'Start of the bucket of the given resolution holding ts (buckets are aligned to 2000-01-01 00:00 UTC)';
 
-CREATE FUNCTION kpi._check_resolution(func text, arg text, res interval) RETURNS void
+CREATE FUNCTION kpi_internal.check_resolution(func text, arg text, res interval) RETURNS void
 LANGUAGE plpgsql IMMUTABLE AS $$
 BEGIN
     IF res IS NULL THEN
@@ -81,7 +118,7 @@ END
 $$;
 
 -- the expression building a row's series from its tags, for dynamic SQL
-CREATE FUNCTION kpi._series_expr(keys text[], tags_expr text) RETURNS text
+CREATE FUNCTION kpi_internal.series_expr(keys text[], tags_expr text) RETURNS text
 LANGUAGE sql IMMUTABLE AS $$
     SELECT CASE WHEN cardinality(keys) = 0 THEN '''{}''::jsonb'
            ELSE 'jsonb_build_object(' ||
@@ -90,7 +127,7 @@ LANGUAGE sql IMMUTABLE AS $$
 $$;
 
 -- whether a summary row's series has exactly the grouping keys
-CREATE FUNCTION kpi._series_keys_match(series jsonb, keys text[]) RETURNS boolean
+CREATE FUNCTION kpi_internal.series_keys_match(series jsonb, keys text[]) RETURNS boolean
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
     -- every grouping key is present (a missing tag is stored as JSON null) and no other
     SELECT series ?& keys AND series - keys = '{}'::jsonb
@@ -112,7 +149,7 @@ DECLARE
     rid bigint;
     jid bigint;
 BEGIN
-    PERFORM kpi._check_resolution('kpi.add_rollup', 'resolution', resolution);
+    PERFORM kpi_internal.check_resolution('kpi.add_rollup', 'resolution', resolution);
     IF metrics IS NULL OR metrics = '' THEN
         RAISE EXCEPTION 'kpi.add_rollup: metrics must be a LIKE pattern such as ''%%'' or ''api_%%''' USING ERRCODE = '22023';
     END IF;
@@ -120,14 +157,14 @@ BEGIN
         RAISE EXCEPTION 'kpi.add_rollup: lag must be a non-negative interval, got %', coalesce(lag::text, 'NULL')
             USING ERRCODE = '22023';
     END IF;
-    PERFORM kpi._check_schedule('kpi.add_rollup', schedule);
+    PERFORM kpi_internal.check_schedule('kpi.add_rollup', schedule);
     IF group_by_tags IS NULL OR array_position(group_by_tags, NULL) IS NOT NULL
        OR array_position(group_by_tags, '') IS NOT NULL THEN
         RAISE EXCEPTION 'kpi.add_rollup: group_by_tags must be an array of non-empty tag names' USING ERRCODE = '22023';
     END IF;
     keys := ARRAY(SELECT DISTINCT k FROM unnest(group_by_tags) k ORDER BY k);
     IF source_resolution IS NOT NULL THEN
-        PERFORM kpi._check_resolution('kpi.add_rollup', 'source_resolution', source_resolution);
+        PERFORM kpi_internal.check_resolution('kpi.add_rollup', 'source_resolution', source_resolution);
         IF source_resolution >= resolution
            OR extract(epoch FROM resolution)::numeric % extract(epoch FROM source_resolution)::numeric <> 0 THEN
             RAISE EXCEPTION 'kpi.add_rollup: source_resolution % must be finer than resolution % and divide it', source_resolution, resolution
@@ -193,7 +230,7 @@ BEGIN
     -- the summaries no other rollup of the same resolution and grouping covers
     DELETE FROM kpi.summaries s
     WHERE s.resolution = r.resolution AND s.metric LIKE r.metrics
-      AND kpi._series_keys_match(s.series, r.group_by_tags)
+      AND kpi_internal.series_keys_match(s.series, r.group_by_tags)
       AND NOT EXISTS (SELECT 1 FROM kpi.rollups o WHERE o.id <> r.id AND o.resolution = r.resolution
                       AND o.group_by_tags = r.group_by_tags AND s.metric LIKE o.metrics);
     DELETE FROM kpi.rollups WHERE id = rollup_id;
@@ -202,7 +239,7 @@ END
 $$;
 
 -- recomputes the buckets in [lo, hi) of a rollup from its source; returns the rows written
-CREATE FUNCTION kpi._materialize(r kpi.rollups, lo timestamptz, hi timestamptz) RETURNS bigint
+CREATE FUNCTION kpi_internal.materialize(r kpi.rollups, lo timestamptz, hi timestamptz) RETURNS bigint
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     n bigint;
@@ -217,7 +254,7 @@ BEGIN
     END IF;
     DELETE FROM kpi.summaries s
     WHERE s.resolution = r.resolution AND s.bucket >= lo AND s.bucket < hi AND s.metric LIKE r.metrics
-      AND kpi._series_keys_match(s.series, r.group_by_tags);
+      AND kpi_internal.series_keys_match(s.series, r.group_by_tags);
     IF r.source_rollup IS NULL THEN
         -- the aggregate splits each metric's (and series') rows into buckets itself, so
         -- the executor hashes metric and series only; a constant '{}' series and a
@@ -225,14 +262,14 @@ BEGIN
         q := format($q$
             INSERT INTO kpi.summaries (metric, series, resolution, bucket, count, sum, avg, min, max, stddev, sketch, trend, updated_at)
             SELECT x.metric, %s, $1, u.bucket, u.count, u.sum, u.avg, u.min, u.max, u.stddev, u.sketch, u.trend, now()
-            FROM (SELECT m.metric, %s kpi._rollup_buckets(m.ts, m.value, $1) AS parts
+            FROM (SELECT m.metric, %s kpi_internal.rollup_buckets(m.ts, m.value, $1) AS parts
                   FROM kpi.metrics m
                   WHERE m.ts >= $2 AND m.ts < $3 %s
                   GROUP BY %s) x
             CROSS JOIN LATERAL unnest(x.parts) u $q$,
             CASE WHEN cardinality(r.group_by_tags) = 0 THEN '''{}''::jsonb' ELSE 'x.series' END,
             CASE WHEN cardinality(r.group_by_tags) = 0 THEN ''
-                 ELSE kpi._series_expr(r.group_by_tags, 'm.tags') || ' AS series,' END,
+                 ELSE kpi_internal.series_expr(r.group_by_tags, 'm.tags') || ' AS series,' END,
             CASE WHEN r.metrics = '%' THEN '' ELSE 'AND m.metric LIKE $4' END,
             CASE WHEN cardinality(r.group_by_tags) = 0 THEN '1' ELSE '1, 2' END);
         -- at most 50,000 buckets per statement keep each series' array of buckets small
@@ -259,7 +296,7 @@ BEGIN
               FROM kpi.summaries s
               WHERE s.resolution = src.resolution AND s.bucket >= lo AND s.bucket < hi
                 AND s.metric LIKE r.metrics AND s.metric LIKE src.metrics
-                AND kpi._series_keys_match(s.series, r.group_by_tags)
+                AND kpi_internal.series_keys_match(s.series, r.group_by_tags)
               WINDOW w AS (PARTITION BY s.metric, s.series, date_bin(r.resolution, s.bucket, '2000-01-01 00:00:00+00'::timestamptz))
              ) p
         GROUP BY p.metric, p.series, p.b;
@@ -273,20 +310,20 @@ END
 $$;
 
 -- the time before which a rollup's source may have been expired
-CREATE FUNCTION kpi._source_horizon(r kpi.rollups) RETURNS timestamptz
+CREATE FUNCTION kpi_internal.source_horizon(r kpi.rollups) RETURNS timestamptz
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
-    SELECT CASE WHEN r.source_rollup IS NULL THEN kpi._horizon('metrics')
-                ELSE kpi._horizon(r.source_resolution::text) END
+    SELECT CASE WHEN r.source_rollup IS NULL THEN kpi_internal.horizon('metrics')
+                ELSE kpi_internal.horizon(r.source_resolution::text) END
 $$;
 
 -- the first bucket boundary at or after ts (ts itself when infinite)
-CREATE FUNCTION kpi._ceil_bucket(res interval, ts timestamptz) RETURNS timestamptz
+CREATE FUNCTION kpi_internal.ceil_bucket(res interval, ts timestamptz) RETURNS timestamptz
 LANGUAGE sql IMMUTABLE AS $$
     SELECT CASE WHEN NOT isfinite(ts) OR kpi.bucket(res, ts) = ts THEN ts ELSE kpi.bucket(res, ts) + res END
 $$;
 
 -- the end of the complete buckets a run may materialize
-CREATE FUNCTION kpi._cutoff(r kpi.rollups) RETURNS timestamptz
+CREATE FUNCTION kpi_internal.cutoff(r kpi.rollups) RETURNS timestamptz
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
     SELECT CASE WHEN r.source_rollup IS NULL THEN kpi.bucket(r.resolution, now() - r.lag)
                 ELSE least(kpi.bucket(r.resolution, now() - r.lag),
@@ -295,7 +332,7 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
 $$;
 
 -- the first bucket in [lo, hi) holding source rows or summary rows of the rollup (NULL if none)
-CREATE FUNCTION kpi._next_data(r kpi.rollups, lo timestamptz, hi timestamptz) RETURNS timestamptz
+CREATE FUNCTION kpi_internal.next_data(r kpi.rollups, lo timestamptz, hi timestamptz) RETURNS timestamptz
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     src timestamptz;
@@ -315,7 +352,7 @@ $$;
 
 -- materializes [lo, hi) spending at most budget buckets and jumping over
 -- stretches without data; returns how far it got
-CREATE FUNCTION kpi._materialize_range(r kpi.rollups, lo timestamptz, hi timestamptz, INOUT budget bigint,
+CREATE FUNCTION kpi_internal.materialize_range(r kpi.rollups, lo timestamptz, hi timestamptz, INOUT budget bigint,
                                        INOUT rows bigint, INOUT buckets bigint, OUT reached timestamptz)
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
@@ -327,7 +364,7 @@ BEGIN
     WHILE a < hi AND budget > 0 LOOP
         IF hi - a > r.resolution * budget THEN
             -- far behind (a backfill, a TRUNCATE, a long quiet time): skip to the next data
-            nxt := kpi._next_data(r, a, hi);
+            nxt := kpi_internal.next_data(r, a, hi);
             IF nxt IS NULL THEN
                 a := hi;
                 EXIT;
@@ -336,7 +373,7 @@ BEGIN
         END IF;
         b := least(hi, a + r.resolution * budget);
         nb := ceil(extract(epoch FROM b - a) / extract(epoch FROM r.resolution));
-        rows := rows + kpi._materialize(r, a, b);
+        rows := rows + kpi_internal.materialize(r, a, b);
         buckets := buckets + nb;
         budget := budget - nb;
         a := b;
@@ -347,7 +384,7 @@ $$;
 
 -- one run of a rollup: invalidated buckets below the watermark, then new complete
 -- buckets, together at most kpi.rollup_batch_buckets buckets
-CREATE FUNCTION kpi._run_rollup(rollup_id bigint, OUT rows bigint, OUT buckets bigint, OUT more boolean)
+CREATE FUNCTION kpi_internal.run_rollup(rollup_id bigint, OUT rows bigint, OUT buckets bigint, OUT more boolean)
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     r kpi.rollups;
@@ -369,8 +406,8 @@ BEGIN
         INSERT INTO kpi.rollup_invalidations (rollup_id, lo, hi)
         SELECT x.id, d.lo, d.hi FROM d CROSS JOIN kpi.rollups x WHERE x.source_rollup IS NULL;
     END IF;
-    horizon := kpi._ceil_bucket(r.resolution, kpi._source_horizon(r));
-    cutoff := kpi._cutoff(r);
+    horizon := kpi_internal.ceil_bucket(r.resolution, kpi_internal.source_horizon(r));
+    cutoff := kpi_internal.cutoff(r);
     IF r.watermark IS NULL THEN
         -- nothing materialized yet: the forward pass sees every committed row
         DELETE FROM kpi.rollup_invalidations i WHERE i.rollup_id = r.id;
@@ -388,7 +425,7 @@ BEGIN
             g AS (SELECT o.lo, o.hi, sum(o.starts) OVER (ORDER BY o.lo, o.hi) AS island FROM o)
             SELECT min(g.lo) AS lo, max(g.hi) AS hi FROM g GROUP BY g.island ORDER BY 1
         LOOP
-            m := kpi._materialize_range(r, rng.lo, rng.hi, budget, rows, buckets);
+            m := kpi_internal.materialize_range(r, rng.lo, rng.hi, budget, rows, buckets);
             budget := m.budget; rows := m.rows; buckets := m.buckets;
             IF m.reached < rng.hi THEN
                 INSERT INTO kpi.rollup_invalidations VALUES (r.id, m.reached, rng.hi);
@@ -402,7 +439,7 @@ BEGIN
     END IF;
     start_ts := coalesce(r.watermark, greatest(horizon, '1900-01-01'::timestamptz));
     IF start_ts < cutoff THEN
-        m := kpi._materialize_range(r, start_ts, cutoff, budget, rows, buckets);
+        m := kpi_internal.materialize_range(r, start_ts, cutoff, budget, rows, buckets);
         rows := m.rows; buckets := m.buckets;
         start_ts := m.reached;
         more := more OR start_ts < cutoff;
@@ -434,21 +471,21 @@ BEGIN
         RAISE EXCEPTION 'kpi.refresh: no rollup with id %', coalesce(rollup_id::text, 'NULL') USING ERRCODE = '42704';
     END IF;
     lo := greatest(kpi.bucket(r.resolution, greatest(from_ts, '1900-01-01'::timestamptz)),
-                   kpi._ceil_bucket(r.resolution, kpi._source_horizon(r)));
-    hi := least(to_ts, kpi._cutoff(r));
+                   kpi_internal.ceil_bucket(r.resolution, kpi_internal.source_horizon(r)));
+    hi := least(to_ts, kpi_internal.cutoff(r));
     IF hi > kpi.bucket(r.resolution, hi) THEN
         hi := kpi.bucket(r.resolution, hi) + r.resolution;
     END IF;
-    hi := least(hi, kpi._cutoff(r));
+    hi := least(hi, kpi_internal.cutoff(r));
     IF hi IS NULL OR lo >= hi THEN
         RAISE NOTICE 'kpi.refresh: nothing to refresh in rollup % between % and % (complete buckets end at %)',
-            r.id, from_ts, to_ts, kpi._cutoff(r);
+            r.id, from_ts, to_ts, kpi_internal.cutoff(r);
         RETURN 0;
     END IF;
     total := ceil(extract(epoch FROM hi - lo) / extract(epoch FROM r.resolution));
     a := lo;
     WHILE a < hi LOOP
-        nrows := nrows + kpi._materialize(r, a, least(hi, a + r.resolution * budget));
+        nrows := nrows + kpi_internal.materialize(r, a, least(hi, a + r.resolution * budget));
         done := least(total, done + budget);
         a := least(hi, a + r.resolution * budget);
         IF total > budget THEN
@@ -486,7 +523,7 @@ RETURNS TABLE (bucket timestamptz, count bigint, sum float8, avg float8, min flo
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 #variable_conflict use_column
 BEGIN
-    PERFORM kpi._check_resolution('kpi.series', 'resolution', resolution);
+    PERFORM kpi_internal.check_resolution('kpi.series', 'resolution', resolution);
     IF tags IS NOT NULL AND jsonb_typeof(tags) <> 'object' THEN
         RAISE EXCEPTION 'kpi.series: tags must be a JSON object, got %', tags USING ERRCODE = '22023';
     END IF;
@@ -538,6 +575,28 @@ END
 $$;
 COMMENT ON FUNCTION kpi.series(text, interval, timestamptz, timestamptz, jsonb) IS
     'Buckets of one metric and series between from and to: materialized summaries below the rollup watermark, computed from raw rows above it';
+
+-- the 'rollup' job kind: config {"rollup_id": n}, made by kpi.add_rollup
+CREATE FUNCTION kpi_internal.run_rollup_job(config jsonb, OUT rows bigint, OUT buckets bigint, OUT more boolean)
+LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$
+    SELECT r.rows, r.buckets, r.more FROM kpi_internal.run_rollup((config->>'rollup_id')::bigint) r
+$$;
+COMMENT ON FUNCTION kpi_internal.run_rollup_job(jsonb) IS 'Internal: runs a rollup job';
+
+CREATE FUNCTION kpi_internal.check_rollup_job(config jsonb, refs boolean) RETURNS void
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF jsonb_typeof(config->'rollup_id') IS DISTINCT FROM 'number'
+       OR (refs AND NOT EXISTS (SELECT 1 FROM kpi.rollups WHERE id = (config->>'rollup_id')::numeric)) THEN
+        RAISE EXCEPTION 'rollup job config needs the "rollup_id" of an existing rollup, got %', config
+            USING ERRCODE = '22023', HINT = 'Rollup jobs are created by kpi.add_rollup.';
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION kpi_internal.check_rollup_job(jsonb, boolean) IS 'Internal: checks a rollup job''s config';
+
+SELECT kpi_internal.register_job_kind('rollup', 'kpi_internal.run_rollup_job(jsonb)', 'kpi_internal.check_rollup_job(jsonb, boolean)',
+                              true, 'Materializes a rollup''s complete and invalidated buckets');
 
 SELECT pg_catalog.pg_extension_config_dump('kpi.summaries', '');
 SELECT pg_catalog.pg_extension_config_dump('kpi.rollups', '');

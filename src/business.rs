@@ -1,8 +1,8 @@
 //! Business formulas in SQL. Money arguments and results are `numeric`,
 //! computed with rust_decimal (28 significant digits); never float.
 
-use crate::agg;
-use crate::errors::{raise, OrRaise};
+use crate::pg::agg;
+use crate::pg::errors::{raise, OrRaise};
 use kpi_core::business as biz;
 use rust_decimal::Decimal;
 
@@ -216,7 +216,7 @@ fn micros(func: &str, arg: &str, ts: TimestampWithTimeZone) -> i64 {
     ts.into_inner()
 }
 
-#[pg_extern(immutable, parallel_safe)]
+#[pg_extern(immutable, parallel_safe, schema = "kpi_internal")]
 fn payback_days_trans(
     state: Internal,
     ts: Option<TimestampWithTimeZone>,
@@ -258,7 +258,7 @@ crate::state_support!(
     |x, y| x.merge(&y).or_raise("kpi.payback_days")
 );
 
-#[pg_extern(immutable, strict, parallel_safe)]
+#[pg_extern(immutable, strict, parallel_safe, schema = "kpi_internal")]
 fn payback_days_final(state: Internal) -> Option<AnyNumeric> {
     unsafe { agg::get::<biz::Payback>(&state) }?.days().map(num)
 }

@@ -5,8 +5,8 @@
 //! completion, so the statement-level triggers (alerts, the rollups' change
 //! log, the checks) fire exactly as for a plain INSERT.
 
-use crate::errors::{code, raise};
-use crate::guc::{MAX_BATCH_SIZE, MAX_FUTURE};
+use crate::pg::errors::{code, raise};
+use crate::pg::guc::{MAX_BATCH_SIZE, MAX_FUTURE};
 use kpi_core::ingest::{self, IngestError, Stamp, LOOKS_LIKE_MILLIS};
 use pgrx::datum::DatumWithOid;
 use pgrx::prelude::*;

@@ -5,55 +5,206 @@
 
 use pgrx::prelude::*;
 
-mod agg;
+// plumbing shared by the features
+mod pg;
+
+// features, named as in crates/kpi-core/src and sql/
 mod business;
-mod definitions;
-mod errors;
-mod guc;
 mod ingest;
-mod launcher;
+mod jobs;
 mod models;
-mod rollup;
+mod rollups;
 mod severity;
 mod sketch;
 mod stats;
 mod trend;
-mod types;
-mod worker;
 
 ::pgrx::pg_module_magic!(name, version);
 
-extension_sql_file!("../sql/schema.sql", name = "schema", bootstrap);
-extension_sql_file!("../sql/types.sql", name = "types", requires = ["schema"]);
-extension_sql_file!("../sql/ingest.sql", name = "ingest", requires = ["schema"]);
+/// The schema of pg_kpi's internals (made in sql/bootstrap.sql); Rust
+/// functions join it with `#[pg_extern(schema = "kpi_internal")]`.
+#[pg_schema]
+mod kpi_internal {}
+
+// The SQL of each feature, in sql/<feature>.sql; a feature whose Rust
+// functions take or return its own types has them in sql/<feature>.sql and
+// its aggregates (over those Rust functions) in sql/<feature>_aggregates.sql.
+// `requires` orders each file after what it uses; ARCHITECTURE.md has the map.
+extension_sql_file!("../sql/bootstrap.sql", name = "bootstrap", bootstrap);
 extension_sql_file!(
-    "../sql/alerts.sql",
-    name = "alerts",
-    requires = ["schema", severity::_note_unknown_metric]
+    "../sql/ingest.sql",
+    name = "ingest",
+    requires = ["bootstrap"]
 );
 extension_sql_file!(
-    "../sql/business.sql",
-    name = "business",
-    requires = ["schema"]
+    "../sql/severity.sql",
+    name = "severity",
+    requires = [
+        "bootstrap",
+        severity::_note_unknown_metric,
+        severity::check_thresholds,
+        severity::health_score_final,
+        severity::health_status,
+        severity::overall_grade_final,
+        severity::overall_grade_trans,
+        severity::points_combine,
+        severity::points_deserialize,
+        severity::points_serialize
+    ]
 );
 extension_sql_file!(
     "../sql/jobs.sql",
     name = "jobs",
-    requires = ["schema", "alerts", launcher::_start_worker]
+    requires = ["bootstrap", jobs::launcher::_start_worker]
 );
-extension_sql_file!("../sql/aggregates.sql", name = "aggregates", finalize);
+extension_sql_file!(
+    "../sql/partitions.sql",
+    name = "partitions",
+    requires = ["jobs", "ingest"]
+);
+extension_sql_file!(
+    "../sql/retention.sql",
+    name = "retention",
+    requires = ["jobs"]
+);
+extension_sql_file!(
+    "../sql/alerts.sql",
+    name = "alerts",
+    requires = ["severity", "ingest", "jobs"]
+);
+extension_sql_file!(
+    "../sql/business.sql",
+    name = "business",
+    requires = [
+        "bootstrap",
+        business::break_even_days,
+        business::churn_probability,
+        business::churn_rate,
+        business::clv_simple,
+        business::payback_days_combine,
+        business::payback_days_deserialize,
+        business::payback_days_final,
+        business::payback_days_serialize,
+        business::payback_days_trans,
+        business::roi
+    ]
+);
+extension_sql_file!(
+    "../sql/sketch.sql",
+    name = "sketch",
+    requires = ["bootstrap"]
+);
+extension_sql_file!(
+    "../sql/sketch_aggregates.sql",
+    name = "sketch_aggregates",
+    requires = [
+        "sketch",
+        sketch::sketch_combine,
+        sketch::sketch_deserialize,
+        sketch::sketch_final,
+        sketch::sketch_merge_trans,
+        sketch::sketch_serialize,
+        sketch::sketch_trans_err
+    ]
+);
+extension_sql_file!("../sql/trend.sql", name = "trend", requires = ["bootstrap"]);
+extension_sql_file!(
+    "../sql/trend_aggregates.sql",
+    name = "trend_aggregates",
+    requires = [
+        "trend",
+        trend::trend_combine,
+        trend::trend_deserialize,
+        trend::trend_final,
+        trend::trend_merge_trans,
+        trend::trend_serialize,
+        trend::trend_trans_xy
+    ]
+);
+extension_sql_file!("../sql/stats.sql", name = "stats", requires = ["bootstrap"]);
+extension_sql_file!(
+    "../sql/stats_aggregates.sql",
+    name = "stats_aggregates",
+    requires = [
+        "stats",
+        stats::correlation_combine,
+        stats::correlation_deserialize,
+        stats::correlation_final,
+        stats::correlation_serialize,
+        stats::correlation_trans,
+        stats::correlation_trans2,
+        stats::exact_combine,
+        stats::exact_deserialize,
+        stats::exact_serialize,
+        stats::percentile_final,
+        stats::percentile_trans,
+        stats::percentiles_final,
+        stats::summary_combine,
+        stats::summary_deserialize,
+        stats::summary_final,
+        stats::summary_serialize,
+        stats::summary_sketch_combine,
+        stats::summary_sketch_deserialize,
+        stats::summary_sketch_final,
+        stats::summary_sketch_serialize,
+        stats::summary_sketch_trans,
+        stats::summary_trans
+    ]
+);
+extension_sql_file!(
+    "../sql/models.sql",
+    name = "models",
+    requires = ["bootstrap"]
+);
+extension_sql_file!(
+    "../sql/models_aggregates.sql",
+    name = "models_aggregates",
+    requires = [
+        "models",
+        models::bgnbd_combine,
+        models::bgnbd_deserialize,
+        models::bgnbd_final,
+        models::bgnbd_serialize,
+        models::bgnbd_trans,
+        models::bgnbd_trans_pen,
+        models::gamma_gamma_combine,
+        models::gamma_gamma_deserialize,
+        models::gamma_gamma_final,
+        models::gamma_gamma_serialize,
+        models::gamma_gamma_trans,
+        models::sbg_combine,
+        models::sbg_deserialize,
+        models::sbg_final,
+        models::sbg_serialize,
+        models::sbg_trans
+    ]
+);
 extension_sql_file!(
     "../sql/rollups.sql",
     name = "rollups",
-    requires = ["jobs", "aggregates", "ingest"]
+    requires = [
+        "ingest",
+        "jobs",
+        "retention",
+        "sketch",
+        "trend",
+        sketch::approx_percentile,
+        rollups::rollup_buckets_combine,
+        rollups::rollup_buckets_deserialize,
+        rollups::rollup_buckets_serialize,
+        rollups::rollup_combine,
+        rollups::rollup_deserialize,
+        rollups::rollup_serialize,
+        trend::slope
+    ]
 );
 
 #[pg_guard]
 pub extern "C-unwind" fn _PG_init() {
-    guc::init();
+    pg::guc::init();
     if unsafe { pgrx::pg_sys::process_shared_preload_libraries_in_progress } {
-        guc::init_postmaster();
-        launcher::init_preloaded();
+        pg::guc::init_postmaster();
+        jobs::launcher::init_preloaded();
     }
 }
 

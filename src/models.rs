@@ -2,8 +2,8 @@
 //! fits (parallel-safe aggregates returning composite model values) and the
 //! predictions that take a fitted model.
 
-use crate::agg;
-use crate::errors::{raise, OrRaise};
+use crate::pg::agg;
+use crate::pg::errors::{raise, OrRaise};
 use kpi_core::models::{self, BgNbd, BgNbdData, Fit, GammaGamma, GammaGammaData, Sbg, SbgData};
 
 use pgrx::pg_sys::errcodes::PgSqlErrorCode;
@@ -74,7 +74,7 @@ fn bg_add(state: &mut BgState, f: Option<f64>, r: Option<f64>, t: Option<f64>, p
     }
 }
 
-#[pg_extern(immutable, parallel_safe)]
+#[pg_extern(immutable, parallel_safe, schema = "kpi_internal")]
 fn bgnbd_trans(
     state: Internal,
     frequency: Option<f64>,
@@ -88,7 +88,7 @@ fn bgnbd_trans(
     state
 }
 
-#[pg_extern(immutable, parallel_safe)]
+#[pg_extern(immutable, parallel_safe, schema = "kpi_internal")]
 fn bgnbd_trans_pen(
     state: Internal,
     frequency: Option<f64>,
@@ -103,7 +103,7 @@ fn bgnbd_trans_pen(
     state
 }
 
-#[pg_extern(immutable, parallel_safe)]
+#[pg_extern(immutable, parallel_safe, schema = "kpi_internal")]
 fn bgnbd_combine(
     a: Option<Internal>,
     b: Option<Internal>,
@@ -117,7 +117,7 @@ fn bgnbd_combine(
     }
 }
 
-#[pg_extern(immutable, strict, parallel_safe)]
+#[pg_extern(immutable, strict, parallel_safe, schema = "kpi_internal")]
 fn bgnbd_serialize(state: Internal) -> Vec<u8> {
     let Some(st) = (unsafe { agg::get::<BgState>(&state) }) else {
         return Vec::new();
@@ -127,7 +127,7 @@ fn bgnbd_serialize(state: Internal) -> Vec<u8> {
     out
 }
 
-#[pg_extern(immutable, strict, parallel_safe)]
+#[pg_extern(immutable, strict, parallel_safe, schema = "kpi_internal")]
 fn bgnbd_deserialize(bytes: &[u8], _internal: Internal) -> Internal {
     if bytes.len() < 8 {
         raise(
@@ -163,7 +163,7 @@ fn bg_tuple(fit: &Fit<BgNbd>) -> Tuple {
     )
 }
 
-#[pg_extern(immutable, strict, parallel_safe, requires = ["types"])]
+#[pg_extern(immutable, strict, parallel_safe, requires = ["models"], schema = "kpi_internal")]
 fn bgnbd_final(state: Internal) -> Option<pgrx::composite_type!('static, "kpi.bgnbd")> {
     let st = unsafe { agg::get::<BgState>(&state) }?;
     if st.data.0.n == 0 {
@@ -201,7 +201,7 @@ fn horizon_ok(func: &str, horizon: f64) {
 }
 
 /// Probability that a customer with this history is still alive (1 for frequency 0).
-#[pg_extern(immutable, strict, parallel_safe, requires = ["types"])]
+#[pg_extern(immutable, strict, parallel_safe, requires = ["models"])]
 fn p_alive(m: pgrx::composite_type!("kpi.bgnbd"), frequency: f64, recency: f64, t: f64) -> f64 {
     let bg = bg_model("kpi.p_alive", &m);
     let [x, tx, t] = rfm("kpi.p_alive", frequency, recency, t);
@@ -214,7 +214,7 @@ fn p_alive(m: pgrx::composite_type!("kpi.bgnbd"), frequency: f64, recency: f64, 
     immutable,
     strict,
     parallel_safe,
-    requires = ["types"]
+    requires = ["models"]
 )]
 fn expected_purchases_given(
     m: pgrx::composite_type!("kpi.bgnbd"),
@@ -235,7 +235,7 @@ fn expected_purchases_given(
     immutable,
     strict,
     parallel_safe,
-    requires = ["types"]
+    requires = ["models"]
 )]
 fn expected_purchases_new(m: pgrx::composite_type!("kpi.bgnbd"), horizon: f64) -> Option<f64> {
     let bg = bg_model("kpi.expected_purchases", &m);
@@ -245,7 +245,7 @@ fn expected_purchases_new(m: pgrx::composite_type!("kpi.bgnbd"), horizon: f64) -
 
 // ---------------------------------------------------------------- Gamma-Gamma
 
-#[pg_extern(immutable, parallel_safe)]
+#[pg_extern(immutable, parallel_safe, schema = "kpi_internal")]
 fn gamma_gamma_trans(
     state: Internal,
     frequency: Option<f64>,
@@ -270,7 +270,7 @@ crate::state_support!(
     |x, y| x.0.merge(&y.0)
 );
 
-#[pg_extern(immutable, strict, parallel_safe, requires = ["types"])]
+#[pg_extern(immutable, strict, parallel_safe, requires = ["models"], schema = "kpi_internal")]
 fn gamma_gamma_final(state: Internal) -> Option<pgrx::composite_type!('static, "kpi.gamma_gamma")> {
     let st = unsafe { agg::get::<GammaGammaData>(&state) }?;
     if st.0.n == 0 {
@@ -323,7 +323,7 @@ fn spend_inputs(func: &str, frequency: f64, monetary: f64) {
 
 /// Expected average spend per transaction; for frequency 0 the population mean.
 /// NULL where the model's mean is undefined (q <= 1, or p·x + q <= 1).
-#[pg_extern(immutable, strict, parallel_safe, requires = ["types"])]
+#[pg_extern(immutable, strict, parallel_safe, requires = ["models"])]
 fn expected_spend(
     m: pgrx::composite_type!("kpi.gamma_gamma"),
     frequency: f64,
@@ -340,7 +340,7 @@ fn expected_spend(
 
 /// Discounted customer lifetime value from a BG/NBD and a Gamma-Gamma model.
 #[allow(clippy::too_many_arguments)]
-#[pg_extern(immutable, parallel_safe, requires = ["types"])]
+#[pg_extern(immutable, parallel_safe, requires = ["models"])]
 fn clv_bgnbd(
     bg: pgrx::composite_type!("kpi.bgnbd"),
     gg: pgrx::composite_type!("kpi.gamma_gamma"),
@@ -396,7 +396,7 @@ fn clv_bgnbd(
 
 // ---------------------------------------------------------------- shifted-beta-geometric
 
-#[pg_extern(immutable, parallel_safe)]
+#[pg_extern(immutable, parallel_safe, schema = "kpi_internal")]
 fn sbg_trans(
     state: Internal,
     period: Option<i32>,
@@ -420,7 +420,7 @@ crate::state_support!(
     |x, y| x.merge(&y).or_raise("kpi.sbg_fit")
 );
 
-#[pg_extern(immutable, strict, parallel_safe, requires = ["types"])]
+#[pg_extern(immutable, strict, parallel_safe, requires = ["models"], schema = "kpi_internal")]
 fn sbg_final(state: Internal) -> Option<pgrx::composite_type!('static, "kpi.sbg")> {
     let st = unsafe { agg::get::<SbgData>(&state) }?;
     if st.alive.is_empty() {
@@ -466,20 +466,20 @@ fn sbg_model(func: &str, m: &PgHeapTuple<'_, impl pgrx::WhoAllocated>, t: i32) -
 }
 
 /// Share of the cohort still alive after t periods, S(t).
-#[pg_extern(immutable, strict, parallel_safe, requires = ["types"])]
+#[pg_extern(immutable, strict, parallel_safe, requires = ["models"])]
 fn sbg_survival(m: pgrx::composite_type!("kpi.sbg"), t: i32) -> f64 {
     sbg_model("kpi.sbg_survival", &m, t).survival(t as f64)
 }
 
 /// Retention rate at period t: S(t) / S(t − 1); NULL for t = 0.
-#[pg_extern(immutable, strict, parallel_safe, requires = ["types"])]
+#[pg_extern(immutable, strict, parallel_safe, requires = ["models"])]
 fn sbg_retention(m: pgrx::composite_type!("kpi.sbg"), t: i32) -> Option<f64> {
     let s = sbg_model("kpi.sbg_retention", &m, t);
     (t >= 1).then(|| s.retention(t as f64))
 }
 
 /// Probability of churning at period t given alive at t − 1: 1 − retention; NULL for t = 0.
-#[pg_extern(immutable, strict, parallel_safe, requires = ["types"])]
+#[pg_extern(immutable, strict, parallel_safe, requires = ["models"])]
 fn sbg_churn_probability(m: pgrx::composite_type!("kpi.sbg"), t: i32) -> Option<f64> {
     let s = sbg_model("kpi.sbg_churn_probability", &m, t);
     (t >= 1).then(|| 1.0 - s.retention(t as f64))

@@ -5,10 +5,10 @@
 //! return or take the SQL enum `kpi.severity_level`, whose label OIDs are
 //! looked up once per call site and cached in `fn_extra`.
 
-use crate::agg;
-use crate::errors::{code, raise, OrRaise};
+use crate::pg::agg;
+use crate::pg::errors::{code, raise, OrRaise};
+use kpi_core::severity::thresholds::{self, Direction};
 use kpi_core::severity::{self as sev, Points, Severity};
-use kpi_core::thresholds::{self, Direction};
 
 use pgrx::pg_sys::errcodes::PgSqlErrorCode;
 use pgrx::pg_sys::panic::ErrorReport;
@@ -168,7 +168,13 @@ thread_local! {
 
 /// NOTICE, once per session and metric name, that kpi.severity(metric, value)
 /// found no active definition (usually a typo); always false.
-#[pg_extern(stable, strict, parallel_safe)]
+#[pg_extern(
+    stable,
+    strict,
+    parallel_safe,
+    schema = "kpi_internal",
+    name = "note_unknown_metric"
+)]
 fn _note_unknown_metric(metric: &str) -> bool {
     let first = WARNED.with_borrow_mut(|w| w.len() < 1000 && w.insert(metric.to_string()));
     if first {
@@ -233,7 +239,7 @@ pub unsafe extern "C-unwind" fn kpi_health_score_trans(
     agg::fmgr_return(state)
 }
 
-#[pg_extern(immutable, parallel_safe)]
+#[pg_extern(immutable, parallel_safe, schema = "kpi_internal")]
 fn overall_grade_trans(
     state: Internal,
     grade: Option<&str>,
@@ -256,16 +262,39 @@ crate::state_support!(
     |x, y| x.merge(&y)
 );
 
-#[pg_extern(immutable, strict, parallel_safe)]
+#[pg_extern(immutable, strict, parallel_safe, schema = "kpi_internal")]
 fn health_score_final(state: Internal) -> Option<f64> {
     unsafe { agg::get::<Points>(&state) }?.mean()
 }
 
-#[pg_extern(immutable, strict, parallel_safe)]
+#[pg_extern(immutable, strict, parallel_safe, schema = "kpi_internal")]
 fn overall_grade_final(state: Internal) -> Option<&'static str> {
     unsafe { agg::get::<Points>(&state) }?
         .mean()
         .map(sev::grade_from_mean)
+}
+
+// ---- kpi.metric_definitions: the trigger's validation ----
+
+/// Raises an error when a definition's direction is unknown or its
+/// thresholds are not monotone in that direction; otherwise does nothing.
+#[pg_extern(immutable, parallel_safe, schema = "kpi_internal")]
+fn check_thresholds(
+    metric: Option<&str>,
+    direction: Option<&str>,
+    optimal: Option<f64>,
+    good: Option<f64>,
+    warning: Option<f64>,
+    critical: Option<f64>,
+) {
+    // a NULL metric is left to the table's NOT NULL constraint (23502)
+    let Some(metric) = metric else { return };
+    let direction = direction.unwrap_or("lower_is_better");
+    if let Err((state, msg)) =
+        thresholds::check(metric, direction, [optimal, good, warning, critical])
+    {
+        raise(code(state), msg, None, Some("for lower_is_better metrics use optimal <= good <= warning <= critical; for higher_is_better the reverse"))
+    }
 }
 
 #[cfg(any(test, feature = "pg_test"))]
@@ -352,5 +381,41 @@ mod tests {
     #[pg_test(error = "kpi.overall_grade: grade: expected one of A, B, C, D, F, got 'E'")]
     fn overall_grade_rejects_unknown_letters() {
         Spi::run("SELECT kpi.overall_grade(g) FROM unnest(array['A','E']) g").unwrap();
+    }
+
+    #[pg_test]
+    fn accepts_both_directions() {
+        Spi::run(
+            "INSERT INTO kpi.metric_definitions (metric, direction, optimal, good, warning, critical)
+             VALUES ('api_response_time', 'lower_is_better', 100, 200, 500, 1000),
+                    ('system_availability', 'higher_is_better', 99.99, 99.95, 99.90, 99.80),
+                    ('throughput_rps', 'higher_is_better', NULL, 1000, 500, 100)",
+        )
+        .unwrap();
+        let n = Spi::get_one::<i64>("SELECT count(*) FROM kpi.metric_definitions").unwrap();
+        assert_eq!(n, Some(3));
+    }
+
+    #[pg_test(
+        error = "metric \"api\": thresholds out of order for a lower_is_better metric: critical (400) is below warning (500)"
+    )]
+    fn rejects_out_of_order() {
+        Spi::run(
+            "INSERT INTO kpi.metric_definitions (metric, optimal, good, warning, critical)
+             VALUES ('api', 100, 200, 500, 400)",
+        )
+        .unwrap();
+    }
+
+    #[pg_test(
+        error = "metric \"api\": thresholds out of order for a higher_is_better metric: good (99.99) is above optimal (99.9)"
+    )]
+    fn rejects_out_of_order_on_update() {
+        Spi::run(
+            "INSERT INTO kpi.metric_definitions (metric, direction, optimal, good)
+             VALUES ('api', 'higher_is_better', 99.9, 99.5)",
+        )
+        .unwrap();
+        Spi::run("UPDATE kpi.metric_definitions SET good = 99.99 WHERE metric = 'api'").unwrap();
     }
 }

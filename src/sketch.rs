@@ -2,10 +2,12 @@
 //! Two-step use: `kpi.approx_percentile(kpi.sketch_agg(value), 0.95)`;
 //! stored sketches re-aggregate with `kpi.sketch_agg(sketch)`.
 
-use crate::agg;
-use crate::errors::{raise, OrRaise};
-use crate::types::SketchValue;
+use crate::pg::agg;
+use crate::pg::errors::{raise, OrRaise};
+use crate::pg::stored::{self, Stored};
 use kpi_core::sketch::{Sketch, DEFAULT_ERROR};
+use kpi_core::CoreResult;
+use std::ffi::{CStr, CString};
 
 use pgrx::pg_sys::errcodes::PgSqlErrorCode;
 use pgrx::prelude::*;
@@ -60,7 +62,7 @@ pub unsafe extern "C-unwind" fn kpi_sketch_trans(
     agg::fmgr_return(state)
 }
 
-#[pg_extern(immutable, parallel_safe)]
+#[pg_extern(immutable, parallel_safe, schema = "kpi_internal")]
 fn sketch_trans_err(
     state: Internal,
     value: Option<f64>,
@@ -73,7 +75,7 @@ fn sketch_trans_err(
     state
 }
 
-#[pg_extern(immutable, parallel_safe, requires = ["types"])]
+#[pg_extern(immutable, parallel_safe, requires = ["sketch"], schema = "kpi_internal")]
 fn sketch_merge_trans(
     state: Internal,
     sketch: Option<SketchValue>,
@@ -94,7 +96,7 @@ fn merge(st: &mut SketchState, s: Sketch) {
     }
 }
 
-#[pg_extern(immutable, parallel_safe)]
+#[pg_extern(immutable, parallel_safe, schema = "kpi_internal")]
 fn sketch_combine(
     a: Option<Internal>,
     b: Option<Internal>,
@@ -109,7 +111,7 @@ fn sketch_combine(
     }
 }
 
-#[pg_extern(immutable, strict, parallel_safe)]
+#[pg_extern(immutable, strict, parallel_safe, schema = "kpi_internal")]
 fn sketch_serialize(state: Internal) -> Vec<u8> {
     let st = unsafe { agg::get::<SketchState>(&state) };
     match st.and_then(|s| s.0.as_ref()) {
@@ -122,7 +124,7 @@ fn sketch_serialize(state: Internal) -> Vec<u8> {
     }
 }
 
-#[pg_extern(immutable, strict, parallel_safe)]
+#[pg_extern(immutable, strict, parallel_safe, schema = "kpi_internal")]
 fn sketch_deserialize(bytes: &[u8], _internal: Internal) -> Internal {
     let st = match bytes.split_first() {
         Some((0, [])) => SketchState(None),
@@ -137,7 +139,7 @@ fn sketch_deserialize(bytes: &[u8], _internal: Internal) -> Internal {
     agg::owned(st)
 }
 
-#[pg_extern(immutable, strict, parallel_safe, requires = ["types"])]
+#[pg_extern(immutable, strict, parallel_safe, requires = ["sketch"], schema = "kpi_internal")]
 fn sketch_final(state: Internal) -> Option<SketchValue> {
     let st = unsafe { agg::get::<SketchState>(&state) }?;
     st.0.clone().filter(|s| s.count() > 0).map(SketchValue)
@@ -147,12 +149,12 @@ fn sketch_final(state: Internal) -> Option<SketchValue> {
 
 /// Estimated value at quantile p (percentile_disc semantics), within
 /// kpi.sketch_error(s) relative error of the exact answer.
-#[pg_extern(immutable, strict, parallel_safe, requires = ["types"])]
+#[pg_extern(immutable, strict, parallel_safe, requires = ["sketch"])]
 fn approx_percentile(s: SketchValue, p: f64) -> Option<f64> {
     s.0.quantile(p).or_raise("kpi.approx_percentile")
 }
 
-#[pg_extern(immutable, strict, parallel_safe, requires = ["types"])]
+#[pg_extern(immutable, strict, parallel_safe, requires = ["sketch"])]
 fn approx_percentiles(s: SketchValue, ps: Vec<Option<f64>>) -> Vec<Option<f64>> {
     if ps.is_empty() {
         raise(
@@ -168,34 +170,65 @@ fn approx_percentiles(s: SketchValue, ps: Vec<Option<f64>>) -> Vec<Option<f64>> 
 }
 
 /// Estimated fraction of values <= value.
-#[pg_extern(immutable, strict, parallel_safe, requires = ["types"])]
+#[pg_extern(immutable, strict, parallel_safe, requires = ["sketch"])]
 fn approx_rank(s: SketchValue, value: f64) -> Option<f64> {
     s.0.rank(value).or_raise("kpi.approx_rank")
 }
 
-#[pg_extern(immutable, strict, parallel_safe, requires = ["types"])]
+#[pg_extern(immutable, strict, parallel_safe, requires = ["sketch"])]
 fn sketch_count(s: SketchValue) -> i64 {
     s.0.count() as i64
 }
 
-#[pg_extern(immutable, strict, parallel_safe, requires = ["types"])]
+#[pg_extern(immutable, strict, parallel_safe, requires = ["sketch"])]
 fn sketch_min(s: SketchValue) -> Option<f64> {
     s.0.min()
 }
 
-#[pg_extern(immutable, strict, parallel_safe, requires = ["types"])]
+#[pg_extern(immutable, strict, parallel_safe, requires = ["sketch"])]
 fn sketch_max(s: SketchValue) -> Option<f64> {
     s.0.max()
 }
 
 /// Exact mean (the sum is kept exactly).
-#[pg_extern(immutable, strict, parallel_safe, requires = ["types"])]
+#[pg_extern(immutable, strict, parallel_safe, requires = ["sketch"])]
 fn sketch_mean(s: SketchValue) -> Option<f64> {
     s.0.mean()
 }
 
 /// The relative-error bound in force (grows only if the sketch collapsed).
-#[pg_extern(immutable, strict, parallel_safe, requires = ["types"])]
+#[pg_extern(immutable, strict, parallel_safe, requires = ["sketch"])]
 fn sketch_error(s: SketchValue) -> f64 {
     s.0.error_bound()
+}
+
+// ---- the stored type kpi.sketch: encoding and I/O ----
+
+impl Stored for kpi_core::sketch::Sketch {
+    const SQL_NAME: &'static str = "kpi.sketch";
+    fn encode(&self) -> Vec<u8> {
+        kpi_core::sketch::Sketch::encode(self)
+    }
+    fn decode(b: &[u8]) -> CoreResult<Self> {
+        kpi_core::sketch::Sketch::decode(b)
+    }
+}
+
+crate::stored_type!(SketchValue, kpi_core::sketch::Sketch, "kpi.sketch");
+
+#[pg_extern(immutable, strict, parallel_safe, sql = false, schema = "kpi_internal")]
+fn sketch_in(input: &CStr) -> SketchValue {
+    SketchValue(stored::text_in(input))
+}
+#[pg_extern(immutable, strict, parallel_safe, sql = false, schema = "kpi_internal")]
+fn sketch_out(v: SketchValue) -> CString {
+    stored::text_out(&v.0)
+}
+#[pg_extern(immutable, strict, parallel_safe, sql = false, schema = "kpi_internal")]
+fn sketch_recv(buf: pgrx::Internal) -> SketchValue {
+    SketchValue(stored::recv(buf))
+}
+#[pg_extern(immutable, strict, parallel_safe, sql = false, schema = "kpi_internal")]
+fn sketch_send(v: SketchValue) -> Vec<u8> {
+    v.0.encode()
 }

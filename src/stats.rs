@@ -2,11 +2,11 @@
 //! correlation test. Aggregates are declared in sql/aggregates.sql; these are
 //! their support functions and the scalar helpers.
 
-use crate::agg;
-use crate::errors::{raise, OrRaise};
-use kpi_core::correlation;
-use kpi_core::percentile::ExactState;
-use kpi_core::summary::{ExactSummary, SketchSummary, Summary};
+use crate::pg::agg;
+use crate::pg::errors::{raise, OrRaise};
+use kpi_core::stats::correlation;
+use kpi_core::stats::percentile::ExactState;
+use kpi_core::stats::summary::{ExactSummary, SketchSummary, Summary};
 use kpi_core::trend::Trend;
 use kpi_core::validate;
 use pgrx::pg_sys::errcodes::PgSqlErrorCode;
@@ -20,7 +20,7 @@ fn same(a: Option<f64>, b: Option<f64>) -> bool {
     a.map(f64::to_bits) == b.map(f64::to_bits)
 }
 
-#[pg_extern(immutable, parallel_safe)]
+#[pg_extern(immutable, parallel_safe, schema = "kpi_internal")]
 fn percentile_trans(
     state: Internal,
     value: Option<f64>,
@@ -42,7 +42,7 @@ fn percentile_trans(
 /// Transition for kpi.percentiles(value, ps). Declared in sql/aggregates.sql
 /// with a third float8[] argument that is read from fcinfo only on a group's
 /// first row: converting the array on every row cost a third of the runtime.
-#[pg_extern(immutable, parallel_safe, sql = false)]
+#[pg_extern(immutable, parallel_safe, sql = false, schema = "kpi_internal")]
 fn percentiles_trans(
     state: Internal,
     value: Option<f64>,
@@ -79,7 +79,7 @@ fn percentiles_trans(
     state
 }
 
-#[pg_extern(immutable, parallel_safe)]
+#[pg_extern(immutable, parallel_safe, schema = "kpi_internal")]
 fn exact_combine(
     a: Option<Internal>,
     b: Option<Internal>,
@@ -90,26 +90,26 @@ fn exact_combine(
     }
 }
 
-#[pg_extern(immutable, strict, parallel_safe)]
+#[pg_extern(immutable, strict, parallel_safe, schema = "kpi_internal")]
 fn exact_serialize(state: Internal) -> Vec<u8> {
     unsafe { agg::get::<ExactState>(&state) }
         .map(ExactState::encode)
         .unwrap_or_default()
 }
 
-#[pg_extern(immutable, strict, parallel_safe)]
+#[pg_extern(immutable, strict, parallel_safe, schema = "kpi_internal")]
 fn exact_deserialize(bytes: &[u8], _internal: Internal) -> Internal {
     agg::owned(ExactState::decode(bytes).or_raise("kpi.percentile"))
 }
 
-#[pg_extern(immutable, strict, parallel_safe)]
+#[pg_extern(immutable, strict, parallel_safe, schema = "kpi_internal")]
 fn percentile_final(state: Internal) -> Option<f64> {
     let mut state = state;
     let st = unsafe { agg::get_mut::<ExactState>(&mut state) }?;
     st.finish()?.first().copied().flatten()
 }
 
-#[pg_extern(immutable, strict, parallel_safe)]
+#[pg_extern(immutable, strict, parallel_safe, schema = "kpi_internal")]
 fn percentiles_final(state: Internal) -> Option<Vec<Option<f64>>> {
     let mut state = state;
     let st = unsafe { agg::get_mut::<ExactState>(&mut state) }?;
@@ -137,7 +137,7 @@ fn stats_tuple(s: Summary) -> pgrx::composite_type!('static, "kpi.stats") {
     t
 }
 
-#[pg_extern(immutable, parallel_safe)]
+#[pg_extern(immutable, parallel_safe, schema = "kpi_internal")]
 fn summary_trans(
     state: Internal,
     value: Option<f64>,
@@ -151,7 +151,7 @@ fn summary_trans(
     state
 }
 
-#[pg_extern(immutable, parallel_safe)]
+#[pg_extern(immutable, parallel_safe, schema = "kpi_internal")]
 fn summary_combine(
     a: Option<Internal>,
     b: Option<Internal>,
@@ -164,26 +164,26 @@ fn summary_combine(
     }
 }
 
-#[pg_extern(immutable, strict, parallel_safe)]
+#[pg_extern(immutable, strict, parallel_safe, schema = "kpi_internal")]
 fn summary_serialize(state: Internal) -> Vec<u8> {
     unsafe { agg::get::<ExactSummary>(&state) }
         .map(ExactSummary::encode)
         .unwrap_or_default()
 }
 
-#[pg_extern(immutable, strict, parallel_safe)]
+#[pg_extern(immutable, strict, parallel_safe, schema = "kpi_internal")]
 fn summary_deserialize(bytes: &[u8], _internal: Internal) -> Internal {
     agg::owned(ExactSummary::decode(bytes).or_raise("kpi.summary_stats"))
 }
 
-#[pg_extern(immutable, strict, parallel_safe, requires = ["types"])]
+#[pg_extern(immutable, strict, parallel_safe, requires = ["stats"], schema = "kpi_internal")]
 fn summary_final(state: Internal) -> Option<pgrx::composite_type!('static, "kpi.stats")> {
     let mut state = state;
     let st = unsafe { agg::get_mut::<ExactSummary>(&mut state) }?;
     st.finish().map(stats_tuple)
 }
 
-#[pg_extern(immutable, parallel_safe)]
+#[pg_extern(immutable, parallel_safe, schema = "kpi_internal")]
 fn summary_sketch_trans(
     state: Internal,
     value: Option<f64>,
@@ -204,7 +204,7 @@ fn summary_sketch_trans(
     state
 }
 
-#[pg_extern(immutable, parallel_safe)]
+#[pg_extern(immutable, parallel_safe, schema = "kpi_internal")]
 fn summary_sketch_combine(
     a: Option<Internal>,
     b: Option<Internal>,
@@ -217,19 +217,19 @@ fn summary_sketch_combine(
     }
 }
 
-#[pg_extern(immutable, strict, parallel_safe)]
+#[pg_extern(immutable, strict, parallel_safe, schema = "kpi_internal")]
 fn summary_sketch_serialize(state: Internal) -> Vec<u8> {
     unsafe { agg::get::<SketchSummary>(&state) }
         .map(SketchSummary::encode)
         .unwrap_or_default()
 }
 
-#[pg_extern(immutable, strict, parallel_safe)]
+#[pg_extern(immutable, strict, parallel_safe, schema = "kpi_internal")]
 fn summary_sketch_deserialize(bytes: &[u8], _internal: Internal) -> Internal {
     agg::owned(SketchSummary::decode(bytes).or_raise("kpi.summary_stats"))
 }
 
-#[pg_extern(immutable, strict, parallel_safe, requires = ["types"])]
+#[pg_extern(immutable, strict, parallel_safe, requires = ["stats"], schema = "kpi_internal")]
 fn summary_sketch_final(state: Internal) -> Option<pgrx::composite_type!('static, "kpi.stats")> {
     let st = unsafe { agg::get::<SketchSummary>(&state) }?;
     st.finish().map(stats_tuple)
@@ -284,7 +284,7 @@ struct CorrState {
     alpha: Option<f64>,
 }
 
-#[pg_extern(immutable, parallel_safe)]
+#[pg_extern(immutable, parallel_safe, schema = "kpi_internal")]
 fn correlation_trans(
     state: Internal,
     x: Option<f64>,
@@ -321,7 +321,7 @@ fn correlation_trans(
     state
 }
 
-#[pg_extern(immutable, parallel_safe)]
+#[pg_extern(immutable, parallel_safe, schema = "kpi_internal")]
 fn correlation_trans2(
     state: Internal,
     x: Option<f64>,
@@ -331,7 +331,7 @@ fn correlation_trans2(
     correlation_trans(state, x, y, None, fcinfo)
 }
 
-#[pg_extern(immutable, parallel_safe)]
+#[pg_extern(immutable, parallel_safe, schema = "kpi_internal")]
 fn correlation_combine(
     a: Option<Internal>,
     b: Option<Internal>,
@@ -345,7 +345,7 @@ fn correlation_combine(
     }
 }
 
-#[pg_extern(immutable, strict, parallel_safe)]
+#[pg_extern(immutable, strict, parallel_safe, schema = "kpi_internal")]
 fn correlation_serialize(state: Internal) -> Vec<u8> {
     let st = unsafe { agg::get::<CorrState>(&state) };
     let mut out = Vec::new();
@@ -356,7 +356,7 @@ fn correlation_serialize(state: Internal) -> Vec<u8> {
     out
 }
 
-#[pg_extern(immutable, strict, parallel_safe)]
+#[pg_extern(immutable, strict, parallel_safe, schema = "kpi_internal")]
 fn correlation_deserialize(bytes: &[u8], _internal: Internal) -> Internal {
     if bytes.len() < 8 {
         raise(
@@ -374,7 +374,7 @@ fn correlation_deserialize(bytes: &[u8], _internal: Internal) -> Internal {
     })
 }
 
-#[pg_extern(immutable, strict, parallel_safe, requires = ["types"])]
+#[pg_extern(immutable, strict, parallel_safe, requires = ["stats"], schema = "kpi_internal")]
 fn correlation_final(state: Internal) -> Option<pgrx::composite_type!('static, "kpi.correlation")> {
     let st = unsafe { agg::get::<CorrState>(&state) }?;
     if st.t.n == 0 {

@@ -1,14 +1,16 @@
 //! `kpi.trend`: mergeable least-squares trend aggregates and accessors.
 //! Timestamps enter as Unix epoch seconds (as extract(epoch from ts)).
 
-use crate::agg;
-use crate::errors::{raise, OrRaise};
-use crate::types::TrendValue;
+use crate::pg::agg;
+use crate::pg::errors::{raise, OrRaise};
+use crate::pg::stored::{self, Stored};
 use kpi_core::trend::{self, Trend};
+use kpi_core::CoreResult;
 use pgrx::datum::{Interval, TimestampWithTimeZone};
 use pgrx::pg_sys::errcodes::PgSqlErrorCode;
 use pgrx::prelude::*;
 use pgrx::{pg_sys, Internal};
+use std::ffi::{CStr, CString};
 
 const EPOCH_2000: f64 = 946_684_800.0;
 
@@ -54,7 +56,7 @@ pub unsafe extern "C-unwind" fn kpi_trend_trans_ts(
     agg::fmgr_return(state)
 }
 
-#[pg_extern(immutable, parallel_safe)]
+#[pg_extern(immutable, parallel_safe, schema = "kpi_internal")]
 fn trend_trans_xy(
     state: Internal,
     x: Option<f64>,
@@ -70,7 +72,7 @@ fn trend_trans_xy(
     state
 }
 
-#[pg_extern(immutable, parallel_safe, requires = ["types"])]
+#[pg_extern(immutable, parallel_safe, requires = ["trend"], schema = "kpi_internal")]
 fn trend_merge_trans(
     state: Internal,
     t: Option<TrendValue>,
@@ -84,7 +86,7 @@ fn trend_merge_trans(
     state
 }
 
-#[pg_extern(immutable, parallel_safe)]
+#[pg_extern(immutable, parallel_safe, schema = "kpi_internal")]
 fn trend_combine(
     a: Option<Internal>,
     b: Option<Internal>,
@@ -93,19 +95,19 @@ fn trend_combine(
     unsafe { agg::combine::<Trend>(a, b, fcinfo, |x, y| x.merge(&y)) }
 }
 
-#[pg_extern(immutable, strict, parallel_safe)]
+#[pg_extern(immutable, strict, parallel_safe, schema = "kpi_internal")]
 fn trend_serialize(state: Internal) -> Vec<u8> {
     unsafe { agg::get::<Trend>(&state) }
         .map(Trend::encode)
         .unwrap_or_default()
 }
 
-#[pg_extern(immutable, strict, parallel_safe)]
+#[pg_extern(immutable, strict, parallel_safe, schema = "kpi_internal")]
 fn trend_deserialize(bytes: &[u8], _internal: Internal) -> Internal {
     agg::owned(Trend::decode(bytes).or_raise("kpi.trend_agg"))
 }
 
-#[pg_extern(immutable, strict, parallel_safe, requires = ["types"])]
+#[pg_extern(immutable, strict, parallel_safe, requires = ["trend"], schema = "kpi_internal")]
 fn trend_final(state: Internal) -> Option<TrendValue> {
     let t = unsafe { agg::get::<Trend>(&state) }?;
     (t.n > 0).then_some(TrendValue(*t))
@@ -120,7 +122,7 @@ fn interval_seconds(per: &Interval) -> f64 {
 
 /// Slope per `per` (default 1 second; with float8 x, per unit of x when per
 /// is '1 second'). NULL with fewer than 2 points or no variance in x.
-#[pg_extern(immutable, strict, parallel_safe, requires = ["types"])]
+#[pg_extern(immutable, strict, parallel_safe, requires = ["trend"])]
 fn slope(t: TrendValue, per: default!(Interval, "'1 second'")) -> Option<f64> {
     let secs = interval_seconds(&per);
     if secs <= 0.0 || !secs.is_finite() {
@@ -134,27 +136,27 @@ fn slope(t: TrendValue, per: default!(Interval, "'1 second'")) -> Option<f64> {
     t.0.slope().map(|b| b * secs)
 }
 
-#[pg_extern(immutable, strict, parallel_safe, requires = ["types"])]
+#[pg_extern(immutable, strict, parallel_safe, requires = ["trend"])]
 fn intercept(t: TrendValue) -> Option<f64> {
     t.0.intercept()
 }
 
-#[pg_extern(immutable, strict, parallel_safe, requires = ["types"])]
+#[pg_extern(immutable, strict, parallel_safe, requires = ["trend"])]
 fn r2(t: TrendValue) -> Option<f64> {
     t.0.r2()
 }
 
-#[pg_extern(immutable, strict, parallel_safe, requires = ["types"])]
+#[pg_extern(immutable, strict, parallel_safe, requires = ["trend"])]
 fn correlation(t: TrendValue) -> Option<f64> {
     t.0.correlation()
 }
 
-#[pg_extern(immutable, strict, parallel_safe, requires = ["types"])]
+#[pg_extern(immutable, strict, parallel_safe, requires = ["trend"])]
 fn trend_count(t: TrendValue) -> i64 {
     t.0.n as i64
 }
 
-#[pg_extern(name = "forecast", immutable, strict, parallel_safe, requires = ["types"])]
+#[pg_extern(name = "forecast", immutable, strict, parallel_safe, requires = ["trend"])]
 fn forecast_at(t: TrendValue, at: TimestampWithTimeZone) -> Option<f64> {
     if at.is_infinity() || at.is_neg_infinity() {
         return None;
@@ -162,7 +164,7 @@ fn forecast_at(t: TrendValue, at: TimestampWithTimeZone) -> Option<f64> {
     t.0.forecast(epoch_seconds(at))
 }
 
-#[pg_extern(name = "forecast", immutable, strict, parallel_safe, requires = ["types"])]
+#[pg_extern(name = "forecast", immutable, strict, parallel_safe, requires = ["trend"])]
 fn forecast_x(t: TrendValue, x: f64) -> Option<f64> {
     t.0.forecast(x)
 }
@@ -180,7 +182,7 @@ fn check_threshold(func: &str, arg: &str, threshold: f64) {
 
 /// 'increasing' when the slope per second > threshold_per_second, 'decreasing'
 /// when < -threshold_per_second, else 'stable'.
-#[pg_extern(immutable, strict, parallel_safe, requires = ["types"])]
+#[pg_extern(immutable, strict, parallel_safe, requires = ["trend"])]
 fn direction(t: TrendValue, threshold_per_second: default!(f64, 0.0)) -> Option<&'static str> {
     check_threshold(
         "kpi.direction",
@@ -192,7 +194,7 @@ fn direction(t: TrendValue, threshold_per_second: default!(f64, 0.0)) -> Option<
 }
 
 /// Direction with the threshold given per an interval (`threshold => 5, per => '1 hour'`).
-#[pg_extern(name = "direction", immutable, strict, parallel_safe, requires = ["types"])]
+#[pg_extern(name = "direction", immutable, strict, parallel_safe, requires = ["trend"])]
 fn direction_per(t: TrendValue, threshold: f64, per: Interval) -> Option<&'static str> {
     check_threshold("kpi.direction", "threshold", threshold);
     let secs = interval_seconds(&per);
@@ -208,14 +210,14 @@ fn direction_per(t: TrendValue, threshold: f64, per: Interval) -> Option<&'stati
 }
 
 /// Change between consecutive samples (the slope times the typical spacing of x).
-#[pg_extern(immutable, strict, parallel_safe, requires = ["types"])]
+#[pg_extern(immutable, strict, parallel_safe, requires = ["trend"])]
 fn slope_per_sample(t: TrendValue) -> Option<f64> {
     t.0.slope_per_sample()
 }
 
 /// Direction with the threshold per sample, as the replaced services computed it
 /// (their 0.1 compared the slope over sample positions 0, 1, 2, ...).
-#[pg_extern(immutable, strict, parallel_safe, requires = ["types"])]
+#[pg_extern(immutable, strict, parallel_safe, requires = ["trend"])]
 fn sample_direction(
     t: TrendValue,
     threshold_per_sample: default!(f64, 0.1),
@@ -230,7 +232,7 @@ fn sample_direction(
 }
 
 /// |slope| per second.
-#[pg_extern(immutable, strict, parallel_safe, requires = ["types"])]
+#[pg_extern(immutable, strict, parallel_safe, requires = ["trend"])]
 fn strength(t: TrendValue) -> Option<f64> {
     t.0.slope().map(f64::abs)
 }
@@ -246,4 +248,35 @@ fn trend_slope(values: Vec<Option<f64>>) -> Option<f64> {
         }
     }
     t.slope()
+}
+
+// ---- the stored type kpi.trend: encoding and I/O ----
+
+impl Stored for kpi_core::trend::Trend {
+    const SQL_NAME: &'static str = "kpi.trend";
+    fn encode(&self) -> Vec<u8> {
+        kpi_core::trend::Trend::encode(self)
+    }
+    fn decode(b: &[u8]) -> CoreResult<Self> {
+        kpi_core::trend::Trend::decode(b)
+    }
+}
+
+crate::stored_type!(TrendValue, kpi_core::trend::Trend, "kpi.trend");
+
+#[pg_extern(immutable, strict, parallel_safe, sql = false, schema = "kpi_internal")]
+fn trend_in(input: &CStr) -> TrendValue {
+    TrendValue(stored::text_in(input))
+}
+#[pg_extern(immutable, strict, parallel_safe, sql = false, schema = "kpi_internal")]
+fn trend_out(v: TrendValue) -> CString {
+    stored::text_out(&v.0)
+}
+#[pg_extern(immutable, strict, parallel_safe, sql = false, schema = "kpi_internal")]
+fn trend_recv(buf: pgrx::Internal) -> TrendValue {
+    TrendValue(stored::recv(buf))
+}
+#[pg_extern(immutable, strict, parallel_safe, sql = false, schema = "kpi_internal")]
+fn trend_send(v: TrendValue) -> Vec<u8> {
+    v.0.encode()
 }

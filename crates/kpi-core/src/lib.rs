@@ -4,22 +4,19 @@
 //! unit- and property-tested with a plain `cargo test` in seconds. The
 //! extension crate wraps these types as SQL functions and aggregates.
 
+// features, named as in src/ and sql/
 pub mod business;
-pub mod codec;
-pub mod correlation;
-pub mod error;
-pub mod exactsum;
 pub mod ingest;
 pub mod models;
-pub mod moments;
-pub mod optimize;
-pub mod percentile;
-pub mod rollup;
+pub mod rollups;
 pub mod severity;
 pub mod sketch;
-pub mod summary;
-pub mod thresholds;
+pub mod stats;
 pub mod trend;
+
+// shared plumbing: the stored-state encoding, errors, argument checks
+pub mod codec;
+pub mod error;
 pub mod validate;
 
 pub use error::{CoreError, CoreResult};

@@ -4,8 +4,10 @@
 //! contract retention. Likelihoods are evaluated in log space; fits maximize
 //! the summed log-likelihood over log-parameters with Nelder–Mead.
 
+pub mod optimize;
+
 use crate::codec::{Reader, Writer};
-use crate::optimize::{hyp2f1, nelder_mead};
+use crate::models::optimize::{hyp2f1, nelder_mead};
 use crate::{CoreError, CoreResult};
 use statrs::function::gamma::ln_gamma;
 use std::collections::HashMap;

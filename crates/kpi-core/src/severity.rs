@@ -7,8 +7,10 @@
 //! A missing threshold removes its band: the value falls to the next worse
 //! band that is defined. With no threshold at all there is no classification.
 
+pub mod thresholds;
+
 use crate::codec::{Reader, Writer};
-use crate::thresholds::Direction;
+use crate::severity::thresholds::Direction;
 use crate::{CoreError, CoreResult};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -47,7 +49,7 @@ impl Severity {
 /// be NaN (callers reject it); infinities classify normally.
 pub fn classify(value: f64, dir: Direction, t: [Option<f64>; 4]) -> Option<Severity> {
     let mut any = false;
-    for (i, th) in crate::thresholds::effective(t).iter().enumerate() {
+    for (i, th) in crate::severity::thresholds::effective(t).iter().enumerate() {
         let Some(th) = *th else { continue };
         any = true;
         let within = match dir {
@@ -64,7 +66,7 @@ pub fn classify(value: f64, dir: Direction, t: [Option<f64>; 4]) -> Option<Sever
 /// The threshold a value crossed to land in `sev`: the nearest defined edge
 /// of a better band. None for optimal (nothing was crossed).
 pub fn crossed_threshold(sev: Severity, t: [Option<f64>; 4]) -> Option<f64> {
-    crate::thresholds::effective(t)[..sev as usize]
+    crate::severity::thresholds::effective(t)[..sev as usize]
         .iter()
         .rev()
         .find_map(|x| *x)

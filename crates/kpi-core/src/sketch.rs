@@ -19,7 +19,7 @@
 //! correctly rounded exact mean.
 
 use crate::codec::{Reader, Writer};
-use crate::exactsum::ExactSum;
+use crate::stats::exactsum::ExactSum;
 use crate::{validate, CoreError, CoreResult};
 
 const MAGIC: u8 = b'K';

@@ -211,6 +211,6 @@ SELECT * FROM kpi.health();
 ROLLBACK;
 
 -- numbers in alert messages
-SELECT x, kpi.format_number(x)
+SELECT x, kpi_internal.format_number(x)
 FROM unnest(array[0, 725.6995282821076, 99.90006465065497, 0.554049000394082, 1000, -12.5, 1e-9, 1e20, 123456789,
                    'NaN', 'Infinity', '-Infinity']::float8[]) x;

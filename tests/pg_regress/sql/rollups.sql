@@ -92,34 +92,34 @@ SELECT (kpi.rollup_agg(ts, v)).stddev IS NULL AS one_value_no_stddev FROM (VALUE
 SELECT pg_temp.try($$SELECT kpi.rollup_agg(now(), 'NaN'::float8)$$);
 SELECT pg_temp.try($$SELECT kpi.rollup_agg('infinity'::timestamptz, 1)$$);
 
--- kpi._rollup_buckets (what runs materialize with): per bucket the same as kpi.rollup_agg grouped
+-- kpi_internal.rollup_buckets (what runs materialize with): per bucket the same as kpi.rollup_agg grouped
 -- by kpi.bucket, in time order; before the 2000-01-01 origin buckets floor as date_bin
 SELECT count(*) AS buckets,
        bool_and(u.count = (r.p).count AND u.sum = (r.p).sum AND u.avg = (r.p).avg AND u.min = (r.p).min
                 AND u.max = (r.p).max AND u.stddev IS NOT DISTINCT FROM (r.p).stddev
                 AND u.sketch::text = ((r.p).sketch)::text AND u.trend::text = ((r.p).trend)::text) AS same_as_rollup_agg,
        bool_and(u.ord = r.ord) AS in_time_order
-FROM (SELECT kpi._rollup_buckets(ts, value, '7 minutes') AS parts FROM kpi.metrics WHERE metric = 'db_latency') x
+FROM (SELECT kpi_internal.rollup_buckets(ts, value, '7 minutes') AS parts FROM kpi.metrics WHERE metric = 'db_latency') x
 CROSS JOIN LATERAL unnest(x.parts) WITH ORDINALITY AS u(bucket, count, sum, avg, min, max, stddev, sketch, trend, ord)
 JOIN (SELECT kpi.bucket('7 minutes', ts) AS bucket, kpi.rollup_agg(ts, value) AS p,
              row_number() OVER (ORDER BY kpi.bucket('7 minutes', ts)) AS ord
       FROM kpi.metrics WHERE metric = 'db_latency' GROUP BY 1) r USING (bucket);
 SELECT u.bucket, u.count
-FROM unnest((SELECT kpi._rollup_buckets(t, 1, '1 minute')
+FROM unnest((SELECT kpi_internal.rollup_buckets(t, 1, '1 minute')
              FROM (VALUES ('1999-12-31 23:59:00+00'::timestamptz), ('1999-12-31 23:58:59.999999+00'),
                           ('2000-01-01 00:00:00+00'), (NULL), ('1999-12-31 23:59:59+00')) v(t))) u;
-SELECT kpi._rollup_buckets(now(), v, '1 minute') IS NULL AS only_nulls_is_null FROM (VALUES (NULL::float8)) e(v);
+SELECT kpi_internal.rollup_buckets(now(), v, '1 minute') IS NULL AS only_nulls_is_null FROM (VALUES (NULL::float8)) e(v);
 -- as a window aggregate the final function runs after every row and the state goes on
 SELECT t, (SELECT array_agg(u.count ORDER BY u.bucket) FROM unnest(b) u) AS counts_per_minute
-FROM (SELECT t, kpi._rollup_buckets(t, 1, '1 minute') OVER (ORDER BY t) AS b
+FROM (SELECT t, kpi_internal.rollup_buckets(t, 1, '1 minute') OVER (ORDER BY t) AS b
       FROM (VALUES ('2026-01-01 00:00:10+00'::timestamptz), ('2026-01-01 00:01:10+00'),
                    ('2026-01-01 00:00:50+00'), ('2026-01-01 00:01:20+00')) v(t)) w;
-SELECT pg_temp.try($$SELECT kpi._rollup_buckets(now(), 1, '1 month')$$);
-SELECT pg_temp.try($$SELECT kpi._rollup_buckets(now(), 1, '-1 minute')$$);
-SELECT pg_temp.try($$SELECT kpi._rollup_buckets(now(), 1, NULL)$$);
-SELECT pg_temp.try($$SELECT kpi._rollup_buckets(now(), 1, r) FROM (VALUES ('1 minute'::interval), ('1 hour')) v(r)$$);
-SELECT pg_temp.try($$SELECT kpi._rollup_buckets(now(), 'NaN', '1 minute')$$);
-SELECT pg_temp.try($$SELECT kpi._rollup_buckets('-infinity', 1, '1 minute')$$);
+SELECT pg_temp.try($$SELECT kpi_internal.rollup_buckets(now(), 1, '1 month')$$);
+SELECT pg_temp.try($$SELECT kpi_internal.rollup_buckets(now(), 1, '-1 minute')$$);
+SELECT pg_temp.try($$SELECT kpi_internal.rollup_buckets(now(), 1, NULL)$$);
+SELECT pg_temp.try($$SELECT kpi_internal.rollup_buckets(now(), 1, r) FROM (VALUES ('1 minute'::interval), ('1 hour')) v(r)$$);
+SELECT pg_temp.try($$SELECT kpi_internal.rollup_buckets(now(), 'NaN', '1 minute')$$);
+SELECT pg_temp.try($$SELECT kpi_internal.rollup_buckets('-infinity', 1, '1 minute')$$);
 
 -- late data: one change per statement, rematerialized by the next run
 INSERT INTO kpi.metrics (metric, value, ts) VALUES ('api_latency', 500, '2026-01-01 00:10:30+00'),
@@ -252,8 +252,8 @@ INSERT INTO kpi.metrics (metric, value, ts) VALUES
     ('stray', 1, '1990-01-01 12:00+00'), ('stray', 2, '2040-06-01 12:00+00'), ('stray', 3, '57971-02-26 01:20+00');
 RESET kpi.max_future;
 SELECT count(*) AS partitions_before FROM pg_inherits WHERE inhparent = 'kpi.metrics'::regclass \gset
-SELECT more FROM kpi._maintain_partitions('{"max_days": 2}');
-SELECT more FROM kpi._maintain_partitions('{"max_days": 2}');
+SELECT more FROM kpi_internal.maintain_partitions('{"max_days": 2}');
+SELECT more FROM kpi_internal.maintain_partitions('{"max_days": 2}');
 SELECT count(*) - :partitions_before <= 3 + 9 AS at_most_three_plus_the_days_ahead,
        count(*) FILTER (WHERE c.relname IN ('metrics_p19900101', 'metrics_p20400601', 'metrics_p579710226')) AS stray_days
 FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = 'kpi.metrics'::regclass;

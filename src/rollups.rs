@@ -1,11 +1,11 @@
 //! `kpi.rollup_agg(ts, value)`: one aggregate computing everything a summary
-//! row holds, returning kpi.rollup_part; and `kpi._rollup_buckets(ts, value,
-//! resolution)`, the same per time bucket (kpi.rollup_bucket[]), which the
+//! row holds, returning kpi.rollup_part; and `kpi_internal.rollup_buckets(ts, value,
+//! resolution)`, the same per time bucket (kpi_internal.rollup_bucket[]), which the
 //! rollups' materialization uses so that the executor groups by metric only.
 
-use crate::agg;
-use crate::errors::{raise, OrRaise};
-use kpi_core::rollup::{BucketedRollup, RollupState};
+use crate::pg::agg;
+use crate::pg::errors::{raise, OrRaise};
+use kpi_core::rollups::{BucketedRollup, RollupState};
 use pgrx::pg_sys;
 use pgrx::pg_sys::errcodes::PgSqlErrorCode;
 use pgrx::prelude::*;
@@ -141,7 +141,7 @@ unsafe fn resolution_width(arg: &pg_sys::NullableDatum) -> i64 {
     if arg.isnull {
         raise(
             PgSqlErrorCode::ERRCODE_NULL_VALUE_NOT_ALLOWED,
-            "kpi._rollup_buckets: resolution must not be NULL".into(),
+            "kpi_internal.rollup_buckets: resolution must not be NULL".into(),
             None,
             None,
         )
@@ -154,7 +154,7 @@ unsafe fn resolution_width(arg: &pg_sys::NullableDatum) -> i64 {
         Some(w) if iv.month == 0 && w > 0 => w,
         _ => raise(
             PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
-            "kpi._rollup_buckets: resolution must be a positive interval without months or years"
+            "kpi_internal.rollup_buckets: resolution must be a positive interval without months or years"
                 .into(),
             None,
             None,
@@ -164,10 +164,10 @@ unsafe fn resolution_width(arg: &pg_sys::NullableDatum) -> i64 {
 
 crate::fmgr_v1!(pg_finfo_kpi_rollup_buckets_trans);
 
-/// Transition of kpi._rollup_buckets(timestamptz, float8, interval).
+/// Transition of kpi_internal.rollup_buckets(timestamptz, float8, interval).
 ///
 /// # Safety
-/// Called by the executor as the transition function of kpi._rollup_buckets.
+/// Called by the executor as the transition function of kpi_internal.rollup_buckets.
 #[no_mangle]
 #[pg_guard]
 pub unsafe extern "C-unwind" fn kpi_rollup_buckets_trans(
@@ -175,40 +175,41 @@ pub unsafe extern "C-unwind" fn kpi_rollup_buckets_trans(
 ) -> pg_sys::Datum {
     let (mut state, args) = agg::fmgr_args(fcinfo);
     let st = agg::state_mut(&mut state, fcinfo, || {
-        BucketedRollup::new(resolution_width(&args[2])).or_raise("kpi._rollup_buckets")
+        BucketedRollup::new(resolution_width(&args[2])).or_raise("kpi_internal.rollup_buckets")
     });
     if resolution_width(&args[2]) != st.width() {
         raise(
             PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
-            "kpi._rollup_buckets: resolution must be the same for every row of a group".into(),
+            "kpi_internal.rollup_buckets: resolution must be the same for every row of a group"
+                .into(),
             None,
             None,
         )
     }
     let ts = (!args[0].isnull).then(|| args[0].value.value() as i64);
     if let (Some(micros), Some(v)) = (ts, agg::fmgr_f64(&args[1])) {
-        require_finite("kpi._rollup_buckets", micros, v);
-        st.add(micros, v).or_raise("kpi._rollup_buckets");
+        require_finite("kpi_internal.rollup_buckets", micros, v);
+        st.add(micros, v).or_raise("kpi_internal.rollup_buckets");
     }
     agg::fmgr_return(state)
 }
 
 crate::state_support!(
     BucketedRollup,
-    "kpi._rollup_buckets",
+    "kpi_internal.rollup_buckets",
     rollup_buckets_combine,
     rollup_buckets_serialize,
     rollup_buckets_deserialize,
-    |a, b| a.merge(&b).or_raise("kpi._rollup_buckets")
+    |a, b| a.merge(&b).or_raise("kpi_internal.rollup_buckets")
 );
 
 crate::fmgr_v1!(pg_finfo_kpi_rollup_buckets_final);
 
-/// Final function of kpi._rollup_buckets: a kpi.rollup_bucket per bucket in
+/// Final function of kpi_internal.rollup_buckets: a kpi_internal.rollup_bucket per bucket in
 /// time order; NULL when the group had no rows with a value.
 ///
 /// # Safety
-/// Called by the executor as the final function of kpi._rollup_buckets.
+/// Called by the executor as the final function of kpi_internal.rollup_buckets.
 #[no_mangle]
 #[pg_guard]
 pub unsafe extern "C-unwind" fn kpi_rollup_buckets_final(

@@ -118,27 +118,27 @@ pub fn fmgr_return(state: Internal) -> pg_sys::Datum {
 #[macro_export]
 macro_rules! state_support {
     ($ty:ty, $func:literal, $combine:ident, $serialize:ident, $deserialize:ident, $merge:expr) => {
-        #[::pgrx::pg_extern(immutable, parallel_safe)]
+        #[::pgrx::pg_extern(immutable, parallel_safe, schema = "kpi_internal")]
         fn $combine(
             a: Option<::pgrx::Internal>,
             b: Option<::pgrx::Internal>,
             fcinfo: ::pgrx::pg_sys::FunctionCallInfo,
         ) -> ::pgrx::Internal {
             let merge: fn(&mut $ty, $ty) = $merge;
-            unsafe { $crate::agg::combine::<$ty>(a, b, fcinfo, merge) }
+            unsafe { $crate::pg::agg::combine::<$ty>(a, b, fcinfo, merge) }
         }
 
-        #[::pgrx::pg_extern(immutable, strict, parallel_safe)]
+        #[::pgrx::pg_extern(immutable, strict, parallel_safe, schema = "kpi_internal")]
         fn $serialize(state: ::pgrx::Internal) -> Vec<u8> {
-            unsafe { $crate::agg::get::<$ty>(&state) }
+            unsafe { $crate::pg::agg::get::<$ty>(&state) }
                 .map(|s| s.encode())
                 .unwrap_or_default()
         }
 
-        #[::pgrx::pg_extern(immutable, strict, parallel_safe)]
+        #[::pgrx::pg_extern(immutable, strict, parallel_safe, schema = "kpi_internal")]
         fn $deserialize(bytes: &[u8], _internal: ::pgrx::Internal) -> ::pgrx::Internal {
-            use $crate::errors::OrRaise;
-            $crate::agg::owned(<$ty>::decode(bytes).or_raise($func))
+            use $crate::pg::errors::OrRaise;
+            $crate::pg::agg::owned(<$ty>::decode(bytes).or_raise($func))
         }
     };
 }

@@ -14,8 +14,8 @@
 //! it again unless the database is being dropped. DROP EXTENSION ends it.
 //! Nothing runs while the server is in recovery.
 
-use crate::guc::{DATABASE, ENABLED, NAPTIME, WORKER_ROLE};
-use crate::launcher;
+use crate::jobs::launcher;
+use crate::pg::guc::{DATABASE, ENABLED, NAPTIME, WORKER_ROLE};
 use pgrx::bgworkers::{BackgroundWorker, SignalWakeFlags};
 use pgrx::pg_sys;
 use pgrx::prelude::*;
@@ -124,7 +124,7 @@ fn extension_installed() -> bool {
 fn run_one(job_id: i64) {
     let begun = in_transaction(|| {
         Spi::get_two_with_args::<i64, f64>(
-            "SELECT kpi._begin_run($1), extract(epoch FROM j.max_runtime)::float8 * 1000 \
+            "SELECT kpi_internal.begin_run($1), extract(epoch FROM j.max_runtime)::float8 * 1000 \
              FROM kpi.jobs j WHERE j.id = $1 AND j.enabled",
             &[job_id.into()],
         )
@@ -145,7 +145,10 @@ fn run_one(job_id: i64) {
         unsafe { enable_timeout_after(STATEMENT_TIMEOUT, ms) };
     }
     let outcome = in_transaction(|| {
-        Spi::run_with_args("SELECT kpi._execute_run($1, true)", &[run_id.into()])
+        Spi::run_with_args(
+            "SELECT kpi_internal.execute_run($1, true)",
+            &[run_id.into()],
+        )
     });
     if timeout.is_some() {
         unsafe { disable_timeout(STATEMENT_TIMEOUT, false) };
@@ -164,7 +167,7 @@ fn run_one(job_id: i64) {
         pgrx::warning!("pg_kpi: job {job_id} failed: {msg} (SQLSTATE {state})");
         let recorded = in_transaction(|| {
             Spi::run_with_args(
-                "SELECT kpi._end_run($1, false, NULL, NULL, false, $2, $3, \
+                "SELECT kpi_internal.end_run($1, false, NULL, NULL, false, $2, $3, \
                  (SELECT started_at FROM kpi.job_runs WHERE id = $1))",
                 &[run_id.into(), state.as_str().into(), msg.as_str().into()],
             )
@@ -230,8 +233,9 @@ pub extern "C-unwind" fn pg_kpi_worker_main(_arg: pg_sys::Datum) {
             }
             if !ready {
                 log!("pg_kpi worker started for database \"{db}\"");
-                match in_transaction(|| Spi::get_one::<i32>("SELECT kpi._fail_interrupted_runs()"))
-                {
+                match in_transaction(|| {
+                    Spi::get_one::<i32>("SELECT kpi_internal.fail_interrupted_runs()")
+                }) {
                     Ok(Ok(Some(n))) if n > 0 => {
                         log!(
                             "pg_kpi worker for \"{db}\": marked {n} interrupted job runs as failed"
@@ -257,7 +261,11 @@ fn run_due() {
     let due = in_transaction(|| {
         Spi::connect(|client| {
             client
-                .select("SELECT kpi._due_jobs($1)", None, &[JOBS_PER_LOOK.into()])
+                .select(
+                    "SELECT kpi_internal.due_jobs($1)",
+                    None,
+                    &[JOBS_PER_LOOK.into()],
+                )
                 .map(|rows| {
                     rows.filter_map(|r| r.get::<i64>(1).ok().flatten())
                         .collect::<Vec<i64>>()

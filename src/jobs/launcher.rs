@@ -23,7 +23,7 @@
 //! Nothing runs while the server is in recovery (the launcher starts once
 //! recovery has finished).
 
-use crate::guc::{DATABASE, ENABLED, MAX_WORKERS, WORKER_ROLE};
+use crate::pg::guc::{DATABASE, ENABLED, MAX_WORKERS, WORKER_ROLE};
 use pgrx::bgworkers::{
     BackgroundWorker, BackgroundWorkerBuilder, BackgroundWorkerStatus, BgWorkerStartTime,
     DynamicBackgroundWorker, SignalWakeFlags,
@@ -464,7 +464,12 @@ unsafe extern "C-unwind" fn at_xact_end(
 /// Run by the extension script: once the CREATE EXTENSION commits, the
 /// launcher starts this database's worker. Without preloading there is no
 /// worker, and a NOTICE says how jobs run instead.
-#[pg_extern(volatile, parallel_unsafe)]
+#[pg_extern(
+    volatile,
+    parallel_unsafe,
+    schema = "kpi_internal",
+    name = "start_worker"
+)]
 fn _start_worker() -> bool {
     if !PRELOADED.load(Ordering::Relaxed) {
         pgrx::notice!(
@@ -662,7 +667,7 @@ mod tests {
     #[pg_test]
     fn without_preloading_no_worker_is_asked_for() {
         assert_eq!(
-            Spi::get_one::<bool>("SELECT kpi._start_worker()").unwrap(),
+            Spi::get_one::<bool>("SELECT kpi_internal.start_worker()").unwrap(),
             Some(false)
         );
         assert_eq!(

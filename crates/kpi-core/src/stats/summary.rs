@@ -3,9 +3,9 @@
 //! list, or approximate ones from a sketch.
 
 use crate::codec::{Reader, Writer};
-use crate::moments::Moments;
-use crate::percentile::ExactState;
 use crate::sketch::Sketch;
+use crate::stats::moments::Moments;
+use crate::stats::percentile::ExactState;
 use crate::{CoreError, CoreResult};
 
 #[derive(Clone, Debug, Default, PartialEq)]

@@ -1,0 +1,25 @@
+-- The model fits over the support functions in src/models.rs.
+
+-- customer models: the state keeps distinct rows with weights; the final function fits
+CREATE AGGREGATE kpi.bgnbd_fit(frequency float8, recency float8, t float8) (
+    SFUNC = kpi_internal.bgnbd_trans, STYPE = internal, FINALFUNC = kpi_internal.bgnbd_final,
+    COMBINEFUNC = kpi_internal.bgnbd_combine, SERIALFUNC = kpi_internal.bgnbd_serialize, DESERIALFUNC = kpi_internal.bgnbd_deserialize,
+    PARALLEL = SAFE);
+CREATE AGGREGATE kpi.bgnbd_fit(frequency float8, recency float8, t float8, penalizer float8) (
+    SFUNC = kpi_internal.bgnbd_trans_pen, STYPE = internal, FINALFUNC = kpi_internal.bgnbd_final,
+    COMBINEFUNC = kpi_internal.bgnbd_combine, SERIALFUNC = kpi_internal.bgnbd_serialize, DESERIALFUNC = kpi_internal.bgnbd_deserialize,
+    PARALLEL = SAFE);
+COMMENT ON AGGREGATE kpi.bgnbd_fit(float8, float8, float8) IS
+    'Maximum-likelihood BG/NBD fit (Fader, Hardie & Lee 2005) over customers'' frequency, recency and T';
+CREATE AGGREGATE kpi.gamma_gamma_fit(frequency float8, monetary float8) (
+    SFUNC = kpi_internal.gamma_gamma_trans, STYPE = internal, FINALFUNC = kpi_internal.gamma_gamma_final,
+    COMBINEFUNC = kpi_internal.gamma_gamma_combine, SERIALFUNC = kpi_internal.gamma_gamma_serialize,
+    DESERIALFUNC = kpi_internal.gamma_gamma_deserialize, PARALLEL = SAFE);
+COMMENT ON AGGREGATE kpi.gamma_gamma_fit(float8, float8) IS
+    'Maximum-likelihood Gamma-Gamma spend fit on repeat customers (frequency 0 rows are ignored)';
+CREATE AGGREGATE kpi.sbg_fit(period integer, alive bigint) (
+    SFUNC = kpi_internal.sbg_trans, STYPE = internal, FINALFUNC = kpi_internal.sbg_final,
+    COMBINEFUNC = kpi_internal.sbg_combine, SERIALFUNC = kpi_internal.sbg_serialize, DESERIALFUNC = kpi_internal.sbg_deserialize,
+    PARALLEL = SAFE);
+COMMENT ON AGGREGATE kpi.sbg_fit(integer, bigint) IS
+    'Shifted-beta-geometric retention fit (Fader & Hardie 2007) from a cohort''s survivors per period';
