@@ -332,23 +332,30 @@ BEGIN
         RAISE EXCEPTION 'kpi.resolve_quiet_alerts: at must be a time up to now(), got %', coalesce(at::text, 'NULL')
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
-    WITH quiet AS (
-        SELECT a.id, coalesce(d.alert_cooldown, default_cooldown) AS cooldown
+    -- an alert's last breach is its last_seen_at, or a later breaching row of
+    -- its series that did not reach it (stored with kpi.trigger_alerts off)
+    WITH open AS (
+        SELECT a.id, coalesce(d.alert_cooldown, default_cooldown) AS cooldown,
+               greatest(a.last_seen_at, (
+                   SELECT max(m.ts) FROM kpi.metrics m
+                   WHERE m.metric = a.metric AND m.tags = a.labels AND m.ts > a.last_seen_at AND m.ts <= at
+                     AND num_nonnulls(d.optimal, d.good, d.warning, d.critical) > 0
+                     AND CASE WHEN d.direction = 'higher_is_better'
+                              THEN m.value < coalesce(d.good, d.optimal, 'Infinity')
+                              ELSE m.value > coalesce(d.good, d.optimal, '-Infinity') END)) AS last_breach
         FROM kpi.alerts a
         LEFT JOIN kpi.metric_definitions d ON d.metric = a.metric AND d.active
         WHERE a.source = 'threshold' AND a.state <> 'resolved'
           AND a.last_seen_at + coalesce(d.alert_cooldown, default_cooldown) <= at
-          AND NOT EXISTS (
-              SELECT FROM kpi.metrics m
-              WHERE m.metric = a.metric AND m.tags = a.labels AND m.ts > a.last_seen_at AND m.ts <= at
-                AND d.metric IS NOT NULL
-                AND CASE WHEN d.direction = 'higher_is_better'
-                         THEN m.value < coalesce(d.good, d.optimal, 'Infinity')
-                         ELSE m.value > coalesce(d.good, d.optimal, '-Infinity') END)
-        ORDER BY a.id
+    ), quiet AS (
+        SELECT o.id, o.cooldown, o.last_breach
+        FROM open o JOIN kpi.alerts a ON a.id = o.id
+        WHERE o.last_breach + o.cooldown <= at
+        ORDER BY o.id
         FOR UPDATE OF a SKIP LOCKED  -- an insert folding a breach into it goes first
     ), upd AS (
-        UPDATE kpi.alerts a SET state = 'resolved', resolved_at = a.last_seen_at + q.cooldown
+        UPDATE kpi.alerts a SET state = 'resolved', last_seen_at = q.last_breach,
+                                resolved_at = q.last_breach + q.cooldown
         FROM quiet q
         WHERE a.id = q.id
         RETURNING a AS alert
@@ -358,7 +365,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION kpi.resolve_quiet_alerts(timestamptz) IS
-    'Resolves threshold alerts whose metric has not breached for its cooldown (resolved_at = last breach + cooldown); the built-in alerts job runs it every minute; returns how many';
+    'Resolves threshold alerts whose series has not breached for its cooldown (resolved_at = last breach + cooldown, counting breaching rows stored with alerting off); the built-in alerts job runs it every minute; returns how many';
 
 -- the 'alerts' job kind and its built-in job: resolve quiet alerts every minute
 CREATE FUNCTION kpi_internal.run_alerts_job(config jsonb, OUT rows bigint, OUT buckets bigint, OUT more boolean)

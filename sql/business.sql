@@ -269,8 +269,10 @@ BEGIN
     PERFORM kpi_internal.check_period('kpi.mrr_movements', "from", "to");
     PERFORM kpi_internal.check_at('kpi.mrr_movements', at);
     PERFORM kpi_internal.check_grace('kpi.mrr_movements', grace);
+    -- every event the last month's evaluation reads
     SELECT array_agg(DISTINCT e.currency) INTO cur FROM kpi.revenue_events e
-    WHERE e.billing_period IS NOT NULL AND e.ts < (least("to", at) + 1)::timestamptz
+    WHERE e.billing_period IS NOT NULL
+      AND e.ts < (least((date_trunc('month', "to") + interval '1 month')::date - 1, at) + 1)::timestamptz
       AND (mrr_movements.currency IS NULL OR e.currency = mrr_movements.currency);
     PERFORM kpi_internal.single_currency(cur, 'kpi.mrr_movements');
     m := date_trunc('month', "from")::date;
@@ -279,15 +281,15 @@ BEGIN
     WHILE m <= "to" AND m <= at LOOP
         month_end := (m + interval '1 month')::date - 1;
         RETURN QUERY
-        WITH prev AS (SELECT p.customer_id, p.mrr FROM kpi.customer_mrr(m - 1, mrr_movements.currency, grace) p),
-             cur AS (SELECT c.customer_id, c.mrr FROM kpi.customer_mrr(least(month_end, at), mrr_movements.currency, grace) c),
+        WITH prev AS (SELECT p.customer_id, p.mrr, p.currency FROM kpi.customer_mrr(m - 1, mrr_movements.currency, grace) p),
+             cur AS (SELECT c.customer_id, c.mrr, c.currency FROM kpi.customer_mrr(least(month_end, at), mrr_movements.currency, grace) c),
              j AS (
                  SELECT coalesce(p.mrr, 0) AS before, coalesce(c.mrr, 0) AS after,
                         EXISTS (SELECT FROM kpi.revenue_events e
                                 WHERE e.customer_id = coalesce(c.customer_id, p.customer_id)
                                   AND e.billing_period IS NOT NULL AND e.ts < m::timestamptz
                                   AND (mrr_movements.currency IS NULL OR e.currency = mrr_movements.currency)) AS paid_before
-                 FROM prev p FULL JOIN cur c ON c.customer_id = p.customer_id
+                 FROM prev p FULL JOIN cur c ON c.customer_id = p.customer_id AND c.currency = p.currency
              ), s AS (
                  SELECT coalesce(sum(after) FILTER (WHERE before = 0 AND after > 0 AND NOT paid_before), 0) AS new,
                         coalesce(sum(after - before) FILTER (WHERE before > 0 AND after > before), 0) AS expansion,
@@ -299,7 +301,7 @@ BEGIN
              )
         SELECT m, trim_scale(s.new), trim_scale(s.expansion), trim_scale(s.contraction), trim_scale(s.churned),
                trim_scale(s.reactivation), trim_scale(s.new + s.expansion + s.reactivation - s.contraction - s.churned),
-               trim_scale(s.mrr), month_end < at
+               trim_scale(s.mrr), month_end <= at
         FROM s;
         m := (m + interval '1 month')::date;
     END LOOP;
@@ -435,10 +437,11 @@ CREATE FUNCTION kpi.currency_scale(currency text) RETURNS integer
         WHEN upper($1) IN ('BIF', 'CLP', 'DJF', 'GNF', 'ISK', 'JPY', 'KMF', 'KRW', 'PYG', 'RWF', 'UGX',
                            'UYI', 'VND', 'VUV', 'XAF', 'XOF', 'XPF') THEN 0
         WHEN upper($1) IN ('BHD', 'IQD', 'JOD', 'KWD', 'LYD', 'OMR', 'TND') THEN 3
+        WHEN upper($1) IN ('CLF', 'UYW') THEN 4
         ELSE 2 END
 $$;
 COMMENT ON FUNCTION kpi.currency_scale(text) IS
-    'Decimal places of a currency''s minor unit (ISO 4217): 0 for JPY, KRW, ...; 3 for BHD, KWD, ...; otherwise 2';
+    'Decimal places of a currency''s minor unit (ISO 4217): 0 for JPY, KRW, ...; 3 for BHD, KWD, ...; 4 for CLF, UYW; otherwise 2';
 
 -- Revenue, ROI and payback of an investment over the period ending at "at", as
 -- the replaced API returned, rounded for reading: money to the currency's scale,
@@ -505,7 +508,7 @@ BEGIN
     END IF;
     SELECT array_agg(DISTINCT e.currency) INTO cur FROM kpi.revenue_events e
     WHERE e.ts <= observation_end AND e.amount > 0 AND (rfm_summary.currency IS NULL OR e.currency = rfm_summary.currency)
-      AND (revenue_types IS NULL OR e.revenue_type = ANY (revenue_types));
+      AND (revenue_types IS NULL OR e.revenue_type = ANY (ARRAY(SELECT kpi.canonical_revenue_type(x) FROM unnest(revenue_types) x)));
     PERFORM kpi_internal.single_currency(cur, 'kpi.rfm_summary');
     RETURN QUERY
     WITH ev AS (
@@ -514,7 +517,7 @@ BEGIN
         FROM kpi.revenue_events e
         WHERE e.ts <= observation_end AND e.amount > 0
           AND (rfm_summary.currency IS NULL OR e.currency = rfm_summary.currency)
-          AND (revenue_types IS NULL OR e.revenue_type = ANY (revenue_types))
+          AND (revenue_types IS NULL OR e.revenue_type = ANY (ARRAY(SELECT kpi.canonical_revenue_type(x) FROM unnest(revenue_types) x)))
     ), b AS (
         SELECT ev.customer_id, ev.first_ts, floor(extract(epoch FROM ev.ts - ev.first_ts) / p)::bigint AS k,
                sum(ev.amount) AS total

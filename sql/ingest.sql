@@ -85,6 +85,11 @@ BEGIN
         IF hi IS NULL THEN
             RETURN NULL;  -- no rows
         END IF;
+        IF NOT isfinite(lo) OR NOT isfinite(hi) THEN
+            SELECT n.metric INTO bad FROM new_rows n WHERE NOT isfinite(n.ts) LIMIT 1;
+            RAISE EXCEPTION 'kpi.metrics: ts of metric "%" must be a finite timestamp, not infinity', bad.metric
+                USING ERRCODE = 'datetime_field_overflow';
+        END IF;
         ahead := kpi_internal.max_future();
         IF ahead IS NOT NULL AND hi > now() + ahead THEN
             SELECT n.metric, n.ts INTO bad FROM new_rows n ORDER BY n.ts DESC LIMIT 1;

@@ -61,7 +61,7 @@ BEGIN
     rows := kpi.create_partitions(now() - interval '1 day', now() + ahead);
     SELECT array_agg(d ORDER BY d) INTO days
     FROM (SELECT DISTINCT date_bin('1 day', ts, '2000-01-01 00:00+00') AS d
-          FROM kpi.metrics_default ORDER BY 1 LIMIT max_days + 1) x;
+          FROM kpi.metrics_default WHERE isfinite(ts) ORDER BY 1 LIMIT max_days + 1) x;
     more := coalesce(cardinality(days), 0) > max_days;
     FOREACH day IN ARRAY coalesce(days[1:max_days], '{}') LOOP
         rows := rows + kpi.create_partitions(day, day);

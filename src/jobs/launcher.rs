@@ -39,7 +39,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 /// Most databases the registry tracks (with or without the extension).
-const MAX_DATABASES: usize = 512;
+const MAX_DATABASES: usize = 4096;
 /// Seconds between the launcher's looks at pg_database when nothing wakes it.
 const LOOK_SECONDS: u64 = 10;
 /// Seconds the postmaster waits before restarting a launcher that exited.
@@ -56,7 +56,8 @@ const NO_EXTENSION: u8 = 2;
 struct DbSlot {
     oid: u32,
     state: u8,
-    held: u32,
+    /// pid of the backend holding the database for DROP/ALTER/CREATE DATABASE (0: none)
+    held_by: i32,
     active: bool,
     pid: i32,
     wake: u32,
@@ -91,15 +92,20 @@ impl Registry {
         if let Some(i) = self.dbs[..self.used].iter().position(|s| s.oid == oid) {
             return Some(&mut self.dbs[i]);
         }
-        if self.used == MAX_DATABASES {
-            return None;
-        }
-        self.dbs[self.used] = DbSlot {
+        let i = if self.used < MAX_DATABASES {
+            self.used += 1;
+            self.used - 1
+        } else {
+            // full: forget a database known to lack the extension (it is looked at again)
+            self.dbs
+                .iter()
+                .position(|s| s.state == NO_EXTENSION && !s.active && s.held_by == 0)?
+        };
+        self.dbs[i] = DbSlot {
             oid,
             ..DbSlot::default()
         };
-        self.used += 1;
-        Some(&mut self.dbs[self.used - 1])
+        Some(&mut self.dbs[i])
     }
 
     /// Forgets databases that no longer exist (and have nothing running).
@@ -107,7 +113,7 @@ impl Registry {
         let mut kept = 0;
         for i in 0..self.used {
             let s = self.dbs[i];
-            if alive.contains(&s.oid) || s.active || s.held > 0 {
+            if alive.contains(&s.oid) || s.active || s.held_by != 0 {
                 self.dbs[kept] = s;
                 kept += 1;
             }
@@ -257,6 +263,9 @@ pub extern "C-unwind" fn pg_kpi_launcher_main(_arg: pg_sys::Datum) {
         // SAFETY: MyLatch points into this process's PGPROC, in shared memory
         r.launcher_latch = unsafe { pg_sys::MyLatch } as usize;
     }
+    // SAFETY: an exit callback without argument; however the launcher ends, its
+    // PGPROC (and latch) may go to another process
+    unsafe { pg_sys::before_shmem_exit(Some(launcher_exit), pg_sys::Datum::from(0)) };
     log!("pg_kpi launcher started");
     let mut handles: HashMap<u32, DynamicBackgroundWorker> = HashMap::new();
     // what was already reported, so the log says each thing once
@@ -296,11 +305,16 @@ pub extern "C-unwind" fn pg_kpi_launcher_main(_arg: pg_sys::Datum) {
                     });
                     let max = usize::try_from(MAX_WORKERS.get()).unwrap_or(0);
                     let mut r = REGISTRY.exclusive();
-                    // a worker that failed before it started never cleared its flag
                     for i in 0..r.used {
                         let s = r.dbs[i];
+                        // a worker that failed before it started never cleared its flag
                         if s.active && s.pid == 0 && !handles.contains_key(&s.oid) {
                             r.dbs[i].active = false;
+                        }
+                        // a backend that held the database and died without letting go
+                        // SAFETY: kill(pid, 0) only tests whether the process exists
+                        if s.held_by != 0 && unsafe { libc::kill(s.held_by, 0) } != 0 {
+                            r.dbs[i].held_by = 0;
                         }
                     }
                     r.retain(&alive);
@@ -318,7 +332,7 @@ pub extern "C-unwind" fn pg_kpi_launcher_main(_arg: pg_sys::Datum) {
                             }
                             continue;
                         };
-                        if slot.active || slot.held > 0 || slot.state == NO_EXTENSION {
+                        if slot.active || slot.held_by != 0 || slot.state == NO_EXTENSION {
                             continue;
                         }
                         if running >= max {
@@ -356,7 +370,6 @@ pub extern "C-unwind" fn pg_kpi_launcher_main(_arg: pg_sys::Datum) {
             // SIGTERM or postmaster death: exit non-zero, so the postmaster
             // starts the launcher again unless it is shutting down; the
             // workers keep running and the next launcher finds them active
-            REGISTRY.exclusive().launcher_latch = 0;
             unsafe { pg_sys::proc_exit(1) };
         }
         if BackgroundWorker::sighup_received() {
@@ -365,6 +378,11 @@ pub extern "C-unwind" fn pg_kpi_launcher_main(_arg: pg_sys::Datum) {
             told_full.clear();
         }
     }
+}
+
+#[pg_guard]
+unsafe extern "C-unwind" fn launcher_exit(_code: std::ffi::c_int, _arg: pg_sys::Datum) {
+    REGISTRY.exclusive().launcher_latch = 0;
 }
 
 // ---- the worker's side ----------------------------------------------------
@@ -381,7 +399,7 @@ pub fn worker_claim(db_oid: u32) -> bool {
     if slot.pid != 0 && slot.pid != me {
         return false; // another worker serves this database
     }
-    if slot.held > 0 {
+    if slot.held_by != 0 {
         slot.active = false;
         r.wake_launcher();
         return false;
@@ -454,7 +472,12 @@ unsafe extern "C-unwind" fn at_xact_end(
             }
             r.wake_launcher();
         }
-        pg_sys::XactEvent::XACT_EVENT_ABORT | pg_sys::XactEvent::XACT_EVENT_PARALLEL_ABORT => {
+        // a prepared CREATE EXTENSION commits in another session, which cannot
+        // tell: that database's worker starts at the launcher's next look only
+        // if the database was not ruled out yet
+        pg_sys::XactEvent::XACT_EVENT_ABORT
+        | pg_sys::XactEvent::XACT_EVENT_PARALLEL_ABORT
+        | pg_sys::XactEvent::XACT_EVENT_PREPARE => {
             WAKE_AT_COMMIT.set(false);
         }
         _ => {}
@@ -522,6 +545,9 @@ unsafe fn exclusive_database(node: *mut pg_sys::Node) -> Option<CString> {
     } else if pgrx::is_a(node, pg_sys::NodeTag::T_CreatedbStmt) {
         let s = node as *mut pg_sys::CreatedbStmt;
         let def = option((*s).options, "template")?;
+        if (*def).arg.is_null() {
+            return None; // TEMPLATE DEFAULT
+        }
         pg_sys::defGetString(def)
     } else {
         return None;
@@ -529,14 +555,44 @@ unsafe fn exclusive_database(node: *mut pg_sys::Node) -> Option<CString> {
     (!name.is_null()).then(|| CStr::from_ptr(name).to_owned())
 }
 
-/// Stops the database's worker and keeps the launcher from starting one.
+/// Whether the current user may drop, rename or copy the database: only then
+/// does the hook stop its worker (PostgreSQL checks again and raises the error).
+fn may_hold(oid: pg_sys::Oid) -> bool {
+    // SAFETY: catalog lookups in the current transaction
+    unsafe {
+        #[cfg(any(feature = "pg13", feature = "pg14", feature = "pg15"))]
+        {
+            pg_sys::pg_database_ownercheck(oid, pg_sys::GetUserId())
+        }
+        #[cfg(not(any(feature = "pg13", feature = "pg14", feature = "pg15")))]
+        {
+            pg_sys::object_ownercheck(pg_sys::DatabaseRelationId, oid, pg_sys::GetUserId())
+        }
+    }
+}
+
+thread_local! {
+    static RELEASE_AT_EXIT: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Stops the database's worker and keeps the launcher from starting one until
+/// `release`; a backend that dies first lets go in its exit callback (and the
+/// launcher clears holds of processes that are gone).
 fn hold(oid: u32) {
+    // SAFETY: reading this process's pid
+    let me = unsafe { pg_sys::MyProcPid };
+    if !RELEASE_AT_EXIT.replace(true) {
+        // SAFETY: an exit callback without argument
+        unsafe { pg_sys::before_shmem_exit(Some(release_all), pg_sys::Datum::from(0)) };
+    }
     let pid = {
         let mut r = REGISTRY.exclusive();
         let Some(s) = r.find_or_add(oid) else {
             return;
         };
-        s.held += 1;
+        if s.held_by == 0 {
+            s.held_by = me;
+        }
         s.pid
     };
     if pid != 0 {
@@ -561,9 +617,27 @@ fn hold(oid: u32) {
 }
 
 fn release(oid: u32) {
+    // SAFETY: reading this process's pid
+    let me = unsafe { pg_sys::MyProcPid };
     let mut r = REGISTRY.exclusive();
     if let Some(s) = r.find(oid) {
-        s.held = s.held.saturating_sub(1);
+        if s.held_by == me {
+            s.held_by = 0;
+        }
+    }
+    r.wake_launcher();
+}
+
+#[pg_guard]
+unsafe extern "C-unwind" fn release_all(_code: std::ffi::c_int, _arg: pg_sys::Datum) {
+    // SAFETY: reading this process's pid
+    let me = unsafe { pg_sys::MyProcPid };
+    let mut r = REGISTRY.exclusive();
+    let used = r.used;
+    for s in &mut r.dbs[..used] {
+        if s.held_by == me {
+            s.held_by = 0;
+        }
     }
     r.wake_launcher();
 }
@@ -582,16 +656,19 @@ unsafe extern "C-unwind" fn kpi_process_utility(
 ) {
     let run = || unsafe {
         match PREV_UTILITY {
-            Some(prev) => prev(
-                pstmt,
-                query_string,
-                read_only_tree,
-                context,
-                params,
-                query_env,
-                dest,
-                qc,
-            ),
+            // another extension's hook: its ERRORs must unwind through Rust properly
+            Some(prev) => pg_sys::submodules::ffi::pg_guard_ffi_boundary(|| {
+                prev(
+                    pstmt,
+                    query_string,
+                    read_only_tree,
+                    context,
+                    params,
+                    query_env,
+                    dest,
+                    qc,
+                )
+            }),
             None => pg_sys::standard_ProcessUtility(
                 pstmt,
                 query_string,
@@ -606,14 +683,18 @@ unsafe extern "C-unwind" fn kpi_process_utility(
     };
     let target = exclusive_database((*pstmt).utilityStmt)
         .map(|name| pg_sys::get_database_oid(name.as_ptr(), true))
-        .filter(|oid| *oid != pg_sys::InvalidOid)
+        .filter(|oid| *oid != pg_sys::InvalidOid && may_hold(*oid))
         .map(|oid| oid.to_u32());
     let Some(oid) = target else {
         run();
         return;
     };
-    hold(oid);
-    PgTryBuilder::new(run).finally(|| release(oid)).execute();
+    PgTryBuilder::new(|| {
+        hold(oid);
+        run()
+    })
+    .finally(|| release(oid))
+    .execute();
 }
 
 /// The launcher's view of the cluster's databases, for `kpi.worker_status()`.
@@ -630,7 +711,7 @@ fn worker_status() -> TableIterator<
     if PRELOADED.load(Ordering::Relaxed) {
         let r = REGISTRY.share();
         for s in &r.dbs[..r.used] {
-            let state = if s.held > 0 {
+            let state = if s.held_by != 0 {
                 "held"
             } else {
                 match (s.active, s.state) {

@@ -189,8 +189,12 @@ fn run_one(job_id: i64) {
 pub extern "C-unwind" fn pg_kpi_worker_main(_arg: pg_sys::Datum) {
     BackgroundWorker::attach_signal_handlers(SignalWakeFlags::SIGHUP);
     // SIGTERM: PostgreSQL's die(), so that a running job is cancelled at its next interrupt check
+    // SAFETY: installing PostgreSQL's own handler for SIGTERM
     unsafe {
+        #[cfg(not(feature = "pg18"))]
         pg_sys::pqsignal(pg_sys::SIGTERM as i32, Some(pg_die));
+        #[cfg(feature = "pg18")]
+        pg_sys::pqsignal_be(pg_sys::SIGTERM as i32, Some(pg_die));
     }
     // SAFETY: the launcher passes the database's oid as the main argument
     let db_oid = _arg.value() as u32;
@@ -223,7 +227,15 @@ pub extern "C-unwind" fn pg_kpi_worker_main(_arg: pg_sys::Datum) {
         }
         if ENABLED.get() && !unsafe { pg_sys::RecoveryInProgress() } {
             let generation = launcher::wake_generation(db_oid);
-            let installed = in_transaction(extension_installed).unwrap_or(false);
+            let installed = match in_transaction(extension_installed) {
+                Ok(found) => found,
+                Err((state, msg)) => {
+                    // not a reason to rule the database out: look again after the nap
+                    pgrx::warning!("pg_kpi worker for \"{db}\": could not look for the extension: {msg} (SQLSTATE {state})");
+                    wait_nap();
+                    continue;
+                }
+            };
             launcher::worker_found(db_oid, installed, generation);
             if !installed {
                 if ready {
@@ -248,11 +260,17 @@ pub extern "C-unwind" fn pg_kpi_worker_main(_arg: pg_sys::Datum) {
             }
             run_due();
         }
-        let nap = Duration::from_millis(u64::try_from(NAPTIME.get()).unwrap_or(1000));
-        if !BackgroundWorker::wait_latch(Some(nap)) {
-            // postmaster death (SIGTERM goes through die() instead)
-            unsafe { pg_sys::proc_exit(1) };
-        }
+        wait_nap();
+    }
+}
+
+/// Sleeps `kpi.naptime` (or until the latch is set); exits if the postmaster died.
+fn wait_nap() {
+    let nap = Duration::from_millis(u64::try_from(NAPTIME.get()).unwrap_or(1000));
+    if !BackgroundWorker::wait_latch(Some(nap)) {
+        // postmaster death (SIGTERM goes through die() instead)
+        // SAFETY: ending this process
+        unsafe { pg_sys::proc_exit(1) };
     }
 }
 

@@ -183,13 +183,17 @@ INSERT INTO kpi.metrics (metric, value, ts, tags) VALUES
     ('error_rate', 0.2, now() - interval '10 minutes', '{"host": "quiet"}'),
     ('error_rate', 3, now() - interval '20 minutes', '{"host": "late"}'),
     ('error_rate', 3, now() - interval '2 minutes', '{"host": "recent"}');
--- a breach stored while alerting was off still keeps its alert open
+-- breaches stored while alerting was off count: one 8 minutes ago is over
+-- (resolved 5 minutes after it), one 2 minutes ago keeps its alert open
+INSERT INTO kpi.metrics (metric, value, ts, tags) VALUES ('error_rate', 3, now() - interval '20 minutes', '{"host": "late_recent"}');
 SET LOCAL kpi.trigger_alerts = off;
-INSERT INTO kpi.metrics (metric, value, ts, tags) VALUES ('error_rate', 4, now() - interval '8 minutes', '{"host": "late"}');
+INSERT INTO kpi.metrics (metric, value, ts, tags) VALUES ('error_rate', 4, now() - interval '8 minutes', '{"host": "late"}'),
+    ('error_rate', 4, now() - interval '2 minutes', '{"host": "late_recent"}');
 RESET kpi.trigger_alerts;
 SELECT metric, labels, severity, occurrences FROM kpi.active_alerts ORDER BY labels::text;
 SELECT kpi.resolve_quiet_alerts() AS resolved;
-SELECT labels->>'host' AS host, state, resolved_at - last_seen_at AS resolved_after_last_breach
+SELECT labels->>'host' AS host, state, resolved_at - last_seen_at AS resolved_after_last_breach,
+       round(extract(epoch FROM now() - last_seen_at) / 60) AS last_breach_minutes_ago
 FROM kpi.alerts ORDER BY 1;
 SELECT labels->>'host' AS host FROM kpi.active_alerts ORDER BY 1;
 SELECT kpi.resolve_quiet_alerts() AS again;

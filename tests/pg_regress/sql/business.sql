@@ -161,6 +161,8 @@ SELECT kpi.customer_clv('b', '2026-04-01') AS clv_b, kpi.customer_clv('c', '2026
 SELECT kpi.roi_report(800, '60 days', 'reports', '2026-03-31') AS reports_feature;
 SELECT kpi.payback_days(ts, amount, 1000, '2026-01-01') AS days_to_1000 FROM kpi.revenue_events;
 SELECT * FROM kpi.rfm_summary('1 week', '2026-04-01') WHERE customer_id IN ('a', 'b');
+SELECT count(*) AS premium_buyers, count(*) = (SELECT count(*) FROM kpi.rfm_summary('1 week', '2026-04-01', revenue_types => '{premium_feature}')) AS aliases_mapped
+FROM kpi.rfm_summary('1 week', '2026-04-01', revenue_types => '{PREMIUM_FEATURES}');
 SELECT (kpi.bgnbd_fit(frequency, recency, t)).n FROM kpi.rfm_summary('1 week', '2026-04-01');
 -- mixed currencies are an error unless the caller filters
 INSERT INTO kpi.revenue_events (event_id, ts, customer_id, revenue_type, amount, currency, billing_period)
@@ -246,7 +248,7 @@ INSERT INTO kpi.customers (customer_id, segment) VALUES ('s1', 'small_medium_bus
 SELECT customer_id, segment FROM kpi.customers ORDER BY 1;
 SELECT pg_temp.try($$INSERT INTO kpi.customers (customer_id, segment) VALUES ('s4', 'whales')$$);
 -- money at the currency's scale, ratios and days to 2 decimals
-SELECT c, kpi.currency_scale(c) FROM unnest(ARRAY['USD', 'JPY', 'KWD', 'eur']) c;
+SELECT c, kpi.currency_scale(c) FROM unnest(ARRAY['USD', 'JPY', 'KWD', 'CLF', 'eur']) c;
 INSERT INTO kpi.revenue_events (event_id, ts, customer_id, revenue_type, amount, currency) VALUES
     ('y1', '2026-03-01', 'y', 'transaction', 1000.4, 'JPY'), ('y2', '2026-03-20', 'y', 'transaction', 3000, 'JPY');
 SELECT kpi.roi_report(2400, '30 days', at => '2026-03-25', currency => 'JPY');

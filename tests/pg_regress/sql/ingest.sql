@@ -125,6 +125,7 @@ SHOW timezone;
 SELECT pg_temp.try($$SELECT kpi.record_batch('[{"metric": "a", "value": 1, "timestamp_ms": 1767225720000, "timestamp": 1767225720}]')$$);
 SELECT pg_temp.try($$SELECT kpi.record_batch('[{"metric": "a", "value": 1, "timestamp_ms": "1767225720000"}]')$$);
 SELECT pg_temp.try($$SELECT kpi.record('a', 1, 'infinity')$$);
+SELECT pg_temp.try($$INSERT INTO kpi.metrics (metric, value, ts) VALUES ('a', 1, '-infinity')$$);
 
 -- kpi.require_definitions: rows of undefined metrics are rejected (23503) on every path
 SET kpi.require_definitions = on;

@@ -20,7 +20,7 @@ END
 $$;
 
 -- built-in jobs: partitions ahead, job history kept 7 days
-SELECT id, kind, config, schedule_interval, builtin FROM kpi.jobs ORDER BY id;
+SELECT kind, config, schedule_interval, builtin FROM kpi.jobs ORDER BY kind;
 SELECT target, keep, builtin FROM kpi.retention_policies;
 
 -- buckets are aligned to 2000-01-01 00:00 UTC
@@ -64,8 +64,8 @@ FROM kpi.rollups r JOIN kpi.jobs j ON j.id = r.job_id ORDER BY r.id;
 -- runs in the caller's session; the first run materializes the first 100 buckets
 SELECT status, rows, buckets FROM kpi.run_job((SELECT job_id FROM kpi.rollups WHERE id = :minute));
 SELECT watermark FROM kpi.rollups WHERE id = :minute;
-SELECT status, rows, buckets FROM kpi.run_due_jobs() ORDER BY job_id;
-SELECT status, rows, buckets FROM kpi.run_due_jobs() ORDER BY job_id;
+SELECT j.kind, r.status, r.rows, r.buckets FROM kpi.run_due_jobs() r JOIN kpi.jobs j ON j.id = r.job_id ORDER BY j.kind, r.job_id;
+SELECT j.kind, r.status, r.rows, r.buckets FROM kpi.run_due_jobs() r JOIN kpi.jobs j ON j.id = r.job_id ORDER BY j.kind, r.job_id;
 SELECT id, CASE WHEN watermark > '2026-01-02' THEN 'caught up' ELSE watermark::text END AS watermark
 FROM kpi.rollups ORDER BY id;
 
