@@ -105,17 +105,107 @@ CREATE FUNCTION kpi_internal.notify_alert(a kpi.alerts) RETURNS integer
     SELECT 1
 $$;
 
--- Runs once per INSERT/COPY statement over its transition table. Failures on
--- the alert side never lose metric rows: they are caught, the rows stay, and a
--- WARNING says why no alert was raised. SECURITY DEFINER so that roles allowed
--- to insert metrics need no privileges on kpi.alerts.
+-- The one way alert rows are written, whatever raised them (the trigger on
+-- kpi.metrics now, alert rules later): each incident is a run of breaches of
+-- one fingerprint. A fingerprint's first incident folds into its open alert
+-- when it starts within the cooldown of the alert's last breach (occurrences
+-- add up, severity escalates, message and value follow the worst); otherwise
+-- the open alert is over and is resolved. Every other incident becomes an
+-- alert: earlier ones already resolved, the last one firing. NOTIFY
+-- kpi_alerts for each new, escalated or resolved alert. Returns the number
+-- of notifications.
+CREATE FUNCTION kpi_internal.apply_incidents(incidents kpi_internal.alert_incident[], source text DEFAULT 'threshold')
+RETURNS bigint
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $fn$
+DECLARE
+    merged text[];
+    notes bigint;
+    more bigint;
+BEGIN
+    IF incidents IS NULL OR cardinality(incidents) = 0 THEN
+        RETURN 0;
+    END IF;
+    -- Fold each fingerprint's first incident into its open alert when it starts
+    -- within the cooldown of the alert's last breach; otherwise the open alert
+    -- is over and is resolved. Open alerts are locked first, so concurrent
+    -- writers take turns per fingerprint.
+    WITH m AS (
+        SELECT a.id, a.severity AS old_severity, f.*,
+               f.first_ts <= a.last_seen_at + f.cooldown AS merge
+        FROM unnest(incidents) f
+        JOIN kpi.alerts a ON a.fingerprint = f.fingerprint AND a.state <> 'resolved'
+        WHERE f.seq = 1
+        ORDER BY f.metric, f.labels  -- the order every statement locks and inserts in
+        FOR UPDATE OF a
+    ), upd AS (
+        UPDATE kpi.alerts a SET
+            occurrences = CASE WHEN m.merge THEN least(a.occurrences::bigint + m.n, 2147483647)::integer
+                               ELSE a.occurrences END,
+            started_at = CASE WHEN m.merge THEN least(a.started_at, m.first_ts) ELSE a.started_at END,
+            last_seen_at = CASE WHEN m.merge THEN greatest(a.last_seen_at, m.last_ts) ELSE a.last_seen_at END,
+            severity = CASE WHEN m.merge THEN greatest(a.severity, m.severity) ELSE a.severity END,
+            value = CASE WHEN m.merge AND m.severity > a.severity THEN m.value ELSE a.value END,
+            threshold = CASE WHEN m.merge AND m.severity > a.severity THEN m.threshold ELSE a.threshold END,
+            message = CASE WHEN m.merge AND m.severity > a.severity THEN m.message ELSE a.message END,
+            recommendations = CASE WHEN m.merge AND m.severity > a.severity THEN m.recommendations
+                                   ELSE a.recommendations END,
+            state = CASE WHEN m.merge AND m.is_last THEN a.state ELSE 'resolved' END,
+            resolved_at = CASE WHEN m.merge AND m.is_last THEN NULL
+                               WHEN m.merge THEN greatest(a.last_seen_at, m.last_ts) + m.cooldown
+                               ELSE a.last_seen_at + m.cooldown END
+        FROM m
+        WHERE a.id = m.id
+        RETURNING a AS alert, a.fingerprint, a.state, a.severity, m.merge, m.old_severity
+    )
+    SELECT coalesce(array_agg(u.fingerprint) FILTER (WHERE u.merge), '{}'),
+           count(kpi_internal.notify_alert(u.alert)) FILTER (WHERE u.state = 'resolved' OR u.severity > u.old_severity)
+    INTO merged, notes
+    FROM upd u;
+
+    -- Every other incident becomes an alert: earlier ones already resolved,
+    -- the last one firing. A concurrent session may have opened the same
+    -- fingerprint meanwhile; ON CONFLICT folds this one into it.
+    WITH ins AS (
+        INSERT INTO kpi.alerts AS a (fingerprint, source, metric, labels, severity, state, value, threshold,
+                                     occurrences, message, recommendations, started_at, last_seen_at, resolved_at)
+        SELECT i.fingerprint, apply_incidents.source, i.metric, i.labels, i.severity,
+               CASE WHEN i.is_last THEN 'firing' ELSE 'resolved' END,
+               i.value, i.threshold, least(i.n, 2147483647)::integer, i.message, i.recommendations,
+               i.first_ts, i.last_ts, CASE WHEN i.is_last THEN NULL ELSE i.last_ts + i.cooldown END
+        FROM unnest(incidents) i
+        WHERE NOT (i.seq = 1 AND i.fingerprint = ANY (merged))
+        ON CONFLICT (fingerprint) WHERE state <> 'resolved' DO UPDATE SET
+            occurrences = least(a.occurrences::bigint + excluded.occurrences, 2147483647)::integer,
+            started_at = least(a.started_at, excluded.started_at),
+            last_seen_at = greatest(a.last_seen_at, excluded.last_seen_at),
+            severity = greatest(a.severity, excluded.severity),
+            value = CASE WHEN excluded.severity > a.severity THEN excluded.value ELSE a.value END,
+            threshold = CASE WHEN excluded.severity > a.severity THEN excluded.threshold ELSE a.threshold END,
+            message = CASE WHEN excluded.severity > a.severity THEN excluded.message ELSE a.message END,
+            recommendations = CASE WHEN excluded.severity > a.severity THEN excluded.recommendations
+                                   ELSE a.recommendations END
+        RETURNING a AS alert, a.state
+    )
+    SELECT count(kpi_internal.notify_alert(ins.alert)) INTO more
+    FROM ins
+    WHERE ins.state <> 'resolved';
+    RETURN notes + more;
+END
+$fn$;
+COMMENT ON FUNCTION kpi_internal.apply_incidents(kpi_internal.alert_incident[], text) IS
+    'Internal: folds incidents into kpi.alerts (cooldown, escalation, resolution, NOTIFY); the single entry point of every alert source';
+
+-- Runs once per INSERT/COPY statement over its transition table: detects the
+-- incidents (runs of rows beyond each metric's breach edge, split by gaps
+-- longer than the cooldown) and hands them to kpi_internal.apply_incidents.
+-- Failures on the alert side never lose metric rows: they are caught, the rows
+-- stay, and a WARNING says why no alert was raised. SECURITY DEFINER so that
+-- roles allowed to insert metrics need no privileges on kpi.alerts.
 CREATE FUNCTION kpi_internal.metrics_raise_alerts() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
 DECLARE
     default_cooldown interval;
     incidents kpi_internal.alert_incident[];
-    merged text[];
-    notes bigint;
 BEGIN
     IF NOT coalesce(current_setting('kpi.trigger_alerts', true), 'on')::boolean THEN
         RETURN NULL;
@@ -123,10 +213,8 @@ BEGIN
     -- a cheap test first, outside the subtransaction: most statements breach nothing
     IF NOT EXISTS (
         SELECT FROM new_rows n JOIN kpi.metric_definitions d ON d.metric = n.metric
-        WHERE d.active AND num_nonnulls(d.optimal, d.good, d.warning, d.critical) > 0
-          AND CASE WHEN d.direction = 'higher_is_better'
-                   THEN n.value < coalesce(d.good, d.optimal, 'Infinity')
-                   ELSE n.value > coalesce(d.good, d.optimal, '-Infinity') END
+        WHERE d.active AND CASE WHEN d.direction = 'higher_is_better' THEN n.value < d.breach_edge
+                                ELSE n.value > d.breach_edge END
     ) THEN
         RETURN NULL;
     END IF;
@@ -137,10 +225,7 @@ BEGIN
             SELECT d.metric, d.direction, d.optimal, d.good, d.warning, d.critical, d.unit, d.category,
                    d.direction = 'higher_is_better' AS higher,
                    coalesce(d.alert_cooldown, default_cooldown) AS cooldown,
-                   -- values on the bad side of this edge are warning or worse
-                   CASE WHEN d.direction = 'higher_is_better'
-                        THEN coalesce(d.good, d.optimal, 'Infinity')
-                        ELSE coalesce(d.good, d.optimal, '-Infinity') END AS edge
+                   d.breach_edge AS edge  -- values beyond it are warning or worse
             FROM kpi.metric_definitions d
             WHERE d.active AND num_nonnulls(d.optimal, d.good, d.warning, d.critical) > 0
         ), breach AS (
@@ -162,10 +247,7 @@ BEGIN
             SELECT i.metric, i.tags, i.island, i.first_ts, i.last_ts, i.n, i.severity,
                    d.higher, d.cooldown, d.unit, d.category,
                    CASE WHEN d.higher THEN i.lo ELSE i.hi END AS worst,
-                   CASE i.severity
-                        WHEN 'warning' THEN coalesce(d.good, d.optimal)
-                        WHEN 'critical' THEN coalesce(d.warning, d.good, d.optimal)
-                        ELSE coalesce(d.critical, d.warning, d.good, d.optimal) END AS crossed,
+                   kpi_internal.crossed_threshold(i.severity::text, d.optimal, d.good, d.warning, d.critical) AS crossed,
                    max(i.island) OVER (PARTITION BY i.metric, i.tags) AS last_island
             FROM islands i JOIN defs d USING (metric)
         )
@@ -185,74 +267,7 @@ BEGIN
         INTO incidents
         FROM described x;
 
-        IF incidents IS NULL THEN
-            RETURN NULL;
-        END IF;
-
-        -- Fold each fingerprint's first incident into its open alert when it starts
-        -- within the cooldown of the alert's last breach; otherwise the open alert
-        -- is over and is resolved. Open alerts are locked first, so concurrent
-        -- writers take turns per fingerprint.
-        WITH m AS (
-            SELECT a.id, a.severity AS old_severity, f.*,
-                   f.first_ts <= a.last_seen_at + f.cooldown AS merge
-            FROM unnest(incidents) f
-            JOIN kpi.alerts a ON a.fingerprint = f.fingerprint AND a.state <> 'resolved'
-            WHERE f.seq = 1
-            ORDER BY f.metric, f.labels  -- the order every statement locks and inserts in
-            FOR UPDATE OF a
-        ), upd AS (
-            UPDATE kpi.alerts a SET
-                occurrences = CASE WHEN m.merge THEN least(a.occurrences::bigint + m.n, 2147483647)::integer
-                                   ELSE a.occurrences END,
-                started_at = CASE WHEN m.merge THEN least(a.started_at, m.first_ts) ELSE a.started_at END,
-                last_seen_at = CASE WHEN m.merge THEN greatest(a.last_seen_at, m.last_ts) ELSE a.last_seen_at END,
-                severity = CASE WHEN m.merge THEN greatest(a.severity, m.severity) ELSE a.severity END,
-                value = CASE WHEN m.merge AND m.severity > a.severity THEN m.value ELSE a.value END,
-                threshold = CASE WHEN m.merge AND m.severity > a.severity THEN m.threshold ELSE a.threshold END,
-                message = CASE WHEN m.merge AND m.severity > a.severity THEN m.message ELSE a.message END,
-                recommendations = CASE WHEN m.merge AND m.severity > a.severity THEN m.recommendations
-                                       ELSE a.recommendations END,
-                state = CASE WHEN m.merge AND m.is_last THEN a.state ELSE 'resolved' END,
-                resolved_at = CASE WHEN m.merge AND m.is_last THEN NULL
-                                   WHEN m.merge THEN greatest(a.last_seen_at, m.last_ts) + m.cooldown
-                                   ELSE a.last_seen_at + m.cooldown END
-            FROM m
-            WHERE a.id = m.id
-            RETURNING a AS alert, a.fingerprint, a.state, a.severity, m.merge, m.old_severity
-        )
-        SELECT coalesce(array_agg(u.fingerprint) FILTER (WHERE u.merge), '{}'),
-               count(kpi_internal.notify_alert(u.alert)) FILTER (WHERE u.state = 'resolved' OR u.severity > u.old_severity)
-        INTO merged, notes
-        FROM upd u;
-
-        -- Every other incident becomes an alert: earlier ones already resolved,
-        -- the last one firing. A concurrent session may have opened the same
-        -- fingerprint meanwhile; ON CONFLICT folds this one into it.
-        WITH ins AS (
-            INSERT INTO kpi.alerts AS a (fingerprint, source, metric, labels, severity, state, value, threshold,
-                                         occurrences, message, recommendations, started_at, last_seen_at, resolved_at)
-            SELECT i.fingerprint, 'threshold', i.metric, i.labels, i.severity,
-                   CASE WHEN i.is_last THEN 'firing' ELSE 'resolved' END,
-                   i.value, i.threshold, least(i.n, 2147483647)::integer, i.message, i.recommendations,
-                   i.first_ts, i.last_ts, CASE WHEN i.is_last THEN NULL ELSE i.last_ts + i.cooldown END
-            FROM unnest(incidents) i
-            WHERE NOT (i.seq = 1 AND i.fingerprint = ANY (merged))
-            ON CONFLICT (fingerprint) WHERE state <> 'resolved' DO UPDATE SET
-                occurrences = least(a.occurrences::bigint + excluded.occurrences, 2147483647)::integer,
-                started_at = least(a.started_at, excluded.started_at),
-                last_seen_at = greatest(a.last_seen_at, excluded.last_seen_at),
-                severity = greatest(a.severity, excluded.severity),
-                value = CASE WHEN excluded.severity > a.severity THEN excluded.value ELSE a.value END,
-                threshold = CASE WHEN excluded.severity > a.severity THEN excluded.threshold ELSE a.threshold END,
-                message = CASE WHEN excluded.severity > a.severity THEN excluded.message ELSE a.message END,
-                recommendations = CASE WHEN excluded.severity > a.severity THEN excluded.recommendations
-                                       ELSE a.recommendations END
-            RETURNING a AS alert, a.state
-        )
-        SELECT count(kpi_internal.notify_alert(ins.alert)) INTO notes
-        FROM ins
-        WHERE ins.state <> 'resolved';
+        PERFORM kpi_internal.apply_incidents(incidents);
     EXCEPTION WHEN OTHERS THEN
         DECLARE
             msg text; det text; st text;

@@ -25,8 +25,7 @@ COMMENT ON FUNCTION kpi.severity(text, float8) IS
 
 CREATE FUNCTION kpi.severity_score(level kpi.severity_level) RETURNS integer
     IMMUTABLE STRICT PARALLEL SAFE LANGUAGE sql AS $$
-    SELECT CASE level WHEN 'optimal' THEN 100 WHEN 'good' THEN 80 WHEN 'warning' THEN 60
-                      WHEN 'critical' THEN 40 ELSE 0 END
+    SELECT kpi_internal.severity_points(level::text)
 $$;
 COMMENT ON FUNCTION kpi.severity_score(kpi.severity_level) IS 'Health points of a band: 100, 80, 60, 40, 0';
 
@@ -48,6 +47,10 @@ CREATE TABLE kpi.metric_definitions (
     measurement_window  interval NOT NULL DEFAULT '5 minutes' CHECK (measurement_window > interval '0'),
     alert_cooldown      interval CHECK (alert_cooldown >= interval '0'),
     active              boolean NOT NULL DEFAULT true,
+    -- derived: values beyond it (above for lower_is_better) are warning or
+    -- worse; NULL without thresholds. The alert trigger compares rows with it.
+    breach_edge         double precision GENERATED ALWAYS AS
+                        (kpi_internal.breach_edge(optimal, good, warning, critical, direction)) STORED,
     created_at          timestamptz NOT NULL DEFAULT now(),
     updated_at          timestamptz NOT NULL DEFAULT now()
 );

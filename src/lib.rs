@@ -42,6 +42,8 @@ extension_sql_file!(
     requires = [
         "bootstrap",
         severity::_note_unknown_metric,
+        severity::breach_edge,
+        severity::severity_points,
         severity::check_thresholds,
         severity::health_score_final,
         severity::health_status,

@@ -274,6 +274,57 @@ fn overall_grade_final(state: Internal) -> Option<&'static str> {
         .map(sev::grade_from_mean)
 }
 
+// ---- band edges and points, for the SQL side (computed here only) ----
+
+fn thresholds_of(
+    optimal: Option<f64>,
+    good: Option<f64>,
+    warning: Option<f64>,
+    critical: Option<f64>,
+) -> [Option<f64>; 4] {
+    [optimal, good, warning, critical]
+}
+
+/// The edge beyond which a value is warning or worse: the nearest defined of
+/// good and optimal, else everything (±Infinity); NULL without thresholds.
+#[pg_extern(immutable, parallel_safe, schema = "kpi_internal")]
+fn breach_edge(
+    optimal: Option<f64>,
+    good: Option<f64>,
+    warning: Option<f64>,
+    critical: Option<f64>,
+    direction: Option<&str>,
+) -> Option<f64> {
+    let dir = Direction::parse(direction.unwrap_or("lower_is_better"))?;
+    sev::breach_edge(dir, thresholds_of(optimal, good, warning, critical))
+}
+
+/// The threshold a value crossed to land in `severity` (NULL for optimal).
+#[pg_extern(immutable, parallel_safe, schema = "kpi_internal")]
+fn crossed_threshold(
+    severity: &str,
+    optimal: Option<f64>,
+    good: Option<f64>,
+    warning: Option<f64>,
+    critical: Option<f64>,
+) -> Option<f64> {
+    let sev = Severity::LABELS
+        .iter()
+        .position(|l| *l == severity)
+        .and_then(Severity::from_index)?;
+    sev::crossed_threshold(sev, thresholds_of(optimal, good, warning, critical))
+}
+
+/// Health points of a band: 100, 80, 60, 40, 0 (the only place they exist).
+#[pg_extern(immutable, strict, parallel_safe, schema = "kpi_internal")]
+fn severity_points(level: &str) -> Option<i32> {
+    Severity::LABELS
+        .iter()
+        .position(|l| *l == level)
+        .and_then(Severity::from_index)
+        .map(|s| s.points() as i32)
+}
+
 // ---- kpi.metric_definitions: the trigger's validation ----
 
 /// Raises an error when a definition's direction is unknown or its

@@ -72,6 +72,24 @@ pub fn crossed_threshold(sev: Severity, t: [Option<f64>; 4]) -> Option<f64> {
         .find_map(|x| *x)
 }
 
+/// The edge beyond which a value is warning or worse: the nearest defined of
+/// good and optimal; without either, every value (±infinity); None when no
+/// threshold is defined at all.
+pub fn breach_edge(dir: Direction, t: [Option<f64>; 4]) -> Option<f64> {
+    if crate::severity::thresholds::effective(t)
+        .iter()
+        .all(Option::is_none)
+    {
+        return None;
+    }
+    Some(
+        crossed_threshold(Severity::Warning, t).unwrap_or(match dir {
+            Direction::LowerIsBetter => f64::NEG_INFINITY,
+            Direction::HigherIsBetter => f64::INFINITY,
+        }),
+    )
+}
+
 /// Breach severity by the ratio value / threshold: None when value <=
 /// threshold; 'low' up to 2, 'medium' above 2, 'high' above 3, 'critical' above 5.
 pub fn breach_severity(value: f64, threshold: f64) -> CoreResult<Option<&'static str>> {
@@ -274,6 +292,42 @@ impl Points {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn breach_edge_is_the_warning_band_start() {
+        let lower = Direction::LowerIsBetter;
+        let higher = Direction::HigherIsBetter;
+        assert_eq!(
+            breach_edge(lower, [Some(100.0), Some(200.0), Some(500.0), Some(1000.0)]),
+            Some(200.0)
+        );
+        assert_eq!(
+            breach_edge(lower, [Some(100.0), None, Some(500.0), None]),
+            Some(100.0)
+        );
+        assert_eq!(
+            breach_edge(lower, [None, None, Some(500.0), Some(1000.0)]),
+            Some(f64::NEG_INFINITY)
+        );
+        assert_eq!(
+            breach_edge(higher, [None, None, Some(500.0), None]),
+            Some(f64::INFINITY)
+        );
+        assert_eq!(
+            breach_edge(
+                higher,
+                [Some(f64::INFINITY), Some(1000.0), Some(500.0), None]
+            ),
+            Some(1000.0)
+        );
+        assert_eq!(breach_edge(lower, [None; 4]), None);
+        // every value beyond the edge classifies as warning or worse, and none inside it does
+        for v in [0.0, 150.0, 200.0, 200.5, 700.0, 5000.0] {
+            let t = [Some(100.0), Some(200.0), Some(500.0), Some(1000.0)];
+            let bad = classify(v, lower, t).unwrap() >= Severity::Warning;
+            assert_eq!(bad, v > breach_edge(lower, t).unwrap(), "{v}");
+        }
+    }
     use Direction::*;
     use Severity::*;
 
