@@ -405,3 +405,46 @@ COMMENT ON VIEW kpi.active_alerts IS
 SELECT pg_catalog.pg_extension_config_dump('kpi.alerts', '');
 SELECT pg_catalog.pg_extension_config_dump('kpi.alerts_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('kpi.alert_recommendations', '');
+
+-- internals
+COMMENT ON FUNCTION kpi_internal.notify_alert(kpi.alerts) IS 'Internal: NOTIFY kpi_alerts with the alert as JSON';
+COMMENT ON FUNCTION kpi_internal.metrics_raise_alerts() IS 'Internal: statement trigger on kpi.metrics: detects incidents and applies them';
+
+-- columns
+COMMENT ON COLUMN kpi.alerts.id IS 'Alert id';
+COMMENT ON COLUMN kpi.alerts.fingerprint IS 'Identity of the alerting series: sha256 of source, metric (or rule) and labels; one open alert per fingerprint';
+COMMENT ON COLUMN kpi.alerts.source IS 'threshold (the kpi.metrics trigger) or rule (alert rules)';
+COMMENT ON COLUMN kpi.alerts.rule_id IS 'The rule that raised it (source rule)';
+COMMENT ON COLUMN kpi.alerts.metric IS 'Metric name';
+COMMENT ON COLUMN kpi.alerts.labels IS 'Series labels (the rows tags)';
+COMMENT ON COLUMN kpi.alerts.severity IS 'Worst band reached: warning, critical or emergency';
+COMMENT ON COLUMN kpi.alerts.state IS 'pending, firing or resolved';
+COMMENT ON COLUMN kpi.alerts.value IS 'Worst value of the incident, in the metrics unit';
+COMMENT ON COLUMN kpi.alerts.threshold IS 'Threshold that value crossed';
+COMMENT ON COLUMN kpi.alerts.occurrences IS 'Breaching rows folded into the alert';
+COMMENT ON COLUMN kpi.alerts.message IS 'Human-readable description';
+COMMENT ON COLUMN kpi.alerts.recommendations IS 'What to check, by the metrics category';
+COMMENT ON COLUMN kpi.alerts.started_at IS 'First breach';
+COMMENT ON COLUMN kpi.alerts.last_seen_at IS 'Last breach';
+COMMENT ON COLUMN kpi.alerts.resolved_at IS 'When it ended: last breach + cooldown, or a manual kpi.resolve';
+COMMENT ON COLUMN kpi.alerts.acknowledged_at IS 'First acknowledgement (kpi.acknowledge)';
+COMMENT ON COLUMN kpi.alerts.acknowledged_by IS 'Who acknowledged';
+COMMENT ON COLUMN kpi.alert_recommendations.category IS 'Metric category (kpi.metric_definitions.category)';
+COMMENT ON COLUMN kpi.alert_recommendations.recommendations IS 'Recommendations attached to alerts of that category, replacing the defaults';
+COMMENT ON COLUMN kpi.active_alerts.id IS 'Alert id';
+COMMENT ON COLUMN kpi.active_alerts.severity IS 'Worst band reached';
+COMMENT ON COLUMN kpi.active_alerts.metric IS 'Metric name';
+COMMENT ON COLUMN kpi.active_alerts.labels IS 'Series labels';
+COMMENT ON COLUMN kpi.active_alerts.message IS 'Human-readable description';
+COMMENT ON COLUMN kpi.active_alerts.value IS 'Worst value';
+COMMENT ON COLUMN kpi.active_alerts.threshold IS 'Threshold crossed';
+COMMENT ON COLUMN kpi.active_alerts.occurrences IS 'Breaching rows so far';
+COMMENT ON COLUMN kpi.active_alerts.started_at IS 'First breach';
+COMMENT ON COLUMN kpi.active_alerts.last_seen_at IS 'Last breach';
+COMMENT ON COLUMN kpi.active_alerts.firing_for IS 'now() - started_at';
+COMMENT ON COLUMN kpi.active_alerts.acknowledged IS 'Whether someone acknowledged it';
+COMMENT ON COLUMN kpi.active_alerts.acknowledged_by IS 'Who acknowledged';
+COMMENT ON COLUMN kpi.active_alerts.source IS 'threshold or rule';
+COMMENT ON COLUMN kpi.active_alerts.rule_id IS 'Rule that raised it';
+COMMENT ON COLUMN kpi.active_alerts.recommendations IS 'What to check';
+COMMENT ON TYPE kpi_internal.alert_incident IS 'Internal: a run of breaches of one fingerprint, the input of kpi_internal.apply_incidents';

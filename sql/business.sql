@@ -540,3 +540,45 @@ CREATE AGGREGATE kpi.payback_days(ts timestamptz, amount numeric, investment num
     DESERIALFUNC = kpi_internal.payback_days_deserialize, PARALLEL = SAFE);
 COMMENT ON AGGREGATE kpi.payback_days(timestamptz, numeric, numeric, timestamptz) IS
     'Days from start until the cumulative amount (rows at or after start, in time order) first reaches the investment; NULL if never';
+
+-- the formulas of src/business.rs (money is numeric, computed exactly)
+COMMENT ON FUNCTION kpi.roi(numeric, numeric) IS 'Return on investment in %: (revenue - investment) / investment x 100; NULL for a zero investment';
+COMMENT ON FUNCTION kpi.break_even_days(numeric, numeric) IS 'Days until revenue_per_day covers the investment; NULL when revenue_per_day <= 0';
+COMMENT ON FUNCTION kpi.payback_period(numeric[], numeric) IS
+    'Periods until the cash flows recover the investment (whole periods plus the fraction of the last); NULL if never';
+COMMENT ON FUNCTION kpi.payback_period(numeric[], numeric, float8) IS
+    'Discounted payback in periods: the cash flow of period k divided by (1 + discount_rate)^k; NULL if never';
+COMMENT ON FUNCTION kpi.clv_simple(numeric, float8) IS 'The replaced LTV formula: average monthly revenue / max(churn probability, 0.01)';
+COMMENT ON FUNCTION kpi.clv(numeric, float8, float8, float8) IS
+    'Customer lifetime value: arpu x gross_margin / (churn_rate + discount_rate) per period; NULL when both rates are 0';
+COMMENT ON FUNCTION kpi.churn_rate(bigint, bigint) IS 'churned / customers at start (0..1); NULL for no customers';
+COMMENT ON FUNCTION kpi.churn_probability(float8, float8, float8, float8) IS
+    'Replaced churn heuristic: 0.3 min(days inactive/30, 1) + 0.3 max(0, 1 - momentum) + 0.2 support issues + 0.2 max(0, 1 - engagement), capped at 0.99';
+COMMENT ON FUNCTION kpi.engagement_score(float8, integer, boolean, float8) IS
+    'Engagement 0..1: 0.3 login frequency + 0.3 min(features used/10, 1) + 0.2 paid in the last 30 days + 0.2 support satisfaction';
+COMMENT ON FUNCTION kpi.annualize_churn(float8) IS 'Annual churn from a monthly rate: 1 - (1 - monthly)^12';
+COMMENT ON FUNCTION kpi.cac_payback_months(numeric, numeric, float8) IS
+    'Months to earn back the acquisition cost: cac / (arpa x gross margin); NULL when never';
+COMMENT ON FUNCTION kpi.ltv_cac_ratio(numeric, numeric) IS 'LTV / CAC; NULL for a zero CAC';
+COMMENT ON FUNCTION kpi.growth(numeric, numeric) IS 'Growth ratio (current - previous) / previous, e.g. 0.12 for +12 %; NULL when previous is 0';
+
+-- columns
+COMMENT ON COLUMN kpi.customers.customer_id IS 'Customer id';
+COMMENT ON COLUMN kpi.customers.segment IS 'enterprise, smb, startup, individual, trial, freemium, power_user or casual_user';
+COMMENT ON COLUMN kpi.customers.acquired_at IS 'When the customer was acquired';
+COMMENT ON COLUMN kpi.customers.acquisition_cost IS 'Cost of acquiring the customer (numeric money)';
+COMMENT ON COLUMN kpi.customers.status IS 'active, trial, paused or churned';
+COMMENT ON COLUMN kpi.customers.billing_cycle IS 'monthly or annual';
+COMMENT ON COLUMN kpi.customers.payment_method IS 'Free text';
+COMMENT ON COLUMN kpi.customers.created_at IS 'When the row was stored';
+COMMENT ON COLUMN kpi.revenue_events.event_id IS 'Event id';
+COMMENT ON COLUMN kpi.revenue_events.ts IS 'When the revenue happened';
+COMMENT ON COLUMN kpi.revenue_events.customer_id IS 'Customer';
+COMMENT ON COLUMN kpi.revenue_events.revenue_type IS 'subscription, usage, transaction, premium_feature, api, marketplace, professional_services or training';
+COMMENT ON COLUMN kpi.revenue_events.amount IS 'Amount in currency (numeric; negative for refunds)';
+COMMENT ON COLUMN kpi.revenue_events.currency IS 'ISO 4217 code (default USD)';
+COMMENT ON COLUMN kpi.revenue_events.subscription_id IS 'Subscription a recurring charge belongs to';
+COMMENT ON COLUMN kpi.revenue_events.product_id IS 'Product';
+COMMENT ON COLUMN kpi.revenue_events.feature_id IS 'Feature the revenue is attributed to (ROI per feature)';
+COMMENT ON COLUMN kpi.revenue_events.billing_period IS 'monthly or annual for recurring revenue; NULL for one-off';
+COMMENT ON COLUMN kpi.revenue_events.metadata IS 'Free-form JSON object';

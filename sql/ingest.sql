@@ -27,6 +27,7 @@ CREATE TABLE kpi.metrics (
 -- extension would be cloned onto each day partition when pg_restore attaches it,
 -- and the partition's own index in the dump would then fail to restore.
 CREATE TABLE kpi.metrics_default PARTITION OF kpi.metrics DEFAULT;
+COMMENT ON TABLE kpi.metrics_default IS 'Rows of kpi.metrics outside every day partition; the partitions job moves them into new partitions';
 CREATE FUNCTION kpi_internal.index_partition(part regclass) RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
@@ -43,13 +44,13 @@ COMMENT ON TABLE kpi.metrics IS 'Raw measurements, partitioned by UTC day of ts.
 -- One row per writing statement: the time range it touched. Rollups move the
 -- ranges into their invalidations (sql/rollups.sql); written only while a rollup
 -- reads raw rows.
-CREATE TABLE kpi.metric_changes (
+CREATE TABLE kpi_internal.metric_changes (
     lo  timestamptz NOT NULL,
     hi  timestamptz NOT NULL
 );
-COMMENT ON TABLE kpi.metric_changes IS
+COMMENT ON TABLE kpi_internal.metric_changes IS
     'internal: time range written by each statement on kpi.metrics since the last rollup run';
-SELECT pg_catalog.pg_extension_config_dump('kpi.metric_changes', '');
+SELECT pg_catalog.pg_extension_config_dump('kpi_internal.metric_changes', '');
 
 -- kpi.max_future as an interval (NULL: no limit). The setting is read as text so
 -- that this works in a backend that has not loaded the library (its default applies).
@@ -74,7 +75,7 @@ DECLARE
 BEGIN
     IF TG_OP = 'TRUNCATE' THEN
         IF EXISTS (SELECT 1 FROM kpi.rollups WHERE source_rollup IS NULL) THEN
-            INSERT INTO kpi.metric_changes VALUES ('-infinity', 'infinity');
+            INSERT INTO kpi_internal.metric_changes VALUES ('-infinity', 'infinity');
         END IF;
         RETURN NULL;
     END IF;
@@ -114,7 +115,7 @@ BEGIN
         END IF;
     END IF;
     IF lo IS NOT NULL AND EXISTS (SELECT 1 FROM kpi.rollups WHERE source_rollup IS NULL) THEN
-        INSERT INTO kpi.metric_changes VALUES (lo, hi);
+        INSERT INTO kpi_internal.metric_changes VALUES (lo, hi);
     END IF;
     RETURN NULL;
 END
@@ -128,3 +129,23 @@ CREATE TRIGGER metrics_logged_deletes AFTER DELETE ON kpi.metrics
     REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION kpi_internal.metrics_after_write();
 CREATE TRIGGER metrics_logged_truncates AFTER TRUNCATE ON kpi.metrics
     FOR EACH STATEMENT EXECUTE FUNCTION kpi_internal.metrics_after_write();
+
+-- the validated entry points (src/ingest.rs)
+COMMENT ON FUNCTION kpi.record(text, float8, timestamptz, jsonb, jsonb) IS
+    'Records one measurement (ts default now(), tags and metadata JSON objects) and returns its id; fires the same checks, alerts and change log as INSERT';
+COMMENT ON FUNCTION kpi.record_batch(jsonb) IS
+    'Records an object or array of objects {metric_name|metric, value, timestamp (ISO text, zone-less = UTC, or epoch s) | timestamp_ms, tags, metadata}; all or nothing; returns the rows inserted';
+
+-- internals
+COMMENT ON FUNCTION kpi_internal.index_partition(regclass) IS 'Internal: primary key (id, ts) and the (metric, ts) and GIN tags indexes of one kpi.metrics partition';
+COMMENT ON FUNCTION kpi_internal.max_future() IS 'Internal: kpi.max_future as an interval, NULL for no limit';
+COMMENT ON FUNCTION kpi_internal.metrics_after_write() IS 'Internal: statement trigger on kpi.metrics: max_future and require_definitions checks, change log for the rollups';
+
+-- columns
+COMMENT ON COLUMN kpi.metrics.id IS 'Row id (identity); the primary key is (id, ts)';
+COMMENT ON COLUMN kpi.metrics.metric IS 'Metric name, 1-255 characters (e.g. api_response_time)';
+COMMENT ON COLUMN kpi.metrics.value IS 'Measured value, finite, in the metrics unit (kpi.metric_definitions.unit)';
+COMMENT ON COLUMN kpi.metrics.ts IS 'When the value was measured (default now()); at most kpi.max_future ahead';
+COMMENT ON COLUMN kpi.metrics.tags IS 'Series labels as a JSON object (e.g. {"host": "web-1"}); rollups group by chosen keys';
+COMMENT ON COLUMN kpi.metrics.metadata IS 'Free-form JSON object stored with the row, not grouped on';
+COMMENT ON COLUMN kpi.metrics.created_at IS 'When the row was stored';

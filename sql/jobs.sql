@@ -160,6 +160,8 @@ BEGIN
 END
 $$;
 
+COMMENT ON FUNCTION kpi.pause_job(bigint) IS 'Pauses a job (enabled = false); kpi.resume_job starts it again';
+
 CREATE FUNCTION kpi.resume_job(job_id bigint) RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
@@ -168,6 +170,7 @@ BEGIN
     WHERE id = job_id;
 END
 $$;
+COMMENT ON FUNCTION kpi.resume_job(bigint) IS 'Resumes a paused job: enabled, failures reset, due now if it was overdue';
 
 CREATE FUNCTION kpi.alter_job(
     job_id bigint, schedule_interval interval DEFAULT NULL, next_run timestamptz DEFAULT NULL,
@@ -403,3 +406,65 @@ SELECT pg_catalog.pg_extension_config_dump('kpi.jobs_id_seq', '');
 -- once this CREATE EXTENSION commits, the launcher starts this database's job
 -- worker (a NOTICE says how jobs run when pg_kpi is not preloaded)
 SELECT kpi_internal.start_worker();
+
+COMMENT ON FUNCTION kpi.worker_status() IS
+    'The launcher''s view: each database with its job worker''s pid and state (running, starting, waiting, no extension, held)';
+
+-- internals
+COMMENT ON FUNCTION kpi_internal.check_job(text, jsonb, boolean) IS 'Internal: checks a job config through its kind''s validator';
+COMMENT ON FUNCTION kpi_internal.jobs_check() IS 'Internal: trigger checking kpi.jobs rows';
+COMMENT ON FUNCTION kpi_internal.check_schedule(text, interval) IS 'Internal: a schedule is at least 1 second';
+COMMENT ON FUNCTION kpi_internal.job_or_fail(text, bigint) IS 'Internal: the job with this id, or 42704';
+COMMENT ON FUNCTION kpi_internal.execute_job(kpi.jobs) IS 'Internal: runs a job''s kind function in the caller''s transaction';
+COMMENT ON FUNCTION kpi_internal.begin_run(bigint) IS 'Internal: records the start of a run';
+COMMENT ON FUNCTION kpi_internal.end_run(bigint, boolean, bigint, bigint, boolean, text, text, timestamptz) IS 'Internal: records a run''s outcome, schedules the next run, retries with backoff, pauses after max_retries';
+COMMENT ON FUNCTION kpi_internal.execute_run(bigint, boolean) IS 'Internal: locks the job, executes it in a subtransaction and records the outcome';
+COMMENT ON FUNCTION kpi_internal.due_jobs(integer) IS 'Internal: the enabled jobs whose next_run has come';
+COMMENT ON FUNCTION kpi_internal.fail_interrupted_runs() IS 'Internal: marks runs left running by a process that is gone as failed (57P01)';
+COMMENT ON FUNCTION kpi_internal.start_worker() IS 'Internal: asks the launcher, at commit, for this database''s job worker (a NOTICE without preloading)';
+
+-- columns
+COMMENT ON COLUMN kpi.jobs.id IS 'Job id';
+COMMENT ON COLUMN kpi.jobs.kind IS 'Registered kind (kpi.job_kinds): rollup, retention, partitions, alerts, sql';
+COMMENT ON COLUMN kpi.jobs.config IS 'Kind-specific configuration (JSON object)';
+COMMENT ON COLUMN kpi.jobs.schedule_interval IS 'Time between runs (at least 1 second)';
+COMMENT ON COLUMN kpi.jobs.next_run IS 'When the job is due next';
+COMMENT ON COLUMN kpi.jobs.enabled IS 'false: paused';
+COMMENT ON COLUMN kpi.jobs.max_runtime IS 'Longest a run may take before it is cancelled (NULL: no limit)';
+COMMENT ON COLUMN kpi.jobs.max_retries IS 'Consecutive failures before the job pauses (default 10; NULL: never)';
+COMMENT ON COLUMN kpi.jobs.retry_period IS 'Base delay before a retry (grows with each failure, at most 1 hour)';
+COMMENT ON COLUMN kpi.jobs.consecutive_failures IS 'Failures since the last success';
+COMMENT ON COLUMN kpi.jobs.last_run IS 'Start of the last run';
+COMMENT ON COLUMN kpi.jobs.last_success IS 'Start of the last successful run';
+COMMENT ON COLUMN kpi.jobs.last_error IS 'SQLSTATE and message of the last failure';
+COMMENT ON COLUMN kpi.jobs.builtin IS 'Created by the extension (not dumped)';
+COMMENT ON COLUMN kpi.jobs.created_at IS 'When the job was created';
+COMMENT ON COLUMN kpi.job_runs.id IS 'Run id';
+COMMENT ON COLUMN kpi.job_runs.job_id IS 'The job';
+COMMENT ON COLUMN kpi.job_runs.started_at IS 'When the run started';
+COMMENT ON COLUMN kpi.job_runs.finished_at IS 'When it ended (NULL while running)';
+COMMENT ON COLUMN kpi.job_runs.status IS 'running, success, failed or skipped';
+COMMENT ON COLUMN kpi.job_runs.rows IS 'Rows the run wrote or deleted';
+COMMENT ON COLUMN kpi.job_runs.buckets IS 'Buckets a rollup run materialized';
+COMMENT ON COLUMN kpi.job_runs.sqlstate IS 'SQLSTATE of a failure';
+COMMENT ON COLUMN kpi.job_runs.error IS 'Message of a failure';
+COMMENT ON COLUMN kpi.job_runs.pid IS 'Process that ran it';
+COMMENT ON COLUMN kpi.job_kinds.kind IS 'Kind name';
+COMMENT ON COLUMN kpi.job_kinds.run IS 'Function running one job: (config jsonb, OUT rows, OUT buckets, OUT more)';
+COMMENT ON COLUMN kpi.job_kinds.validate IS 'Function checking a config: (config jsonb, refs boolean)';
+COMMENT ON COLUMN kpi.job_kinds.managed IS 'The config belongs to the feature (kpi.alter_job cannot change it)';
+COMMENT ON COLUMN kpi.job_kinds.description IS 'What jobs of this kind do';
+COMMENT ON COLUMN kpi.job_status.id IS 'Job id';
+COMMENT ON COLUMN kpi.job_status.kind IS 'Job kind';
+COMMENT ON COLUMN kpi.job_status.config IS 'Job configuration';
+COMMENT ON COLUMN kpi.job_status.schedule_interval IS 'Time between runs';
+COMMENT ON COLUMN kpi.job_status.state IS 'scheduled, running, retrying, overdue or paused';
+COMMENT ON COLUMN kpi.job_status.next_run IS 'When the job is due next';
+COMMENT ON COLUMN kpi.job_status.last_run IS 'Start of the last run';
+COMMENT ON COLUMN kpi.job_status.last_success IS 'Start of the last successful run';
+COMMENT ON COLUMN kpi.job_status.consecutive_failures IS 'Failures since the last success';
+COMMENT ON COLUMN kpi.job_status.max_retries IS 'Failures before pausing';
+COMMENT ON COLUMN kpi.job_status.last_error IS 'Last failure';
+COMMENT ON COLUMN kpi.job_status.runs_last_day IS 'Runs in the last 24 hours';
+COMMENT ON COLUMN kpi.job_status.failures_last_day IS 'Failed runs in the last 24 hours';
+COMMENT ON COLUMN kpi.job_status.last_duration IS 'Duration of the last successful run';

@@ -9,3 +9,6 @@ CREATE TYPE kpi.gamma_gamma AS (
 CREATE TYPE kpi.sbg AS (
     alpha float8, beta float8, log_likelihood float8, n bigint, converged boolean
 );
+COMMENT ON TYPE kpi.bgnbd IS 'A fitted BG/NBD model: r, alpha, a, b, log-likelihood, customers n, converged';
+COMMENT ON TYPE kpi.gamma_gamma IS 'A fitted Gamma-Gamma spend model: p, q, gamma, log-likelihood, customers n, converged';
+COMMENT ON TYPE kpi.sbg IS 'A fitted shifted-beta-geometric retention model: alpha, beta, log-likelihood, cohort size n, converged';

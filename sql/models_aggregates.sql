@@ -23,3 +23,18 @@ CREATE AGGREGATE kpi.sbg_fit(period integer, alive bigint) (
     PARALLEL = SAFE);
 COMMENT ON AGGREGATE kpi.sbg_fit(integer, bigint) IS
     'Shifted-beta-geometric retention fit (Fader & Hardie 2007) from a cohort''s survivors per period';
+
+COMMENT ON AGGREGATE kpi.bgnbd_fit(float8, float8, float8, float8) IS
+    'BG/NBD fit with an L2 penalizer on the parameters (as the lifetimes library''s penalizer_coef)';
+COMMENT ON FUNCTION kpi.p_alive(kpi.bgnbd, float8, float8, float8) IS
+    'Probability that a customer with this frequency, recency and T (periods) is still alive';
+COMMENT ON FUNCTION kpi.expected_purchases(kpi.bgnbd, float8, float8, float8, float8) IS
+    'Expected purchases in the next horizon periods of a customer with this frequency, recency and T';
+COMMENT ON FUNCTION kpi.expected_purchases(kpi.bgnbd, float8) IS 'Expected purchases of a new customer within horizon periods';
+COMMENT ON FUNCTION kpi.expected_spend(kpi.gamma_gamma, float8, float8) IS
+    'Expected average spend per transaction given frequency and monetary value; NULL where the model mean is undefined';
+COMMENT ON FUNCTION kpi.clv_bgnbd(kpi.bgnbd, kpi.gamma_gamma, float8, float8, float8, float8, integer, float8, float8) IS
+    'Discounted CLV over months (default 12) at monthly_discount (default 0.01) from BG/NBD purchases and Gamma-Gamma spend';
+COMMENT ON FUNCTION kpi.sbg_survival(kpi.sbg, integer) IS 'Share of the cohort still alive after t periods, S(t)';
+COMMENT ON FUNCTION kpi.sbg_retention(kpi.sbg, integer) IS 'Retention rate at period t: S(t) / S(t - 1); NULL for t = 0';
+COMMENT ON FUNCTION kpi.sbg_churn_probability(kpi.sbg, integer) IS 'Churn probability at period t given alive at t - 1; NULL for t = 0';

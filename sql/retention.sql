@@ -82,6 +82,7 @@ BEGIN
     DELETE FROM kpi.jobs WHERE id = jid;
 END
 $$;
+COMMENT ON FUNCTION kpi.drop_retention(bigint) IS 'Drops a retention policy and its job (data already deleted stays deleted)';
 
 -- deletes up to kpi.retention_batch_rows rows (or drops expired partitions);
 -- returns (rows, more)
@@ -181,3 +182,16 @@ UPDATE kpi.retention_policies p SET job_id = j.id FROM kpi.jobs j WHERE j.kind =
 
 SELECT pg_catalog.pg_extension_config_dump('kpi.retention_policies', 'WHERE NOT builtin');
 SELECT pg_catalog.pg_extension_config_dump('kpi.retention_policies_id_seq', '');
+
+-- internals
+COMMENT ON FUNCTION kpi_internal.retention_target(text) IS 'Internal: the canonical retention target name, or 22023';
+COMMENT ON FUNCTION kpi_internal.run_retention(jsonb) IS 'Internal: runs a retention job: drops whole day partitions or deletes a batch';
+COMMENT ON FUNCTION kpi_internal.horizon(text) IS 'Internal: the time before which a target has been expired (-infinity if never)';
+
+-- columns
+COMMENT ON COLUMN kpi.retention_policies.id IS 'Policy id';
+COMMENT ON COLUMN kpi.retention_policies.target IS 'metrics, alerts, job_runs or a rollup resolution such as 00:01:00';
+COMMENT ON COLUMN kpi.retention_policies.keep IS 'Age after which data is deleted';
+COMMENT ON COLUMN kpi.retention_policies.job_id IS 'The job that applies it';
+COMMENT ON COLUMN kpi.retention_policies.builtin IS 'Created by the extension (not dumped)';
+COMMENT ON COLUMN kpi.retention_policies.created_at IS 'When the policy was created';

@@ -2,7 +2,7 @@
 -- rollup), each row with a mergeable sketch and trend state.
 --
 -- Exactly once: statement-level triggers on kpi.metrics log the time range of
--- every INSERT, UPDATE, DELETE and TRUNCATE in kpi.metric_changes (in the
+-- every INSERT, UPDATE, DELETE and TRUNCATE in kpi_internal.metric_changes (in the
 -- writer's transaction, so a range becomes visible exactly when its rows do).
 -- A run locks its rollup, moves the visible ranges into per-rollup
 -- invalidations, rematerializes the invalidated buckets below the watermark
@@ -85,12 +85,13 @@ CREATE TABLE kpi.rollups (
 COMMENT ON TABLE kpi.rollups IS
     'Rollup definitions. Buckets before watermark are materialized in kpi.summaries; kpi.series reads raw rows above it.';
 
-CREATE TABLE kpi.rollup_invalidations (
+CREATE TABLE kpi_internal.rollup_invalidations (
     rollup_id  bigint NOT NULL REFERENCES kpi.rollups (id) ON DELETE CASCADE,
     lo         timestamptz NOT NULL,
     hi         timestamptz NOT NULL
 );
-CREATE INDEX rollup_invalidations_rollup_idx ON kpi.rollup_invalidations (rollup_id);
+CREATE INDEX rollup_invalidations_rollup_idx ON kpi_internal.rollup_invalidations (rollup_id);
+COMMENT ON TABLE kpi_internal.rollup_invalidations IS 'Internal: ranges of a rollup to rematerialize below its watermark (late or changed rows)';
 
 -- the bucket of ts (UTC-aligned, origin 2000-01-01)
 CREATE FUNCTION kpi.bucket(resolution interval, ts timestamptz) RETURNS timestamptz
@@ -237,6 +238,7 @@ BEGIN
     DELETE FROM kpi.jobs WHERE id = r.job_id;
 END
 $$;
+COMMENT ON FUNCTION kpi.drop_rollup(bigint) IS 'Drops a rollup, its job and the summaries no other rollup of its resolution and grouping covers';
 
 -- recomputes the buckets in [lo, hi) of a rollup from its source; returns the rows written
 CREATE FUNCTION kpi_internal.materialize(r kpi.rollups, lo timestamptz, hi timestamptz) RETURNS bigint
@@ -303,7 +305,7 @@ BEGIN
         GET DIAGNOSTICS n = ROW_COUNT;
     END IF;
     -- coarser rollups reading this one rematerialize the range when they pass it
-    INSERT INTO kpi.rollup_invalidations (rollup_id, lo, hi)
+    INSERT INTO kpi_internal.rollup_invalidations (rollup_id, lo, hi)
     SELECT d.id, lo, hi FROM kpi.rollups d WHERE d.source_rollup = r.id AND d.watermark > lo;
     RETURN n;
 END
@@ -402,19 +404,19 @@ BEGIN
     END IF;
     IF r.source_rollup IS NULL THEN
         -- hand the writers' ranges to every rollup of raw rows
-        WITH d AS (DELETE FROM kpi.metric_changes RETURNING lo, hi)
-        INSERT INTO kpi.rollup_invalidations (rollup_id, lo, hi)
+        WITH d AS (DELETE FROM kpi_internal.metric_changes RETURNING lo, hi)
+        INSERT INTO kpi_internal.rollup_invalidations (rollup_id, lo, hi)
         SELECT x.id, d.lo, d.hi FROM d CROSS JOIN kpi.rollups x WHERE x.source_rollup IS NULL;
     END IF;
     horizon := kpi_internal.ceil_bucket(r.resolution, kpi_internal.source_horizon(r));
     cutoff := kpi_internal.cutoff(r);
     IF r.watermark IS NULL THEN
         -- nothing materialized yet: the forward pass sees every committed row
-        DELETE FROM kpi.rollup_invalidations i WHERE i.rollup_id = r.id;
+        DELETE FROM kpi_internal.rollup_invalidations i WHERE i.rollup_id = r.id;
     ELSE
         -- merge the invalidated ranges below the watermark into bucket-aligned islands
         FOR rng IN
-            WITH d AS (DELETE FROM kpi.rollup_invalidations i WHERE i.rollup_id = r.id RETURNING i.lo, i.hi),
+            WITH d AS (DELETE FROM kpi_internal.rollup_invalidations i WHERE i.rollup_id = r.id RETURNING i.lo, i.hi),
             c AS (SELECT greatest(kpi.bucket(r.resolution, greatest(d.lo, '1900-01-01'::timestamptz)), horizon) AS lo,
                          least(kpi.bucket(r.resolution, least(d.hi, r.watermark)) + r.resolution, r.watermark) AS hi
                   FROM d WHERE d.lo < r.watermark AND d.hi >= horizon),
@@ -428,7 +430,7 @@ BEGIN
             m := kpi_internal.materialize_range(r, rng.lo, rng.hi, budget, rows, buckets);
             budget := m.budget; rows := m.rows; buckets := m.buckets;
             IF m.reached < rng.hi THEN
-                INSERT INTO kpi.rollup_invalidations VALUES (r.id, m.reached, rng.hi);
+                INSERT INTO kpi_internal.rollup_invalidations VALUES (r.id, m.reached, rng.hi);
                 more := true;
             END IF;
         END LOOP;
@@ -520,7 +522,7 @@ COMMENT ON VIEW kpi.summary IS 'kpi.summaries with p50/p95/p99 from each bucket'
 CREATE FUNCTION kpi.series(metric text, resolution interval, from_ts timestamptz, to_ts timestamptz, tags jsonb DEFAULT '{}')
 RETURNS TABLE (bucket timestamptz, count bigint, sum float8, avg float8, min float8, max float8, stddev float8,
                p50 float8, p95 float8, p99 float8, slope_per_second float8, materialized boolean)
-LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql STABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$
 #variable_conflict use_column
 BEGIN
     PERFORM kpi_internal.check_resolution('kpi.series', 'resolution', resolution);
@@ -601,4 +603,58 @@ SELECT kpi_internal.register_job_kind('rollup', 'kpi_internal.run_rollup_job(jso
 SELECT pg_catalog.pg_extension_config_dump('kpi.summaries', '');
 SELECT pg_catalog.pg_extension_config_dump('kpi.rollups', '');
 SELECT pg_catalog.pg_extension_config_dump('kpi.rollups_id_seq', '');
-SELECT pg_catalog.pg_extension_config_dump('kpi.rollup_invalidations', '');
+SELECT pg_catalog.pg_extension_config_dump('kpi_internal.rollup_invalidations', '');
+
+-- internals
+COMMENT ON FUNCTION kpi_internal.check_resolution(text, text, interval) IS 'Internal: a resolution is positive, whole seconds, without months or years';
+COMMENT ON FUNCTION kpi_internal.series_expr(text[], text) IS 'Internal: the SQL expression of a row''s series for the grouping keys';
+COMMENT ON FUNCTION kpi_internal.series_keys_match(jsonb, text[]) IS 'Internal: whether a summary''s series has exactly these grouping keys';
+COMMENT ON FUNCTION kpi_internal.materialize(kpi.rollups, timestamptz, timestamptz) IS 'Internal: recomputes a rollup''s buckets in [lo, hi) from its source';
+COMMENT ON FUNCTION kpi_internal.source_horizon(kpi.rollups) IS 'Internal: the time before which a rollup''s source has been expired';
+COMMENT ON FUNCTION kpi_internal.ceil_bucket(interval, timestamptz) IS 'Internal: the first bucket boundary at or after ts';
+COMMENT ON FUNCTION kpi_internal.cutoff(kpi.rollups) IS 'Internal: the end of the complete buckets a run may materialize';
+COMMENT ON FUNCTION kpi_internal.next_data(kpi.rollups, timestamptz, timestamptz) IS 'Internal: the first bucket in [lo, hi) holding source or summary rows of the rollup (NULL if none)';
+COMMENT ON FUNCTION kpi_internal.materialize_range(kpi.rollups, timestamptz, timestamptz, bigint, bigint, bigint) IS 'Internal: materializes [lo, hi) within a bucket budget, jumping over stretches without data; returns how far it got';
+COMMENT ON FUNCTION kpi_internal.run_rollup(bigint) IS 'Internal: one run of a rollup: invalidated buckets below the watermark, then new complete buckets';
+
+-- columns
+COMMENT ON COLUMN kpi.summaries.metric IS 'Metric name';
+COMMENT ON COLUMN kpi.summaries.series IS 'Values of the rollups grouping tags ({} for all series)';
+COMMENT ON COLUMN kpi.summaries.resolution IS 'Bucket width';
+COMMENT ON COLUMN kpi.summaries.bucket IS 'Bucket start (aligned to 2000-01-01 00:00 UTC)';
+COMMENT ON COLUMN kpi.summaries.count IS 'Rows in the bucket';
+COMMENT ON COLUMN kpi.summaries.sum IS 'Sum of the values';
+COMMENT ON COLUMN kpi.summaries.avg IS 'Mean';
+COMMENT ON COLUMN kpi.summaries.min IS 'Smallest value';
+COMMENT ON COLUMN kpi.summaries.max IS 'Largest value';
+COMMENT ON COLUMN kpi.summaries.stddev IS 'Sample standard deviation';
+COMMENT ON COLUMN kpi.summaries.sketch IS 'Quantile sketch (kpi.approx_percentile)';
+COMMENT ON COLUMN kpi.summaries.trend IS 'Least-squares trend state (kpi.slope)';
+COMMENT ON COLUMN kpi.summaries.updated_at IS 'When the bucket was last materialized';
+COMMENT ON COLUMN kpi.rollups.id IS 'Rollup id';
+COMMENT ON COLUMN kpi.rollups.resolution IS 'Bucket width';
+COMMENT ON COLUMN kpi.rollups.source_resolution IS 'Resolution of the finer rollup it reads (NULL: raw kpi.metrics)';
+COMMENT ON COLUMN kpi.rollups.source_rollup IS 'The finer rollup it reads';
+COMMENT ON COLUMN kpi.rollups.metrics IS 'LIKE pattern of the metrics it covers';
+COMMENT ON COLUMN kpi.rollups.group_by_tags IS 'Tag keys it groups by (sorted)';
+COMMENT ON COLUMN kpi.rollups.lag IS 'How long after a bucket ends before it is materialized';
+COMMENT ON COLUMN kpi.rollups.watermark IS 'Buckets before it are materialized';
+COMMENT ON COLUMN kpi.rollups.job_id IS 'The job that runs it';
+COMMENT ON COLUMN kpi.rollups.created_at IS 'When the rollup was created';
+COMMENT ON COLUMN kpi.summary.metric IS 'Metric name';
+COMMENT ON COLUMN kpi.summary.series IS 'Grouping tag values';
+COMMENT ON COLUMN kpi.summary.resolution IS 'Bucket width';
+COMMENT ON COLUMN kpi.summary.bucket IS 'Bucket start';
+COMMENT ON COLUMN kpi.summary.count IS 'Rows';
+COMMENT ON COLUMN kpi.summary.sum IS 'Sum';
+COMMENT ON COLUMN kpi.summary.avg IS 'Mean';
+COMMENT ON COLUMN kpi.summary.min IS 'Minimum';
+COMMENT ON COLUMN kpi.summary.max IS 'Maximum';
+COMMENT ON COLUMN kpi.summary.stddev IS 'Sample standard deviation';
+COMMENT ON COLUMN kpi.summary.p50 IS 'Median (from the sketch)';
+COMMENT ON COLUMN kpi.summary.p95 IS '95th percentile (from the sketch)';
+COMMENT ON COLUMN kpi.summary.p99 IS '99th percentile (from the sketch)';
+COMMENT ON COLUMN kpi.summary.slope_per_second IS 'Least-squares slope per second';
+COMMENT ON COLUMN kpi.summary.updated_at IS 'When the bucket was last materialized';
+COMMENT ON TYPE kpi.rollup_part IS 'One buckets summary from kpi.rollup_agg: count, sum, avg, min, max, stddev, sketch, trend';
+COMMENT ON TYPE kpi_internal.rollup_bucket IS 'Internal: one time buckets summary (kpi_internal.rollup_buckets)';

@@ -138,3 +138,41 @@ COMMENT ON FUNCTION kpi.health(interval, timestamptz) IS
 SELECT pg_catalog.pg_extension_config_dump('kpi.metrics_default', '');
 SELECT pg_catalog.pg_extension_config_dump('kpi.metrics_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('kpi.metric_definitions', '');
+
+-- the scalar functions of src/severity.rs
+COMMENT ON FUNCTION kpi.breach_severity(float8, float8) IS
+    'low (ratio value/threshold up to 2), medium (> 2), high (> 3) or critical (> 5); NULL when value <= threshold';
+COMMENT ON FUNCTION kpi.health_status(float8) IS
+    'Status of a 0..100 health score: excellent >= 90, good >= 80, warning >= 70, critical >= 50, else emergency; unknown for NULL';
+COMMENT ON FUNCTION kpi.grade(float8) IS 'Letter grade from the % of operations meeting their target: A >= 95, B >= 85, C >= 75, D >= 65, else F';
+COMMENT ON FUNCTION kpi.performance_grade(float8, float8, float8) IS
+    'Load-test grade A..F from average response time (ms), error rate (%) and expected response time (ms)';
+
+-- internals
+COMMENT ON FUNCTION kpi_internal.metric_definitions_check() IS 'Internal: trigger validating thresholds and storing infinite ones as NULL';
+COMMENT ON FUNCTION kpi_internal.check_thresholds(text, text, float8, float8, float8, float8) IS 'Internal: raises 23514 (or 22023) for thresholds out of order or an unknown direction';
+COMMENT ON FUNCTION kpi_internal.note_unknown_metric(text) IS 'Internal: NOTICE once per session that a metric has no active definition; returns false';
+COMMENT ON FUNCTION kpi_internal.breach_edge(float8, float8, float8, float8, text) IS 'Internal: the value beyond which a metric is warning or worse (kpi-core); NULL without thresholds';
+COMMENT ON FUNCTION kpi_internal.crossed_threshold(text, float8, float8, float8, float8) IS 'Internal: the threshold a value crossed to land in a band (kpi-core)';
+COMMENT ON FUNCTION kpi_internal.severity_points(text) IS 'Internal: health points of a band, 100 80 60 40 0 (kpi-core)';
+
+-- columns
+COMMENT ON COLUMN kpi.metric_definitions.metric IS 'Metric name, as in kpi.metrics.metric';
+COMMENT ON COLUMN kpi.metric_definitions.category IS 'Category (response_time, throughput, error_rate, availability, ...); picks default alert recommendations';
+COMMENT ON COLUMN kpi.metric_definitions.subcategory IS 'Finer grouping for reports';
+COMMENT ON COLUMN kpi.metric_definitions.description IS 'What the metric measures';
+COMMENT ON COLUMN kpi.metric_definitions.unit IS 'Unit shown in alert messages and reports (ms, %, req/s)';
+COMMENT ON COLUMN kpi.metric_definitions.direction IS 'lower_is_better (thresholds are upper band edges) or higher_is_better (lower edges)';
+COMMENT ON COLUMN kpi.metric_definitions.optimal IS 'Edge of the optimal band (NULL or infinite: no such band)';
+COMMENT ON COLUMN kpi.metric_definitions.good IS 'Edge of the good band; values beyond it are warning or worse and raise alerts';
+COMMENT ON COLUMN kpi.metric_definitions.warning IS 'Edge of the warning band';
+COMMENT ON COLUMN kpi.metric_definitions.critical IS 'Edge of the critical band; values beyond it are emergency';
+COMMENT ON COLUMN kpi.metric_definitions.baseline IS 'Where the metric started (KPI reports)';
+COMMENT ON COLUMN kpi.metric_definitions.target IS 'Target value (KPI reports)';
+COMMENT ON COLUMN kpi.metric_definitions.stretch IS 'Stretch goal (KPI reports)';
+COMMENT ON COLUMN kpi.metric_definitions.measurement_window IS 'Window kpi.health averages over by default (default 5 minutes)';
+COMMENT ON COLUMN kpi.metric_definitions.alert_cooldown IS 'Quiet time that ends an alert and separates incidents (NULL: kpi.alert_cooldown)';
+COMMENT ON COLUMN kpi.metric_definitions.active IS 'false: no severity, health or alerts for the metric';
+COMMENT ON COLUMN kpi.metric_definitions.breach_edge IS 'Derived: the value beyond which the metric is warning or worse; NULL without thresholds';
+COMMENT ON COLUMN kpi.metric_definitions.created_at IS 'When the definition was created';
+COMMENT ON COLUMN kpi.metric_definitions.updated_at IS 'When the definition last changed';

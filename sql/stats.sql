@@ -7,3 +7,5 @@ CREATE TYPE kpi.stats AS (
 CREATE TYPE kpi.correlation AS (
     r float8, n bigint, t float8, p_value float8, significant boolean
 );
+COMMENT ON TYPE kpi.stats IS 'Summary statistics: count, min, max, mean, median, sample stddev, p95, p99';
+COMMENT ON TYPE kpi.correlation IS 'A correlation test: Pearson r, n, t statistic, two-sided p-value, significant at alpha';

@@ -35,3 +35,15 @@ CREATE AGGREGATE kpi.correlation_test(x float8, y float8, alpha float8) (
     SFUNC = kpi_internal.correlation_trans, STYPE = internal, FINALFUNC = kpi_internal.correlation_final,
     COMBINEFUNC = kpi_internal.correlation_combine, SERIALFUNC = kpi_internal.correlation_serialize,
     DESERIALFUNC = kpi_internal.correlation_deserialize, PARALLEL = SAFE);
+
+COMMENT ON AGGREGATE kpi.summary_stats(float8) IS
+    'count, min, max, mean, median, sample stddev, p95, p99 in one pass (kpi.stats), exact quantiles';
+COMMENT ON AGGREGATE kpi.summary_stats(float8, float8) IS
+    'kpi.summary_stats with quantiles from a sketch of the given relative error (bounded memory)';
+COMMENT ON AGGREGATE kpi.correlation_test(float8, float8) IS
+    'Pearson r with a two-sided t test of r = 0 at alpha 0.05 (kpi.correlation: r, n, t, p_value, significant)';
+COMMENT ON AGGREGATE kpi.correlation_test(float8, float8, float8) IS
+    'Pearson r with a two-sided t test of r = 0 at the given alpha (kpi.correlation)';
+COMMENT ON FUNCTION kpi.zscore(float8, float8, float8) IS 'Standard score (value - mean) / stddev; NULL when stddev is 0';
+COMMENT ON FUNCTION kpi.anomaly_level(float8, float8, float8) IS
+    'NULL below warning standard deviations (default 3), warning from there, critical above critical (default 4), on |z|';

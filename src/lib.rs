@@ -31,10 +31,11 @@ mod kpi_internal {}
 // its aggregates (over those Rust functions) in sql/<feature>_aggregates.sql.
 // `requires` orders each file after what it uses; ARCHITECTURE.md has the map.
 extension_sql_file!("../sql/bootstrap.sql", name = "bootstrap", bootstrap);
+extension_sql_file!("../sql/finish.sql", name = "finish", finalize);
 extension_sql_file!(
     "../sql/ingest.sql",
     name = "ingest",
-    requires = ["bootstrap"]
+    requires = ["bootstrap", ingest::record, ingest::record_batch]
 );
 extension_sql_file!(
     "../sql/severity.sql",
@@ -43,6 +44,7 @@ extension_sql_file!(
         "bootstrap",
         severity::_note_unknown_metric,
         severity::breach_edge,
+        severity::crossed_threshold,
         severity::severity_points,
         severity::check_thresholds,
         severity::health_score_final,
@@ -51,13 +53,20 @@ extension_sql_file!(
         severity::overall_grade_trans,
         severity::points_combine,
         severity::points_deserialize,
-        severity::points_serialize
+        severity::points_serialize,
+        severity::breach_severity,
+        severity::grade,
+        severity::performance_grade
     ]
 );
 extension_sql_file!(
     "../sql/jobs.sql",
     name = "jobs",
-    requires = ["bootstrap", jobs::launcher::_start_worker]
+    requires = [
+        "bootstrap",
+        jobs::launcher::_start_worker,
+        jobs::launcher::worker_status
+    ]
 );
 extension_sql_file!(
     "../sql/partitions.sql",
@@ -88,7 +97,15 @@ extension_sql_file!(
         business::payback_days_final,
         business::payback_days_serialize,
         business::payback_days_trans,
-        business::roi
+        business::roi,
+        business::annualize_churn,
+        business::cac_payback_months,
+        business::clv,
+        business::engagement_score,
+        business::growth,
+        business::ltv_cac_ratio,
+        business::payback_period,
+        business::payback_period_discounted
     ]
 );
 extension_sql_file!(
@@ -106,7 +123,14 @@ extension_sql_file!(
         sketch::sketch_final,
         sketch::sketch_merge_trans,
         sketch::sketch_serialize,
-        sketch::sketch_trans_err
+        sketch::sketch_trans_err,
+        sketch::approx_percentiles,
+        sketch::approx_rank,
+        sketch::sketch_count,
+        sketch::sketch_min,
+        sketch::sketch_max,
+        sketch::sketch_mean,
+        sketch::sketch_error
     ]
 );
 extension_sql_file!("../sql/trend.sql", name = "trend", requires = ["bootstrap"]);
@@ -120,7 +144,20 @@ extension_sql_file!(
         trend::trend_final,
         trend::trend_merge_trans,
         trend::trend_serialize,
-        trend::trend_trans_xy
+        trend::trend_trans_xy,
+        trend::slope,
+        trend::intercept,
+        trend::r2,
+        trend::correlation,
+        trend::trend_count,
+        trend::forecast_at,
+        trend::forecast_x,
+        trend::direction,
+        trend::direction_per,
+        trend::slope_per_sample,
+        trend::sample_direction,
+        trend::strength,
+        trend::trend_slope
     ]
 );
 extension_sql_file!("../sql/stats.sql", name = "stats", requires = ["bootstrap"]);
@@ -150,7 +187,9 @@ extension_sql_file!(
         stats::summary_sketch_final,
         stats::summary_sketch_serialize,
         stats::summary_sketch_trans,
-        stats::summary_trans
+        stats::summary_trans,
+        stats::zscore,
+        stats::anomaly_level
     ]
 );
 extension_sql_file!(
@@ -178,7 +217,15 @@ extension_sql_file!(
         models::sbg_deserialize,
         models::sbg_final,
         models::sbg_serialize,
-        models::sbg_trans
+        models::sbg_trans,
+        models::p_alive,
+        models::expected_purchases_given,
+        models::expected_purchases_new,
+        models::expected_spend,
+        models::clv_bgnbd,
+        models::sbg_survival,
+        models::sbg_retention,
+        models::sbg_churn_probability
     ]
 );
 extension_sql_file!(

@@ -148,7 +148,7 @@ def test_late_data_idempotent_rerun_and_refresh(db):
         before = c.execute("SELECT metric, resolution, bucket, count, sum FROM kpi.summaries ORDER BY 1, 2, 3").fetchall()
         # rerun: nothing changes
         run_until_done(c, ids)
-        assert c.execute("SELECT count(*) FROM kpi.metric_changes").fetchone()[0] == 0
+        assert c.execute("SELECT count(*) FROM kpi_internal.metric_changes").fetchone()[0] == 0
         again = c.execute("SELECT metric, resolution, bucket, count, sum FROM kpi.summaries ORDER BY 1, 2, 3").fetchall()
         assert again == before
         # refresh of everything gives the same rows

@@ -3,13 +3,8 @@ SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS pg_kpi;
 SET extra_float_digits = 0;
 SET timezone = 'UTC';
-CREATE FUNCTION pg_temp.try(sql text) RETURNS text LANGUAGE plpgsql AS $$
-BEGIN
-    EXECUTE sql;
-    RETURN 'ok';
-EXCEPTION WHEN others THEN
-    RETURN SQLSTATE || ': ' || SQLERRM;
-END $$;
+\getenv abs_srcdir PG_ABS_SRCDIR
+\i :abs_srcdir/helpers.sql
 
 -- five bands, lower is better, at and just past each boundary
 SELECT v, kpi.severity(v, 100, 200, 500, 1000) AS severity

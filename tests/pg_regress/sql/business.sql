@@ -2,13 +2,8 @@
 SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS pg_kpi;
 SET extra_float_digits = 0;
-CREATE FUNCTION pg_temp.try(sql text) RETURNS text LANGUAGE plpgsql AS $$
-BEGIN
-    EXECUTE sql;
-    RETURN 'ok';
-EXCEPTION WHEN others THEN
-    RETURN SQLSTATE || ': ' || SQLERRM;
-END $$;
+\getenv abs_srcdir PG_ABS_SRCDIR
+\i :abs_srcdir/helpers.sql
 
 -- ROI, break-even and payback (numeric in, numeric out; NULL where undefined)
 SELECT kpi.roi(15000, 10000) AS gain, kpi.roi(5000, 10000) AS loss, kpi.roi(100, 0) AS no_investment,

@@ -1,14 +1,8 @@
 -- Ingestion: kpi.record, kpi.record_batch, and the table's own checks.
 SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS pg_kpi;
--- show SQLSTATE and message of a statement that fails
-CREATE FUNCTION pg_temp.try(sql text) RETURNS text LANGUAGE plpgsql AS $$
-BEGIN
-    EXECUTE sql;
-    RETURN 'ok';
-EXCEPTION WHEN others THEN
-    RETURN SQLSTATE || ': ' || SQLERRM;
-END $$;
+\getenv abs_srcdir PG_ABS_SRCDIR
+\i :abs_srcdir/helpers.sql
 
 SELECT kpi.record('api_response_time', 120.5, '2026-01-01 00:00:00+00', '{"host": "web-1"}', '{"endpoint": "/orders"}') > 0 AS recorded;
 SELECT metric, value, ts AT TIME ZONE 'UTC' AS ts, tags, metadata FROM kpi.metrics ORDER BY id;
@@ -99,7 +93,7 @@ error_rate	3	2026-01-01 00:10:00+00	{"host": "copy"}
 SELECT pg_temp.insert_one('function');
 INSERT INTO pg_temp.staging VALUES ('trigger');
 SELECT labels->>'host' AS path, severity, state, occurrences FROM kpi.alerts ORDER BY 1;
-SELECT count(*) AS logged_changes, min(lo) AS lo, max(hi) AS hi FROM kpi.metric_changes;
+SELECT count(*) AS logged_changes, min(lo) AS lo, max(hi) AS hi FROM kpi_internal.metric_changes;
 ROLLBACK;
 
 -- timestamps: kpi.max_future (default 1 hour) rejects rows far ahead on every

@@ -10,14 +10,8 @@ SET client_min_messages = notice;
 SET timezone = 'UTC';
 SET kpi.rollup_batch_buckets = 100;
 
-CREATE FUNCTION pg_temp.try(q text) RETURNS text LANGUAGE plpgsql AS $$
-BEGIN
-    EXECUTE q;
-    RETURN 'ok';
-EXCEPTION WHEN others THEN
-    RETURN SQLSTATE || ': ' || SQLERRM;
-END
-$$;
+\getenv abs_srcdir PG_ABS_SRCDIR
+\i :abs_srcdir/helpers.sql
 
 -- built-in jobs: partitions ahead, job history kept 7 days
 SELECT kind, config, schedule_interval, builtin FROM kpi.jobs ORDER BY kind;
@@ -124,7 +118,7 @@ SELECT pg_temp.try($$SELECT kpi_internal.rollup_buckets('-infinity', 1, '1 minut
 -- late data: one change per statement, rematerialized by the next run
 INSERT INTO kpi.metrics (metric, value, ts) VALUES ('api_latency', 500, '2026-01-01 00:10:30+00'),
                                                   ('api_latency', 700, '2026-01-01 01:20:30+00');
-SELECT lo, hi FROM kpi.metric_changes;
+SELECT lo, hi FROM kpi_internal.metric_changes;
 SELECT r.id AS rollup_id, d.status, d.rows, d.buckets FROM kpi.run_due_jobs() d JOIN kpi.rollups r ON r.job_id = d.job_id ORDER BY 1;
 SELECT r.id AS rollup_id, x.status, x.rows, x.buckets
 FROM (SELECT * FROM kpi.rollups ORDER BY id OFFSET 0) r, LATERAL kpi.run_job(r.job_id) x;

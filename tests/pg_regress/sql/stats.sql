@@ -2,13 +2,8 @@
 SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS pg_kpi;
 SET extra_float_digits = 0;
-CREATE FUNCTION pg_temp.try(sql text) RETURNS text LANGUAGE plpgsql AS $$
-BEGIN
-    EXECUTE sql;
-    RETURN 'ok';
-EXCEPTION WHEN others THEN
-    RETURN SQLSTATE || ': ' || SQLERRM;
-END $$;
+\getenv abs_srcdir PG_ABS_SRCDIR
+\i :abs_srcdir/helpers.sql
 CREATE TABLE pts AS
 SELECT g::float8 AS v, timestamptz '2026-01-01 00:00:00+00' + make_interval(mins => g) AS ts
 FROM generate_series(1, 1000) g;
