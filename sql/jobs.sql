@@ -79,11 +79,11 @@ DECLARE
 BEGIN
     IF config IS NULL OR jsonb_typeof(config) <> 'object' THEN
         RAISE EXCEPTION 'job config must be a JSON object, got %', coalesce(config::text, 'NULL')
-            USING ERRCODE = '22023';
+            USING ERRCODE = 'invalid_parameter_value';
     END IF;
     SELECT * INTO k FROM kpi.job_kinds jk WHERE jk.kind = check_job.kind;
     IF NOT FOUND THEN
-        RAISE EXCEPTION 'unknown job kind "%"', kind USING ERRCODE = '22023',
+        RAISE EXCEPTION 'unknown job kind "%"', kind USING ERRCODE = 'invalid_parameter_value',
             HINT = 'Job kinds are ' || (SELECT string_agg(jk.kind, ', ' ORDER BY jk.kind) FROM kpi.job_kinds jk) || '.';
     END IF;
     IF k.validate IS NOT NULL THEN
@@ -110,7 +110,7 @@ LANGUAGE plpgsql IMMUTABLE AS $$
 BEGIN
     IF schedule IS NOT NULL AND schedule < interval '1 second' THEN
         RAISE EXCEPTION '%: schedule interval must be at least 1 second, got %', func, schedule
-            USING ERRCODE = '22023';
+            USING ERRCODE = 'invalid_parameter_value';
     END IF;
 END
 $$;
@@ -125,7 +125,7 @@ DECLARE
     jid bigint;
 BEGIN
     IF schedule_interval IS NULL THEN
-        RAISE EXCEPTION 'kpi.add_job: schedule_interval must not be NULL' USING ERRCODE = '22004';
+        RAISE EXCEPTION 'kpi.add_job: schedule_interval must not be NULL' USING ERRCODE = 'null_value_not_allowed';
     END IF;
     PERFORM kpi_internal.check_schedule('kpi.add_job', schedule_interval);
     PERFORM kpi_internal.check_job(kind, config);
@@ -146,7 +146,7 @@ DECLARE
 BEGIN
     SELECT * INTO j FROM kpi.jobs WHERE id = job_id;
     IF NOT FOUND THEN
-        RAISE EXCEPTION '%: no job with id %', func, coalesce(job_id::text, 'NULL') USING ERRCODE = '42704';
+        RAISE EXCEPTION '%: no job with id %', func, coalesce(job_id::text, 'NULL') USING ERRCODE = 'undefined_object';
     END IF;
     RETURN j;
 END
@@ -184,7 +184,7 @@ BEGIN
     PERFORM kpi_internal.check_schedule('kpi.alter_job', schedule_interval);
     IF config IS NOT NULL AND config IS DISTINCT FROM j.config
        AND (SELECT k.managed FROM kpi.job_kinds k WHERE k.kind = j.kind) THEN
-        RAISE EXCEPTION 'kpi.alter_job: the config of a % job is managed by pg_kpi', j.kind USING ERRCODE = '22023',
+        RAISE EXCEPTION 'kpi.alter_job: the config of a % job is managed by pg_kpi', j.kind USING ERRCODE = 'invalid_parameter_value',
             HINT = 'Drop and re-add what created the job (a rollup or a retention policy) instead.';
     END IF;
     UPDATE kpi.jobs AS t SET
@@ -391,7 +391,7 @@ CREATE FUNCTION kpi_internal.check_sql_job(config jsonb, refs boolean) RETURNS v
 LANGUAGE plpgsql IMMUTABLE AS $$
 BEGIN
     IF jsonb_typeof(config->'command') IS DISTINCT FROM 'string' OR btrim(config->>'command') = '' THEN
-        RAISE EXCEPTION 'sql job config needs a non-empty string "command", got %', config USING ERRCODE = '22023';
+        RAISE EXCEPTION 'sql job config needs a non-empty string "command", got %', config USING ERRCODE = 'invalid_parameter_value';
     END IF;
 END
 $$;

@@ -13,11 +13,11 @@ DECLARE
 BEGIN
     IF from_ts IS NULL OR to_ts IS NULL OR NOT isfinite(from_ts) OR NOT isfinite(to_ts) THEN
         RAISE EXCEPTION 'kpi.create_partitions: from_ts and to_ts must be finite timestamps'
-            USING ERRCODE = '22023';
+            USING ERRCODE = 'invalid_parameter_value';
     END IF;
     IF to_ts - from_ts > interval '3660 days' THEN
         RAISE EXCEPTION 'kpi.create_partitions: the range % .. % spans more than 3660 days', from_ts, to_ts
-            USING ERRCODE = '54000', HINT = 'Create partitions for a shorter range.';
+            USING ERRCODE = 'program_limit_exceeded', HINT = 'Create partitions for a shorter range.';
     END IF;
     PERFORM pg_advisory_xact_lock(hashtext('pg_kpi.partitions'));
     FOR day IN SELECT d FROM generate_series(date_bin('1 day', from_ts, '2000-01-01 00:00+00'),
@@ -78,16 +78,16 @@ BEGIN
     IF config ? 'max_days' AND (jsonb_typeof(config->'max_days') IS DISTINCT FROM 'number'
                                 OR (config->>'max_days')::numeric NOT BETWEEN 1 AND 100000) THEN
         RAISE EXCEPTION 'partitions job config "max_days" must be a number from 1 to 100000, got %', config->'max_days'
-            USING ERRCODE = '22023';
+            USING ERRCODE = 'invalid_parameter_value';
     END IF;
     IF config ? 'ahead' THEN
         BEGIN
             IF (config->>'ahead')::interval <= interval '0' THEN
-                RAISE EXCEPTION USING ERRCODE = '22023';
+                RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value';
             END IF;
         EXCEPTION WHEN others THEN
             RAISE EXCEPTION 'partitions job config "ahead" must be a positive interval, got %', config->'ahead'
-                USING ERRCODE = '22023';
+                USING ERRCODE = 'invalid_parameter_value';
         END;
     END IF;
 END

@@ -23,7 +23,7 @@ DECLARE
     res interval;
 BEGIN
     IF target IS NULL THEN
-        RAISE EXCEPTION 'kpi.add_retention: target must not be NULL' USING ERRCODE = '22004';
+        RAISE EXCEPTION 'kpi.add_retention: target must not be NULL' USING ERRCODE = 'null_value_not_allowed';
     END IF;
     IF lower(btrim(target)) IN ('metrics', 'alerts', 'job_runs') THEN
         RETURN lower(btrim(target));
@@ -37,7 +37,7 @@ BEGIN
         res := NULL;
     END;
     IF res IS NULL OR NOT EXISTS (SELECT 1 FROM kpi.rollups r WHERE r.resolution = res) THEN
-        RAISE EXCEPTION 'kpi.add_retention: unknown target "%"', target USING ERRCODE = '22023',
+        RAISE EXCEPTION 'kpi.add_retention: unknown target "%"', target USING ERRCODE = 'invalid_parameter_value',
             DETAIL = 'A target is ''metrics'' (raw rows), ''alerts'' (resolved alerts), ''job_runs'' (job history) or the resolution of an existing rollup.',
             HINT = 'SELECT resolution FROM kpi.rollups lists the summary resolutions.';
     END IF;
@@ -55,10 +55,10 @@ DECLARE
 BEGIN
     IF keep IS NULL OR keep <= interval '0' THEN
         RAISE EXCEPTION 'kpi.add_retention: keep must be a positive interval, got %', coalesce(keep::text, 'NULL')
-            USING ERRCODE = '22023';
+            USING ERRCODE = 'invalid_parameter_value';
     END IF;
     IF EXISTS (SELECT 1 FROM kpi.retention_policies p WHERE p.target = t) THEN
-        RAISE EXCEPTION 'kpi.add_retention: target "%" already has a retention policy', t USING ERRCODE = '42710',
+        RAISE EXCEPTION 'kpi.add_retention: target "%" already has a retention policy', t USING ERRCODE = 'duplicate_object',
             HINT = 'Change it with UPDATE kpi.retention_policies SET keep = ... or drop it with kpi.drop_retention(id).';
     END IF;
     INSERT INTO kpi.retention_policies (target, keep) VALUES (t, keep) RETURNING id INTO pid;
@@ -77,7 +77,7 @@ DECLARE
 BEGIN
     DELETE FROM kpi.retention_policies WHERE id = policy_id RETURNING job_id INTO jid;
     IF NOT FOUND THEN
-        RAISE EXCEPTION 'kpi.drop_retention: no retention policy with id %', policy_id USING ERRCODE = '42704';
+        RAISE EXCEPTION 'kpi.drop_retention: no retention policy with id %', policy_id USING ERRCODE = 'undefined_object';
     END IF;
     DELETE FROM kpi.jobs WHERE id = jid;
 END
@@ -101,7 +101,7 @@ BEGIN
     more := false;
     SELECT * INTO p FROM kpi.retention_policies WHERE id = (config->>'retention_id')::bigint FOR NO KEY UPDATE;
     IF NOT FOUND THEN
-        RAISE EXCEPTION 'retention policy % does not exist', config->>'retention_id' USING ERRCODE = '42704';
+        RAISE EXCEPTION 'retention policy % does not exist', config->>'retention_id' USING ERRCODE = 'undefined_object';
     END IF;
     cutoff := now() - p.keep;
     IF p.target = 'metrics' THEN
@@ -165,7 +165,7 @@ BEGIN
     IF jsonb_typeof(config->'retention_id') IS DISTINCT FROM 'number'
        OR (refs AND NOT EXISTS (SELECT 1 FROM kpi.retention_policies WHERE id = (config->>'retention_id')::numeric)) THEN
         RAISE EXCEPTION 'retention job config needs the "retention_id" of an existing retention policy, got %', config
-            USING ERRCODE = '22023', HINT = 'Retention jobs are created by kpi.add_retention.';
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'Retention jobs are created by kpi.add_retention.';
     END IF;
 END
 $$;

@@ -103,17 +103,17 @@ CREATE FUNCTION kpi_internal.check_resolution(func text, arg text, res interval)
 LANGUAGE plpgsql IMMUTABLE AS $$
 BEGIN
     IF res IS NULL THEN
-        RAISE EXCEPTION '%: % must not be NULL', func, arg USING ERRCODE = '22004';
+        RAISE EXCEPTION '%: % must not be NULL', func, arg USING ERRCODE = 'null_value_not_allowed';
     END IF;
     IF res <= interval '0' THEN
-        RAISE EXCEPTION '%: % must be positive, got %', func, arg, res USING ERRCODE = '22023';
+        RAISE EXCEPTION '%: % must be positive, got %', func, arg, res USING ERRCODE = 'invalid_parameter_value';
     END IF;
     IF extract(month FROM res) <> 0 OR extract(year FROM res) <> 0 THEN
-        RAISE EXCEPTION '%: % must not contain months or years, got %', func, arg, res USING ERRCODE = '22023',
+        RAISE EXCEPTION '%: % must not contain months or years, got %', func, arg, res USING ERRCODE = 'invalid_parameter_value',
             HINT = 'Buckets have a fixed length; use days, for example ''30 days''.';
     END IF;
     IF res < interval '1 second' OR extract(epoch FROM res) <> trunc(extract(epoch FROM res)) THEN
-        RAISE EXCEPTION '%: % must be a whole number of seconds, got %', func, arg, res USING ERRCODE = '22023';
+        RAISE EXCEPTION '%: % must be a whole number of seconds, got %', func, arg, res USING ERRCODE = 'invalid_parameter_value';
     END IF;
 END
 $$;
@@ -152,16 +152,16 @@ DECLARE
 BEGIN
     PERFORM kpi_internal.check_resolution('kpi.add_rollup', 'resolution', resolution);
     IF metrics IS NULL OR metrics = '' THEN
-        RAISE EXCEPTION 'kpi.add_rollup: metrics must be a LIKE pattern such as ''%%'' or ''api_%%''' USING ERRCODE = '22023';
+        RAISE EXCEPTION 'kpi.add_rollup: metrics must be a LIKE pattern such as ''%%'' or ''api_%%''' USING ERRCODE = 'invalid_parameter_value';
     END IF;
     IF lag IS NULL OR lag < interval '0' THEN
         RAISE EXCEPTION 'kpi.add_rollup: lag must be a non-negative interval, got %', coalesce(lag::text, 'NULL')
-            USING ERRCODE = '22023';
+            USING ERRCODE = 'invalid_parameter_value';
     END IF;
     PERFORM kpi_internal.check_schedule('kpi.add_rollup', schedule);
     IF group_by_tags IS NULL OR array_position(group_by_tags, NULL) IS NOT NULL
        OR array_position(group_by_tags, '') IS NOT NULL THEN
-        RAISE EXCEPTION 'kpi.add_rollup: group_by_tags must be an array of non-empty tag names' USING ERRCODE = '22023';
+        RAISE EXCEPTION 'kpi.add_rollup: group_by_tags must be an array of non-empty tag names' USING ERRCODE = 'invalid_parameter_value';
     END IF;
     keys := ARRAY(SELECT DISTINCT k FROM unnest(group_by_tags) k ORDER BY k);
     IF source_resolution IS NOT NULL THEN
@@ -169,7 +169,7 @@ BEGIN
         IF source_resolution >= resolution
            OR extract(epoch FROM resolution)::numeric % extract(epoch FROM source_resolution)::numeric <> 0 THEN
             RAISE EXCEPTION 'kpi.add_rollup: source_resolution % must be finer than resolution % and divide it', source_resolution, resolution
-                USING ERRCODE = '22023', HINT = 'A rollup merges whole finer buckets, for example 1 minute -> 1 hour -> 1 day.';
+                USING ERRCODE = 'invalid_parameter_value', HINT = 'A rollup merges whole finer buckets, for example 1 minute -> 1 hour -> 1 day.';
         END IF;
         -- the source must hold every metric of this rollup: the same pattern, '%',
         -- or a single metric name its pattern matches
@@ -181,21 +181,21 @@ BEGIN
         IF NOT FOUND THEN
             IF EXISTS (SELECT 1 FROM kpi.rollups r WHERE r.resolution = source_resolution AND r.group_by_tags = keys) THEN
                 RAISE EXCEPTION 'kpi.add_rollup: no rollup at resolution % grouped by % holds every metric LIKE %',
-                    source_resolution, keys, quote_literal(metrics) USING ERRCODE = '22023',
+                    source_resolution, keys, quote_literal(metrics) USING ERRCODE = 'invalid_parameter_value',
                     DETAIL = 'The rollups there cover metrics LIKE ' || (
                         SELECT string_agg(quote_literal(r.metrics), ', ' ORDER BY r.id) FROM kpi.rollups r
                         WHERE r.resolution = source_resolution AND r.group_by_tags = keys) || '.',
                     HINT = 'Pass the source''s pattern as metrics, or add a finer rollup that covers these metrics first.';
             END IF;
             RAISE EXCEPTION 'kpi.add_rollup: there is no rollup at resolution % grouped by % to read from',
-                source_resolution, keys USING ERRCODE = '42704',
+                source_resolution, keys USING ERRCODE = 'undefined_object',
                 HINT = 'Add the finer rollup first, with the same group_by_tags.';
         END IF;
     END IF;
     IF EXISTS (SELECT 1 FROM kpi.rollups r WHERE r.resolution = add_rollup.resolution
                AND r.group_by_tags = keys AND r.metrics = add_rollup.metrics) THEN
         RAISE EXCEPTION 'kpi.add_rollup: a rollup of % at % grouped by % already exists', metrics, resolution, keys
-            USING ERRCODE = '42710';
+            USING ERRCODE = 'duplicate_object';
     END IF;
     IF source_resolution IS NULL THEN
         -- writers that decided before this commit that no rollup reads kpi.metrics
@@ -221,11 +221,11 @@ DECLARE
 BEGIN
     SELECT * INTO r FROM kpi.rollups WHERE id = rollup_id FOR UPDATE;
     IF NOT FOUND THEN
-        RAISE EXCEPTION 'kpi.drop_rollup: no rollup with id %', coalesce(rollup_id::text, 'NULL') USING ERRCODE = '42704';
+        RAISE EXCEPTION 'kpi.drop_rollup: no rollup with id %', coalesce(rollup_id::text, 'NULL') USING ERRCODE = 'undefined_object';
     END IF;
     IF EXISTS (SELECT 1 FROM kpi.rollups d WHERE d.source_rollup = rollup_id) THEN
         RAISE EXCEPTION 'kpi.drop_rollup: rollup % is the source of rollup %', rollup_id,
-            (SELECT min(id) FROM kpi.rollups d WHERE d.source_rollup = rollup_id) USING ERRCODE = '2BP01',
+            (SELECT min(id) FROM kpi.rollups d WHERE d.source_rollup = rollup_id) USING ERRCODE = 'dependent_objects_still_exist',
             HINT = 'Drop the coarser rollups first.';
     END IF;
     -- the summaries no other rollup of the same resolution and grouping covers
@@ -400,7 +400,7 @@ BEGIN
     rows := 0; buckets := 0; more := false;
     SELECT * INTO r FROM kpi.rollups WHERE id = rollup_id FOR NO KEY UPDATE;
     IF NOT FOUND THEN
-        RAISE EXCEPTION 'rollup % does not exist', rollup_id USING ERRCODE = '42704';
+        RAISE EXCEPTION 'rollup % does not exist', rollup_id USING ERRCODE = 'undefined_object';
     END IF;
     IF r.source_rollup IS NULL THEN
         -- hand the writers' ranges to every rollup of raw rows
@@ -463,14 +463,14 @@ DECLARE
     nrows bigint := 0;
 BEGIN
     IF from_ts IS NULL OR to_ts IS NULL THEN
-        RAISE EXCEPTION 'kpi.refresh: from and to must not be NULL' USING ERRCODE = '22004';
+        RAISE EXCEPTION 'kpi.refresh: from and to must not be NULL' USING ERRCODE = 'null_value_not_allowed';
     END IF;
     IF from_ts > to_ts THEN
-        RAISE EXCEPTION 'kpi.refresh: from (%) is after to (%)', from_ts, to_ts USING ERRCODE = '22023';
+        RAISE EXCEPTION 'kpi.refresh: from (%) is after to (%)', from_ts, to_ts USING ERRCODE = 'invalid_parameter_value';
     END IF;
     SELECT * INTO r FROM kpi.rollups WHERE id = rollup_id FOR NO KEY UPDATE;
     IF NOT FOUND THEN
-        RAISE EXCEPTION 'kpi.refresh: no rollup with id %', coalesce(rollup_id::text, 'NULL') USING ERRCODE = '42704';
+        RAISE EXCEPTION 'kpi.refresh: no rollup with id %', coalesce(rollup_id::text, 'NULL') USING ERRCODE = 'undefined_object';
     END IF;
     lo := greatest(kpi.bucket(r.resolution, greatest(from_ts, '1900-01-01'::timestamptz)),
                    kpi_internal.ceil_bucket(r.resolution, kpi_internal.source_horizon(r)));
@@ -527,13 +527,13 @@ LANGUAGE plpgsql STABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $
 BEGIN
     PERFORM kpi_internal.check_resolution('kpi.series', 'resolution', resolution);
     IF tags IS NOT NULL AND jsonb_typeof(tags) <> 'object' THEN
-        RAISE EXCEPTION 'kpi.series: tags must be a JSON object, got %', tags USING ERRCODE = '22023';
+        RAISE EXCEPTION 'kpi.series: tags must be a JSON object, got %', tags USING ERRCODE = 'invalid_parameter_value';
     END IF;
     IF from_ts IS NULL OR to_ts IS NULL THEN
-        RAISE EXCEPTION 'kpi.series: from_ts and to_ts must not be NULL' USING ERRCODE = '22004';
+        RAISE EXCEPTION 'kpi.series: from_ts and to_ts must not be NULL' USING ERRCODE = 'null_value_not_allowed';
     END IF;
     IF from_ts > to_ts THEN
-        RAISE EXCEPTION 'kpi.series: from_ts (%) is after to_ts (%)', from_ts, to_ts USING ERRCODE = '22023';
+        RAISE EXCEPTION 'kpi.series: from_ts (%) is after to_ts (%)', from_ts, to_ts USING ERRCODE = 'invalid_parameter_value';
     END IF;
     RETURN QUERY
     -- summaries are read only from a rollup of this resolution and grouping whose
@@ -591,7 +591,7 @@ BEGIN
     IF jsonb_typeof(config->'rollup_id') IS DISTINCT FROM 'number'
        OR (refs AND NOT EXISTS (SELECT 1 FROM kpi.rollups WHERE id = (config->>'rollup_id')::numeric)) THEN
         RAISE EXCEPTION 'rollup job config needs the "rollup_id" of an existing rollup, got %', config
-            USING ERRCODE = '22023', HINT = 'Rollup jobs are created by kpi.add_rollup.';
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'Rollup jobs are created by kpi.add_rollup.';
     END IF;
 END
 $$;

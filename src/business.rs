@@ -238,6 +238,7 @@ fn payback_days_trans(
             None,
         )
     };
+    // SAFETY: fcinfo is this aggregate call's; the state is created in and owned by its aggregate memory context
     let st = unsafe { agg::state_mut(&mut state, fcinfo, biz::Payback::default) };
     st.add(
         micros(F, "ts", ts),
@@ -260,6 +261,7 @@ crate::state_support!(
 
 #[pg_extern(immutable, strict, parallel_safe, schema = "kpi_internal")]
 fn payback_days_final(state: Internal) -> Option<AnyNumeric> {
+    // SAFETY: the state was made by this aggregate's own transition function, so it holds that type
     unsafe { agg::get::<biz::Payback>(&state) }?.days().map(num)
 }
 
@@ -290,6 +292,7 @@ mod tests {
         )
         .unwrap();
         let q = "SELECT kpi.payback_days(ts, amount, 5000, '2026-01-01')::text FROM pay";
+        crate::pg::assert_parallel(q);
         let par = Spi::get_one::<String>(q).unwrap();
         Spi::run("SET LOCAL max_parallel_workers_per_gather = 0").unwrap();
         let ser = Spi::get_one::<String>(q).unwrap();

@@ -14,8 +14,6 @@ use pgrx::{pg_sys, JsonB};
 use std::str::FromStr;
 
 /// Seconds between the Unix epoch and PostgreSQL's (2000-01-01).
-const PG_EPOCH_OFFSET_SECONDS: f64 = 946_684_800.0;
-
 fn fail(e: IngestError) -> ! {
     raise(code(e.sqlstate), e.message, None, e.hint)
 }
@@ -85,7 +83,6 @@ fn guc_seconds(s: i32) -> String {
 
 /// A timestamp from Unix epoch seconds (or milliseconds), range-checked.
 fn epoch_to_ts(index: usize, field: &str, seconds: f64, shown: f64) -> TimestampWithTimeZone {
-    let micros = ((seconds - PG_EPOCH_OFFSET_SECONDS) * 1e6).round();
     let bad = || -> ! {
         let hint = (field == "timestamp" && shown.abs() >= LOOKS_LIKE_MILLIS).then_some(
             "The number looks like milliseconds since the Unix epoch: send it as \"timestamp_ms\".",
@@ -101,10 +98,8 @@ fn epoch_to_ts(index: usize, field: &str, seconds: f64, shown: f64) -> Timestamp
             hint,
         )
     };
-    if !micros.is_finite() || micros.abs() > 9.0e18 {
-        bad()
-    }
-    TimestampWithTimeZone::try_from(micros as i64).unwrap_or_else(|_| bad())
+    let micros = kpi_core::time::pg_micros(seconds).unwrap_or_else(|| bad());
+    TimestampWithTimeZone::try_from(micros).unwrap_or_else(|_| bad())
 }
 
 /// Parses timestamp text with PostgreSQL's own input function, reading text
@@ -154,7 +149,7 @@ fn insert_rows(
     })
     .unwrap_or_else(|e| {
         raise(
-            code("XX000"),
+            PgSqlErrorCode::ERRCODE_INTERNAL_ERROR,
             format!("pg_kpi: inserting into kpi.metrics failed: {e}"),
             None,
             None,
@@ -198,7 +193,7 @@ fn record(
     )
     .unwrap_or_else(|| {
         raise(
-            code("XX000"),
+            PgSqlErrorCode::ERRCODE_INTERNAL_ERROR,
             "kpi.record: the insert returned no id".into(),
             None,
             None,

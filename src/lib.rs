@@ -251,6 +251,7 @@ extension_sql_file!(
 #[pg_guard]
 pub extern "C-unwind" fn _PG_init() {
     pg::guc::init();
+    // SAFETY: a plain global of the postmaster, read during _PG_init
     if unsafe { pgrx::pg_sys::process_shared_preload_libraries_in_progress } {
         pg::guc::init_postmaster();
         jobs::launcher::init_preloaded();

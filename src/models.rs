@@ -83,6 +83,7 @@ fn bgnbd_trans(
     fcinfo: pg_sys::FunctionCallInfo,
 ) -> Internal {
     let mut state = state;
+    // SAFETY: fcinfo is this aggregate call's; the state is created in and owned by its aggregate memory context
     let st = unsafe { agg::state_mut(&mut state, fcinfo, BgState::default) };
     bg_add(st, frequency, recency, t, 0.0);
     state
@@ -98,54 +99,42 @@ fn bgnbd_trans_pen(
     fcinfo: pg_sys::FunctionCallInfo,
 ) -> Internal {
     let mut state = state;
+    // SAFETY: fcinfo is this aggregate call's; the state is created in and owned by its aggregate memory context
     let st = unsafe { agg::state_mut(&mut state, fcinfo, BgState::default) };
     bg_add(st, frequency, recency, t, penalizer.unwrap_or(f64::NAN));
     state
 }
 
-#[pg_extern(immutable, parallel_safe, schema = "kpi_internal")]
-fn bgnbd_combine(
-    a: Option<Internal>,
-    b: Option<Internal>,
-    fcinfo: pg_sys::FunctionCallInfo,
-) -> Internal {
-    unsafe {
-        agg::combine::<BgState>(a, b, fcinfo, |x, y| {
-            x.data.0.merge(&y.data.0);
-            x.penalizer = x.penalizer.or(y.penalizer);
+impl BgState {
+    /// The penalizer (8 bytes, NaN for none) then the data.
+    fn encode(&self) -> Vec<u8> {
+        let mut out = self.penalizer.unwrap_or(f64::NAN).to_le_bytes().to_vec();
+        out.extend(self.data.encode());
+        out
+    }
+    fn decode(bytes: &[u8]) -> kpi_core::CoreResult<BgState> {
+        let (pen, rest) = bytes
+            .split_first_chunk::<8>()
+            .ok_or_else(|| kpi_core::CoreError::corrupt("state", "value is truncated"))?;
+        let pen = f64::from_le_bytes(*pen);
+        Ok(BgState {
+            data: BgNbdData::decode(rest)?,
+            penalizer: (!pen.is_nan()).then_some(pen),
         })
     }
 }
 
-#[pg_extern(immutable, strict, parallel_safe, schema = "kpi_internal")]
-fn bgnbd_serialize(state: Internal) -> Vec<u8> {
-    let Some(st) = (unsafe { agg::get::<BgState>(&state) }) else {
-        return Vec::new();
-    };
-    let mut out = st.penalizer.unwrap_or(f64::NAN).to_le_bytes().to_vec();
-    out.extend(st.data.encode());
-    out
-}
-
-#[pg_extern(immutable, strict, parallel_safe, schema = "kpi_internal")]
-fn bgnbd_deserialize(bytes: &[u8], _internal: Internal) -> Internal {
-    if bytes.len() < 8 {
-        raise(
-            PgSqlErrorCode::ERRCODE_INVALID_BINARY_REPRESENTATION,
-            "kpi.bgnbd_fit: corrupt state: value is truncated".into(),
-            None,
-            None,
-        )
+crate::state_support!(
+    BgState,
+    "kpi.bgnbd_fit",
+    bgnbd_combine,
+    bgnbd_serialize,
+    bgnbd_deserialize,
+    |x, y| {
+        x.data.0.merge(&y.data.0);
+        x.penalizer = x.penalizer.or(y.penalizer);
     }
-    let mut pen = [0u8; 8];
-    pen.copy_from_slice(&bytes[..8]);
-    let pen = f64::from_le_bytes(pen);
-    let data = BgNbdData::decode(&bytes[8..]).or_raise("kpi.bgnbd_fit");
-    agg::owned(BgState {
-        data,
-        penalizer: (!pen.is_nan()).then_some(pen),
-    })
-}
+);
 
 fn bg_tuple(fit: &Fit<BgNbd>) -> Tuple {
     let p = fit.params;
@@ -165,6 +154,7 @@ fn bg_tuple(fit: &Fit<BgNbd>) -> Tuple {
 
 #[pg_extern(immutable, strict, parallel_safe, requires = ["models"], schema = "kpi_internal")]
 fn bgnbd_final(state: Internal) -> Option<pgrx::composite_type!('static, "kpi.bgnbd")> {
+    // SAFETY: the state was made by this aggregate's own transition function, so it holds that type
     let st = unsafe { agg::get::<BgState>(&state) }?;
     if st.data.0.n == 0 {
         return None;
@@ -253,6 +243,7 @@ fn gamma_gamma_trans(
     fcinfo: pg_sys::FunctionCallInfo,
 ) -> Internal {
     let mut state = state;
+    // SAFETY: fcinfo is this aggregate call's; the state is created in and owned by its aggregate memory context
     let st = unsafe { agg::state_mut(&mut state, fcinfo, GammaGammaData::default) };
     if let (Some(f), Some(m)) = (frequency, monetary) {
         let row = st.0.n + 1;
@@ -272,6 +263,7 @@ crate::state_support!(
 
 #[pg_extern(immutable, strict, parallel_safe, requires = ["models"], schema = "kpi_internal")]
 fn gamma_gamma_final(state: Internal) -> Option<pgrx::composite_type!('static, "kpi.gamma_gamma")> {
+    // SAFETY: the state was made by this aggregate's own transition function, so it holds that type
     let st = unsafe { agg::get::<GammaGammaData>(&state) }?;
     if st.0.n == 0 {
         return None;
@@ -340,7 +332,7 @@ fn expected_spend(
 
 /// Discounted customer lifetime value from a BG/NBD and a Gamma-Gamma model.
 #[allow(clippy::too_many_arguments)]
-#[pg_extern(immutable, parallel_safe, requires = ["models"])]
+#[pg_extern(immutable, strict, parallel_safe, requires = ["models"])]
 fn clv_bgnbd(
     bg: pgrx::composite_type!("kpi.bgnbd"),
     gg: pgrx::composite_type!("kpi.gamma_gamma"),
@@ -404,6 +396,7 @@ fn sbg_trans(
     fcinfo: pg_sys::FunctionCallInfo,
 ) -> Internal {
     let mut state = state;
+    // SAFETY: fcinfo is this aggregate call's; the state is created in and owned by its aggregate memory context
     let st = unsafe { agg::state_mut(&mut state, fcinfo, SbgData::default) };
     if let (Some(p), Some(a)) = (period, alive) {
         st.add(p as i64, a).or_raise("kpi.sbg_fit");
@@ -422,6 +415,7 @@ crate::state_support!(
 
 #[pg_extern(immutable, strict, parallel_safe, requires = ["models"], schema = "kpi_internal")]
 fn sbg_final(state: Internal) -> Option<pgrx::composite_type!('static, "kpi.sbg")> {
+    // SAFETY: the state was made by this aggregate's own transition function, so it holds that type
     let st = unsafe { agg::get::<SbgData>(&state) }?;
     if st.alive.is_empty() {
         return None;

@@ -10,18 +10,14 @@ use pgrx::pg_sys;
 use pgrx::pg_sys::errcodes::PgSqlErrorCode;
 use pgrx::prelude::*;
 
-const EPOCH_2000: f64 = 946_684_800.0;
-
 /// Errors for an infinite timestamp (PostgreSQL's ±infinity) or a non-finite value.
-fn require_finite(func: &str, micros: i64, v: f64) {
-    if micros == i64::MAX || micros == i64::MIN || !v.is_finite() {
-        raise(
-            PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
-            format!("{func}: ts and value must be finite"),
-            None,
-            Some("filter NaN and infinite values (and infinite timestamps) out"),
-        )
-    }
+fn finite(func: &str, micros: i64, v: f64) {
+    let ts = if kpi_core::time::is_infinite(micros) {
+        f64::INFINITY
+    } else {
+        0.0
+    };
+    crate::pg::errors::require_finite(func, "ts and value", &[ts, v]);
 }
 
 crate::fmgr_v1!(pg_finfo_kpi_rollup_trans);
@@ -39,8 +35,8 @@ pub unsafe extern "C-unwind" fn kpi_rollup_trans(
     let st = agg::state_mut(&mut state, fcinfo, RollupState::default);
     let ts = (!args[0].isnull).then(|| args[0].value.value() as i64);
     if let (Some(micros), Some(v)) = (ts, agg::fmgr_f64(&args[1])) {
-        require_finite("kpi.rollup_agg", micros, v);
-        st.add(micros as f64 / 1e6 + EPOCH_2000, v)
+        finite("kpi.rollup_agg", micros, v);
+        st.add(kpi_core::time::unix_seconds(micros), v)
             .or_raise("kpi.rollup_agg");
     }
     agg::fmgr_return(state)
@@ -112,11 +108,6 @@ unsafe fn form_composite(
     pg_sys::HeapTupleHeaderGetDatum((*tuple).t_data)
 }
 
-unsafe fn return_null(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum {
-    (*fcinfo).isnull = true;
-    pg_sys::Datum::from(0usize)
-}
-
 /// Final function of kpi.rollup_agg (a plain fmgr function, declared in
 /// sql/aggregates.sql): the group's kpi.rollup_part, NULL for no rows.
 ///
@@ -130,7 +121,7 @@ pub unsafe extern "C-unwind" fn kpi_rollup_final(
     let (mut state, _) = agg::fmgr_args(fcinfo);
     let st = match agg::get_mut::<RollupState>(&mut state) {
         Some(st) if st.count() > 0 => st,
-        _ => return return_null(fcinfo),
+        _ => return agg::return_null(fcinfo),
     };
     let desc = cached_desc(fcinfo, || pg_sys::get_fn_expr_rettype((*fcinfo).flinfo), 8);
     form_composite(desc, &part_fields(st))
@@ -188,7 +179,7 @@ pub unsafe extern "C-unwind" fn kpi_rollup_buckets_trans(
     }
     let ts = (!args[0].isnull).then(|| args[0].value.value() as i64);
     if let (Some(micros), Some(v)) = (ts, agg::fmgr_f64(&args[1])) {
-        require_finite("kpi_internal.rollup_buckets", micros, v);
+        finite("kpi_internal.rollup_buckets", micros, v);
         st.add(micros, v).or_raise("kpi_internal.rollup_buckets");
     }
     agg::fmgr_return(state)
@@ -218,7 +209,7 @@ pub unsafe extern "C-unwind" fn kpi_rollup_buckets_final(
     let (mut state, _) = agg::fmgr_args(fcinfo);
     let st = match agg::get_mut::<BucketedRollup>(&mut state) {
         Some(st) if !st.is_empty() => st,
-        _ => return return_null(fcinfo),
+        _ => return agg::return_null(fcinfo),
     };
     let elem = pg_sys::get_element_type(pg_sys::get_fn_expr_rettype((*fcinfo).flinfo));
     let desc = cached_desc(fcinfo, || elem, 9);

@@ -105,11 +105,6 @@ unsafe fn text_arg<'a>(a: &pg_sys::NullableDatum) -> Option<&'a str> {
     }
 }
 
-unsafe fn return_null(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum {
-    (*fcinfo).isnull = true;
-    pg_sys::Datum::from(0)
-}
-
 crate::fmgr_v1!(pg_finfo_kpi_severity);
 
 /// kpi.severity(value, optimal, good, warning, critical, direction) -> kpi.severity_level.
@@ -144,7 +139,7 @@ pub unsafe extern "C-unwind" fn kpi_severity(fcinfo: pg_sys::FunctionCallInfo) -
         raise(code(s), m, None, None)
     }
     let Some(value) = agg::fmgr_f64(&args[0]) else {
-        return return_null(fcinfo);
+        return agg::return_null(fcinfo);
     };
     if value.is_nan() {
         raise(
@@ -156,7 +151,7 @@ pub unsafe extern "C-unwind" fn kpi_severity(fcinfo: pg_sys::FunctionCallInfo) -
     }
     match sev::classify(value, dir, t) {
         Some(s) => label_oids(fcinfo, None)[s as usize],
-        None => return_null(fcinfo),
+        None => agg::return_null(fcinfo),
     }
 }
 
@@ -246,6 +241,7 @@ fn overall_grade_trans(
     fcinfo: pg_sys::FunctionCallInfo,
 ) -> Internal {
     let mut state = state;
+    // SAFETY: fcinfo is this aggregate call's; the state is created in and owned by its aggregate memory context
     let st = unsafe { agg::state_mut(&mut state, fcinfo, Points::default) };
     if let Some(g) = grade {
         st.add(sev::grade_points(g).or_raise("kpi.overall_grade"));
@@ -264,11 +260,13 @@ crate::state_support!(
 
 #[pg_extern(immutable, strict, parallel_safe, schema = "kpi_internal")]
 fn health_score_final(state: Internal) -> Option<f64> {
+    // SAFETY: the state was made by this aggregate's own transition function, so it holds that type
     unsafe { agg::get::<Points>(&state) }?.mean()
 }
 
 #[pg_extern(immutable, strict, parallel_safe, schema = "kpi_internal")]
 fn overall_grade_final(state: Internal) -> Option<&'static str> {
+    // SAFETY: the state was made by this aggregate's own transition function, so it holds that type
     unsafe { agg::get::<Points>(&state) }?
         .mean()
         .map(sev::grade_from_mean)
@@ -302,7 +300,7 @@ fn breach_edge(
 /// The threshold a value crossed to land in `severity` (NULL for optimal).
 #[pg_extern(immutable, parallel_safe, schema = "kpi_internal")]
 fn crossed_threshold(
-    severity: &str,
+    severity: Option<&str>,
     optimal: Option<f64>,
     good: Option<f64>,
     warning: Option<f64>,
@@ -310,7 +308,7 @@ fn crossed_threshold(
 ) -> Option<f64> {
     let sev = Severity::LABELS
         .iter()
-        .position(|l| *l == severity)
+        .position(|l| Some(*l) == severity)
         .and_then(Severity::from_index)?;
     sev::crossed_threshold(sev, thresholds_of(optimal, good, warning, critical))
 }
@@ -408,6 +406,7 @@ mod tests {
              SET LOCAL min_parallel_table_scan_size = 0; SET LOCAL max_parallel_workers_per_gather = 2;",
         )
         .unwrap();
+        crate::pg::assert_parallel("SELECT kpi.health_score(s), kpi.overall_grade(g) FROM sev");
         let par = Spi::get_two::<f64, String>(
             "SELECT kpi.health_score(s), kpi.overall_grade(g) FROM sev",
         )

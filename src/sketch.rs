@@ -70,6 +70,7 @@ fn sketch_trans_err(
     fcinfo: pg_sys::FunctionCallInfo,
 ) -> Internal {
     let mut state = state;
+    // SAFETY: fcinfo is this aggregate call's; the state is created in and owned by its aggregate memory context
     let st = unsafe { agg::state_mut(&mut state, fcinfo, SketchState::default) };
     add_value(st, value, relative_error.unwrap_or(f64::NAN));
     state
@@ -82,6 +83,7 @@ fn sketch_merge_trans(
     fcinfo: pg_sys::FunctionCallInfo,
 ) -> Internal {
     let mut state = state;
+    // SAFETY: fcinfo is this aggregate call's; the state is created in and owned by its aggregate memory context
     let st = unsafe { agg::state_mut(&mut state, fcinfo, SketchState::default) };
     if let Some(SketchValue(s)) = sketch {
         merge(st, s);
@@ -96,51 +98,43 @@ fn merge(st: &mut SketchState, s: Sketch) {
     }
 }
 
-#[pg_extern(immutable, parallel_safe, schema = "kpi_internal")]
-fn sketch_combine(
-    a: Option<Internal>,
-    b: Option<Internal>,
-    fcinfo: pg_sys::FunctionCallInfo,
-) -> Internal {
-    unsafe {
-        agg::combine::<SketchState>(a, b, fcinfo, |x, y| {
-            if let Some(s) = y.0 {
-                merge(x, s)
+impl SketchState {
+    /// 0 for no sketch yet, else 1 and the sketch's encoding.
+    fn encode(&self) -> Vec<u8> {
+        match &self.0 {
+            None => vec![0],
+            Some(s) => {
+                let mut v = vec![1];
+                v.extend_from_slice(&s.encode());
+                v
             }
-        })
+        }
     }
-}
-
-#[pg_extern(immutable, strict, parallel_safe, schema = "kpi_internal")]
-fn sketch_serialize(state: Internal) -> Vec<u8> {
-    let st = unsafe { agg::get::<SketchState>(&state) };
-    match st.and_then(|s| s.0.as_ref()) {
-        None => vec![0],
-        Some(s) => {
-            let mut v = vec![1];
-            v.extend_from_slice(&s.encode());
-            v
+    fn decode(bytes: &[u8]) -> kpi_core::CoreResult<SketchState> {
+        match bytes.split_first() {
+            Some((0, [])) => Ok(SketchState(None)),
+            Some((1, rest)) => Ok(SketchState(Some(Sketch::decode(rest)?))),
+            _ => Err(kpi_core::CoreError::corrupt("partial state", "unknown tag")),
         }
     }
 }
 
-#[pg_extern(immutable, strict, parallel_safe, schema = "kpi_internal")]
-fn sketch_deserialize(bytes: &[u8], _internal: Internal) -> Internal {
-    let st = match bytes.split_first() {
-        Some((0, [])) => SketchState(None),
-        Some((1, rest)) => SketchState(Some(Sketch::decode(rest).or_raise("kpi.sketch_agg"))),
-        _ => raise(
-            PgSqlErrorCode::ERRCODE_INVALID_BINARY_REPRESENTATION,
-            "kpi.sketch_agg: corrupt partial state".into(),
-            None,
-            None,
-        ),
-    };
-    agg::owned(st)
-}
+crate::state_support!(
+    SketchState,
+    "kpi.sketch_agg",
+    sketch_combine,
+    sketch_serialize,
+    sketch_deserialize,
+    |x, y| {
+        if let Some(s) = y.0 {
+            merge(x, s)
+        }
+    }
+);
 
 #[pg_extern(immutable, strict, parallel_safe, requires = ["sketch"], schema = "kpi_internal")]
 fn sketch_final(state: Internal) -> Option<SketchValue> {
+    // SAFETY: the state was made by this aggregate's own transition function, so it holds that type
     let st = unsafe { agg::get::<SketchState>(&state) }?;
     st.0.clone().filter(|s| s.count() > 0).map(SketchValue)
 }

@@ -28,6 +28,7 @@ fn percentile_trans(
     fcinfo: pg_sys::FunctionCallInfo,
 ) -> Internal {
     let mut state = state;
+    // SAFETY: fcinfo is this aggregate call's; the state is created in and owned by its aggregate memory context
     let st = unsafe { agg::state_mut(&mut state, fcinfo, ExactState::default) };
     match &st.ps {
         Some(ps) if ps.len() == 1 && same(ps[0], p) => {}
@@ -49,9 +50,11 @@ fn percentiles_trans(
     fcinfo: pg_sys::FunctionCallInfo,
 ) -> Internal {
     let mut state = state;
+    // SAFETY: fcinfo is this aggregate call's; the state is created in and owned by its aggregate memory context
     let st = unsafe { agg::state_mut(&mut state, fcinfo, ExactState::default) };
     if st.ps.is_none() {
         // the quantiles of the first row are used for the whole group
+        // SAFETY: the third argument of this transition function is declared float8[] in SQL
         let ps: Option<Vec<Option<f64>>> = unsafe {
             let nargs = (*fcinfo).nargs as usize;
             let args = (*fcinfo).args.as_slice(nargs);
@@ -79,32 +82,19 @@ fn percentiles_trans(
     state
 }
 
-#[pg_extern(immutable, parallel_safe, schema = "kpi_internal")]
-fn exact_combine(
-    a: Option<Internal>,
-    b: Option<Internal>,
-    fcinfo: pg_sys::FunctionCallInfo,
-) -> Internal {
-    unsafe {
-        agg::combine::<ExactState>(a, b, fcinfo, |x, y| x.merge(y).or_raise("kpi.percentile"))
-    }
-}
-
-#[pg_extern(immutable, strict, parallel_safe, schema = "kpi_internal")]
-fn exact_serialize(state: Internal) -> Vec<u8> {
-    unsafe { agg::get::<ExactState>(&state) }
-        .map(ExactState::encode)
-        .unwrap_or_default()
-}
-
-#[pg_extern(immutable, strict, parallel_safe, schema = "kpi_internal")]
-fn exact_deserialize(bytes: &[u8], _internal: Internal) -> Internal {
-    agg::owned(ExactState::decode(bytes).or_raise("kpi.percentile"))
-}
+crate::state_support!(
+    ExactState,
+    "kpi.percentile",
+    exact_combine,
+    exact_serialize,
+    exact_deserialize,
+    |x, y| x.merge(y).or_raise("kpi.percentile")
+);
 
 #[pg_extern(immutable, strict, parallel_safe, schema = "kpi_internal")]
 fn percentile_final(state: Internal) -> Option<f64> {
     let mut state = state;
+    // SAFETY: the state was made by this aggregate's own transition function, so it holds that type
     let st = unsafe { agg::get_mut::<ExactState>(&mut state) }?;
     st.finish()?.first().copied().flatten()
 }
@@ -112,6 +102,7 @@ fn percentile_final(state: Internal) -> Option<f64> {
 #[pg_extern(immutable, strict, parallel_safe, schema = "kpi_internal")]
 fn percentiles_final(state: Internal) -> Option<Vec<Option<f64>>> {
     let mut state = state;
+    // SAFETY: the state was made by this aggregate's own transition function, so it holds that type
     let st = unsafe { agg::get_mut::<ExactState>(&mut state) }?;
     st.finish()
 }
@@ -144,6 +135,7 @@ fn summary_trans(
     fcinfo: pg_sys::FunctionCallInfo,
 ) -> Internal {
     let mut state = state;
+    // SAFETY: fcinfo is this aggregate call's; the state is created in and owned by its aggregate memory context
     let st = unsafe { agg::state_mut(&mut state, fcinfo, ExactSummary::default) };
     if let Some(v) = value {
         st.add(v);
@@ -151,34 +143,19 @@ fn summary_trans(
     state
 }
 
-#[pg_extern(immutable, parallel_safe, schema = "kpi_internal")]
-fn summary_combine(
-    a: Option<Internal>,
-    b: Option<Internal>,
-    fcinfo: pg_sys::FunctionCallInfo,
-) -> Internal {
-    unsafe {
-        agg::combine::<ExactSummary>(a, b, fcinfo, |x, y| {
-            x.merge(y).or_raise("kpi.summary_stats")
-        })
-    }
-}
-
-#[pg_extern(immutable, strict, parallel_safe, schema = "kpi_internal")]
-fn summary_serialize(state: Internal) -> Vec<u8> {
-    unsafe { agg::get::<ExactSummary>(&state) }
-        .map(ExactSummary::encode)
-        .unwrap_or_default()
-}
-
-#[pg_extern(immutable, strict, parallel_safe, schema = "kpi_internal")]
-fn summary_deserialize(bytes: &[u8], _internal: Internal) -> Internal {
-    agg::owned(ExactSummary::decode(bytes).or_raise("kpi.summary_stats"))
-}
+crate::state_support!(
+    ExactSummary,
+    "kpi.summary_stats",
+    summary_combine,
+    summary_serialize,
+    summary_deserialize,
+    |x, y| x.merge(y).or_raise("kpi.summary_stats")
+);
 
 #[pg_extern(immutable, strict, parallel_safe, requires = ["stats"], schema = "kpi_internal")]
 fn summary_final(state: Internal) -> Option<pgrx::composite_type!('static, "kpi.stats")> {
     let mut state = state;
+    // SAFETY: the state was made by this aggregate's own transition function, so it holds that type
     let st = unsafe { agg::get_mut::<ExactSummary>(&mut state) }?;
     st.finish().map(stats_tuple)
 }
@@ -192,6 +169,7 @@ fn summary_sketch_trans(
 ) -> Internal {
     let mut state = state;
     let e = relative_error.unwrap_or(f64::NAN);
+    // SAFETY: fcinfo is this aggregate call's; the state is created in and owned by its aggregate memory context
     let st = unsafe {
         agg::state_mut(&mut state, fcinfo, || {
             SketchSummary::new(e).or_raise("kpi.summary_stats")
@@ -204,33 +182,18 @@ fn summary_sketch_trans(
     state
 }
 
-#[pg_extern(immutable, parallel_safe, schema = "kpi_internal")]
-fn summary_sketch_combine(
-    a: Option<Internal>,
-    b: Option<Internal>,
-    fcinfo: pg_sys::FunctionCallInfo,
-) -> Internal {
-    unsafe {
-        agg::combine::<SketchSummary>(a, b, fcinfo, |x, y| {
-            x.merge(&y).or_raise("kpi.summary_stats")
-        })
-    }
-}
-
-#[pg_extern(immutable, strict, parallel_safe, schema = "kpi_internal")]
-fn summary_sketch_serialize(state: Internal) -> Vec<u8> {
-    unsafe { agg::get::<SketchSummary>(&state) }
-        .map(SketchSummary::encode)
-        .unwrap_or_default()
-}
-
-#[pg_extern(immutable, strict, parallel_safe, schema = "kpi_internal")]
-fn summary_sketch_deserialize(bytes: &[u8], _internal: Internal) -> Internal {
-    agg::owned(SketchSummary::decode(bytes).or_raise("kpi.summary_stats"))
-}
+crate::state_support!(
+    SketchSummary,
+    "kpi.summary_stats",
+    summary_sketch_combine,
+    summary_sketch_serialize,
+    summary_sketch_deserialize,
+    |x, y| x.merge(&y).or_raise("kpi.summary_stats")
+);
 
 #[pg_extern(immutable, strict, parallel_safe, requires = ["stats"], schema = "kpi_internal")]
 fn summary_sketch_final(state: Internal) -> Option<pgrx::composite_type!('static, "kpi.stats")> {
+    // SAFETY: the state was made by this aggregate's own transition function, so it holds that type
     let st = unsafe { agg::get::<SketchSummary>(&state) }?;
     st.finish().map(stats_tuple)
 }
@@ -251,9 +214,17 @@ fn zscore(value: f64, mean: f64, stddev: f64) -> Option<f64> {
 #[pg_extern(immutable, parallel_safe)]
 fn anomaly_level(
     z: Option<f64>,
-    warning: default!(f64, 3.0),
-    critical: default!(f64, 4.0),
+    warning: default!(Option<f64>, 3.0),
+    critical: default!(Option<f64>, 4.0),
 ) -> Option<&'static str> {
+    let (Some(warning), Some(critical)) = (warning, critical) else {
+        raise(
+            PgSqlErrorCode::ERRCODE_NULL_VALUE_NOT_ALLOWED,
+            "kpi.anomaly_level: warning and critical must not be NULL".into(),
+            None,
+            Some("leave them out for the 3-sigma and 4-sigma defaults"),
+        )
+    };
     validate::finite("warning", warning).or_raise("kpi.anomaly_level");
     validate::finite("critical", critical).or_raise("kpi.anomaly_level");
     if warning < 0.0 || critical < warning {
@@ -293,6 +264,7 @@ fn correlation_trans(
     fcinfo: pg_sys::FunctionCallInfo,
 ) -> Internal {
     let mut state = state;
+    // SAFETY: fcinfo is this aggregate call's; the state is created in and owned by its aggregate memory context
     let st = unsafe { agg::state_mut(&mut state, fcinfo, CorrState::default) };
     if st.alpha.is_none() {
         let a = alpha.unwrap_or(0.05);
@@ -331,51 +303,39 @@ fn correlation_trans2(
     correlation_trans(state, x, y, None, fcinfo)
 }
 
-#[pg_extern(immutable, parallel_safe, schema = "kpi_internal")]
-fn correlation_combine(
-    a: Option<Internal>,
-    b: Option<Internal>,
-    fcinfo: pg_sys::FunctionCallInfo,
-) -> Internal {
-    unsafe {
-        agg::combine::<CorrState>(a, b, fcinfo, |x, y| {
-            x.t.merge(&y.t);
-            x.alpha = x.alpha.or(y.alpha);
+impl CorrState {
+    /// alpha (8 bytes, little endian) then the trend state.
+    fn encode(&self) -> Vec<u8> {
+        let mut out = self.alpha.unwrap_or(0.05).to_le_bytes().to_vec();
+        out.extend_from_slice(&self.t.encode());
+        out
+    }
+    fn decode(bytes: &[u8]) -> kpi_core::CoreResult<CorrState> {
+        let (alpha, rest) = bytes
+            .split_first_chunk::<8>()
+            .ok_or_else(|| kpi_core::CoreError::corrupt("state", "truncated"))?;
+        Ok(CorrState {
+            t: Trend::decode(rest)?,
+            alpha: Some(f64::from_le_bytes(*alpha)),
         })
     }
 }
 
-#[pg_extern(immutable, strict, parallel_safe, schema = "kpi_internal")]
-fn correlation_serialize(state: Internal) -> Vec<u8> {
-    let st = unsafe { agg::get::<CorrState>(&state) };
-    let mut out = Vec::new();
-    if let Some(st) = st {
-        out.extend_from_slice(&st.alpha.unwrap_or(0.05).to_le_bytes());
-        out.extend_from_slice(&st.t.encode());
+crate::state_support!(
+    CorrState,
+    "kpi.correlation_test",
+    correlation_combine,
+    correlation_serialize,
+    correlation_deserialize,
+    |x, y| {
+        x.t.merge(&y.t);
+        x.alpha = x.alpha.or(y.alpha);
     }
-    out
-}
-
-#[pg_extern(immutable, strict, parallel_safe, schema = "kpi_internal")]
-fn correlation_deserialize(bytes: &[u8], _internal: Internal) -> Internal {
-    if bytes.len() < 8 {
-        raise(
-            PgSqlErrorCode::ERRCODE_INVALID_BINARY_REPRESENTATION,
-            "kpi.correlation_test: truncated state".into(),
-            None,
-            None,
-        )
-    }
-    let alpha = f64::from_le_bytes(bytes[..8].try_into().unwrap_or([0; 8]));
-    let t = Trend::decode(&bytes[8..]).or_raise("kpi.correlation_test");
-    agg::owned(CorrState {
-        t,
-        alpha: Some(alpha),
-    })
-}
+);
 
 #[pg_extern(immutable, strict, parallel_safe, requires = ["stats"], schema = "kpi_internal")]
 fn correlation_final(state: Internal) -> Option<pgrx::composite_type!('static, "kpi.correlation")> {
+    // SAFETY: the state was made by this aggregate's own transition function, so it holds that type
     let st = unsafe { agg::get::<CorrState>(&state) }?;
     if st.t.n == 0 {
         return None;
@@ -469,6 +429,9 @@ mod tests {
              SET LOCAL parallel_tuple_cost = 0; SET LOCAL min_parallel_table_scan_size = 0",
         )
         .unwrap();
+        crate::pg::assert_parallel(
+            "SELECT kpi.percentiles(v, array[0.5, 0.99])::text, kpi.sketch_agg(v)::text FROM par",
+        );
         let parallel = Spi::get_two::<String, String>(
             "SELECT kpi.percentiles(v, array[0.5, 0.99])::text, kpi.sketch_agg(v)::text FROM par",
         )

@@ -2,7 +2,7 @@
 //! Timestamps enter as Unix epoch seconds (as extract(epoch from ts)).
 
 use crate::pg::agg;
-use crate::pg::errors::{raise, OrRaise};
+use crate::pg::errors::raise;
 use crate::pg::stored::{self, Stored};
 use kpi_core::trend::{self, Trend};
 use kpi_core::CoreResult;
@@ -12,22 +12,13 @@ use pgrx::prelude::*;
 use pgrx::{pg_sys, Internal};
 use std::ffi::{CStr, CString};
 
-const EPOCH_2000: f64 = 946_684_800.0;
-
 pub fn epoch_seconds(ts: TimestampWithTimeZone) -> f64 {
     let micros: i64 = ts.into_inner();
-    micros as f64 / 1e6 + EPOCH_2000
+    kpi_core::time::unix_seconds(micros)
 }
 
 fn finite_pair(func: &str, x: f64, y: f64) {
-    if !x.is_finite() || !y.is_finite() {
-        raise(
-            PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
-            format!("{func}: x and y must be finite"),
-            None,
-            Some("filter NaN and infinite values (and infinite timestamps) out"),
-        )
-    }
+    crate::pg::errors::require_finite(func, "x and y", &[x, y]);
 }
 
 crate::fmgr_v1!(pg_finfo_kpi_trend_trans_ts);
@@ -49,7 +40,7 @@ pub unsafe extern "C-unwind" fn kpi_trend_trans_ts(
         if micros == i64::MAX || micros == i64::MIN {
             finite_pair("kpi.trend_agg", f64::INFINITY, v); // raises: infinite timestamp
         }
-        let x = micros as f64 / 1e6 + EPOCH_2000;
+        let x = kpi_core::time::unix_seconds(micros);
         finite_pair("kpi.trend_agg", x, v);
         st.add(x, v);
     }
@@ -64,6 +55,7 @@ fn trend_trans_xy(
     fcinfo: pg_sys::FunctionCallInfo,
 ) -> Internal {
     let mut state = state;
+    // SAFETY: fcinfo is this aggregate call's; the state is created in and owned by its aggregate memory context
     let st = unsafe { agg::state_mut(&mut state, fcinfo, Trend::default) };
     if let (Some(x), Some(y)) = (x, y) {
         finite_pair("kpi.trend_agg", x, y);
@@ -79,6 +71,7 @@ fn trend_merge_trans(
     fcinfo: pg_sys::FunctionCallInfo,
 ) -> Internal {
     let mut state = state;
+    // SAFETY: fcinfo is this aggregate call's; the state is created in and owned by its aggregate memory context
     let st = unsafe { agg::state_mut(&mut state, fcinfo, Trend::default) };
     if let Some(TrendValue(t)) = t {
         st.merge(&t);
@@ -86,29 +79,18 @@ fn trend_merge_trans(
     state
 }
 
-#[pg_extern(immutable, parallel_safe, schema = "kpi_internal")]
-fn trend_combine(
-    a: Option<Internal>,
-    b: Option<Internal>,
-    fcinfo: pg_sys::FunctionCallInfo,
-) -> Internal {
-    unsafe { agg::combine::<Trend>(a, b, fcinfo, |x, y| x.merge(&y)) }
-}
-
-#[pg_extern(immutable, strict, parallel_safe, schema = "kpi_internal")]
-fn trend_serialize(state: Internal) -> Vec<u8> {
-    unsafe { agg::get::<Trend>(&state) }
-        .map(Trend::encode)
-        .unwrap_or_default()
-}
-
-#[pg_extern(immutable, strict, parallel_safe, schema = "kpi_internal")]
-fn trend_deserialize(bytes: &[u8], _internal: Internal) -> Internal {
-    agg::owned(Trend::decode(bytes).or_raise("kpi.trend_agg"))
-}
+crate::state_support!(
+    Trend,
+    "kpi.trend_agg",
+    trend_combine,
+    trend_serialize,
+    trend_deserialize,
+    |x, y| x.merge(&y)
+);
 
 #[pg_extern(immutable, strict, parallel_safe, requires = ["trend"], schema = "kpi_internal")]
 fn trend_final(state: Internal) -> Option<TrendValue> {
+    // SAFETY: the state was made by this aggregate's own transition function, so it holds that type
     let t = unsafe { agg::get::<Trend>(&state) }?;
     (t.n > 0).then_some(TrendValue(*t))
 }

@@ -370,9 +370,11 @@ pub extern "C-unwind" fn pg_kpi_launcher_main(_arg: pg_sys::Datum) {
             // SIGTERM or postmaster death: exit non-zero, so the postmaster
             // starts the launcher again unless it is shutting down; the
             // workers keep running and the next launcher finds them active
+            // SAFETY: ending this background worker process; PostgreSQL runs the exit callbacks
             unsafe { pg_sys::proc_exit(1) };
         }
         if BackgroundWorker::sighup_received() {
+            // SAFETY: reloading the configuration in the worker's main loop, outside any transaction
             unsafe { pg_sys::ProcessConfigFile(pg_sys::GucContext::PGC_SIGHUP) };
             told_missing.clear();
             told_full.clear();
@@ -654,6 +656,7 @@ unsafe extern "C-unwind" fn kpi_process_utility(
     dest: *mut pg_sys::DestReceiver,
     qc: *mut pg_sys::QueryCompletion,
 ) {
+    // SAFETY: passes the hook's own arguments on unchanged
     let run = || unsafe {
         match PREV_UTILITY {
             // another extension's hook: its ERRORs must unwind through Rust properly

@@ -24,13 +24,26 @@ use std::time::Duration;
 
 /// Most jobs started per look; the rest wait for the next one.
 const JOBS_PER_LOOK: i32 = 100;
-/// PostgreSQL 15's `STATEMENT_TIMEOUT` in `enum TimeoutId` (utils/timeout.h).
+/// `STATEMENT_TIMEOUT` in `enum TimeoutId` (utils/timeout.h), which pgrx does
+/// not bind: 3 in PostgreSQL 13 to 18. A build for another major does not
+/// compile until this is checked against its header.
+#[cfg(any(
+    feature = "pg13",
+    feature = "pg14",
+    feature = "pg15",
+    feature = "pg16",
+    feature = "pg17",
+    feature = "pg18"
+))]
 const STATEMENT_TIMEOUT: i32 = 3;
 
+// utils/timeout.h, not in pgrx's bindings; the statement timeout is armed by
+// hand because SPI statements in a background worker do not arm it
 extern "C-unwind" {
     fn enable_timeout_after(id: i32, delay_ms: i32);
     fn disable_timeout(id: i32, keep_indicator: bool);
-    /// PostgreSQL's SIGTERM handler for backends (tcop/postgres.c).
+    /// PostgreSQL's SIGTERM handler for backends (tcop/postgres.c); pgrx binds
+    /// it only as a guarded Rust function, and a signal handler needs the C symbol.
     #[link_name = "die"]
     fn pg_die(signal: std::ffi::c_int);
 }
@@ -72,6 +85,7 @@ fn sqlstate(code: pg_sys::errcodes::PgSqlErrorCode) -> String {
 fn in_transaction<R>(
     f: impl FnOnce() -> R + std::panic::UnwindSafe,
 ) -> Result<R, (String, String)> {
+    // SAFETY: the worker runs this outside any transaction; the matching commit or abort follows
     unsafe {
         pg_sys::SetCurrentStatementStartTimestamp();
         pg_sys::StartTransactionCommand();
@@ -90,6 +104,7 @@ fn in_transaction<R>(
             ))
         })
         .execute();
+    // SAFETY: ends the transaction started above
     unsafe {
         match r {
             Ok(_) => {
@@ -106,6 +121,7 @@ fn in_transaction<R>(
 
 fn report_activity(what: &str) {
     if let Ok(c) = CString::new(what) {
+        // SAFETY: the string outlives the call; reporting the worker's activity has no other preconditions
         unsafe { pg_sys::pgstat_report_activity(pg_sys::BackendState::STATE_RUNNING, c.as_ptr()) };
     }
 }
@@ -142,6 +158,7 @@ fn run_one(job_id: i64) {
         .filter(|ms| *ms >= 1.0)
         .map(|ms| ms.min(i32::MAX as f64) as i32);
     if let Some(ms) = timeout {
+        // SAFETY: arms PostgreSQL's statement timeout for this job; disarmed after the run
         unsafe { enable_timeout_after(STATEMENT_TIMEOUT, ms) };
     }
     let outcome = in_transaction(|| {
@@ -151,6 +168,7 @@ fn run_one(job_id: i64) {
         )
     });
     if timeout.is_some() {
+        // SAFETY: disarms the statement timeout armed above
         unsafe { disable_timeout(STATEMENT_TIMEOUT, false) };
     }
     let failure = match outcome {
@@ -215,16 +233,20 @@ pub extern "C-unwind" fn pg_kpi_worker_main(_arg: pg_sys::Datum) {
     loop {
         pgrx::check_for_interrupts!();
         if BackgroundWorker::sighup_received() {
+            // SAFETY: ending this background worker process; PostgreSQL runs the exit callbacks
             unsafe { pg_sys::ProcessConfigFile(pg_sys::GucContext::PGC_SIGHUP) };
             if role_setting() != role {
                 log!("pg_kpi worker for \"{db}\": kpi.worker_role changed, restarting");
+                // SAFETY: ending this background worker process; PostgreSQL runs the exit callbacks
                 unsafe { pg_sys::proc_exit(1) };
             }
             if !listed(&db) {
                 log!("pg_kpi worker for \"{db}\": the database left kpi.database, exiting");
+                // SAFETY: ending this background worker process; PostgreSQL runs the exit callbacks
                 unsafe { pg_sys::proc_exit(0) };
             }
         }
+        // SAFETY: reads shared recovery state; no preconditions
         if ENABLED.get() && !unsafe { pg_sys::RecoveryInProgress() } {
             let generation = launcher::wake_generation(db_oid);
             let installed = match in_transaction(extension_installed) {
@@ -241,6 +263,7 @@ pub extern "C-unwind" fn pg_kpi_worker_main(_arg: pg_sys::Datum) {
                 if ready {
                     log!("pg_kpi worker for \"{db}\": the extension was dropped, exiting");
                 }
+                // SAFETY: ending this background worker process; PostgreSQL runs the exit callbacks
                 unsafe { pg_sys::proc_exit(0) };
             }
             if !ready {

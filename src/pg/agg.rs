@@ -125,11 +125,13 @@ macro_rules! state_support {
             fcinfo: ::pgrx::pg_sys::FunctionCallInfo,
         ) -> ::pgrx::Internal {
             let merge: fn(&mut $ty, $ty) = $merge;
+            // SAFETY: fcinfo is this combine call's; both states were made by the aggregate's transition function
             unsafe { $crate::pg::agg::combine::<$ty>(a, b, fcinfo, merge) }
         }
 
         #[::pgrx::pg_extern(immutable, strict, parallel_safe, schema = "kpi_internal")]
         fn $serialize(state: ::pgrx::Internal) -> Vec<u8> {
+            // SAFETY: the state was made by this aggregate's own transition function, so it holds that type
             unsafe { $crate::pg::agg::get::<$ty>(&state) }
                 .map(|s| s.encode())
                 .unwrap_or_default()
@@ -141,4 +143,14 @@ macro_rules! state_support {
             $crate::pg::agg::owned(<$ty>::decode(bytes).or_raise($func))
         }
     };
+}
+
+/// Returns SQL NULL from a plain fmgr function.
+///
+/// # Safety
+/// `fcinfo` must be the call's valid FunctionCallInfo.
+pub unsafe fn return_null(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum {
+    // SAFETY: the caller passes its own valid fcinfo
+    unsafe { (*fcinfo).isnull = true };
+    pg_sys::Datum::from(0usize)
 }

@@ -66,6 +66,7 @@ macro_rules! stored_type {
                 use ::pgrx::IntoDatum;
                 match self.into_datum() {
                     None => fcinfo.return_null(),
+                    // SAFETY: the datum was just made by into_datum for this function's return type
                     Some(d) => unsafe { fcinfo.return_raw_datum(d) },
                 }
             }
@@ -74,6 +75,7 @@ macro_rules! stored_type {
         unsafe impl<'fcx> ::pgrx::callconv::ArgAbi<'fcx> for $wrapper {
             unsafe fn unbox_arg_unchecked(arg: ::pgrx::callconv::Arg<'_, 'fcx>) -> Self {
                 let index = arg.index();
+                // SAFETY: the argument is of this stored type, as the SQL declaration says
                 unsafe {
                     arg.unbox_arg_using_from_datum()
                         .unwrap_or_else(|| panic!("argument {index} must not be null"))
@@ -115,6 +117,7 @@ pub fn recv<T: Stored>(buf: pgrx::Internal) -> T {
         .unwrap()
         .map(|d| d.cast_mut_ptr::<pg_sys::StringInfoData>())
         .unwrap_or_else(|| error!("{}: NULL receive buffer", T::SQL_NAME));
+    // SAFETY: a receive function's argument is a StringInfo; cursor..len lies within its buffer
     let bytes = unsafe {
         let si = &mut *si;
         let rest = (si.len - si.cursor).max(0) as usize;

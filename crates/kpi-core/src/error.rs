@@ -1,4 +1,6 @@
-//! Errors raised by the pure layer; the extension maps each variant to a SQLSTATE.
+//! Errors raised by the pure layer. Each carries its SQLSTATE, which the
+//! extension raises unchanged: the layer that knows what went wrong decides
+//! how PostgreSQL reports it.
 
 use thiserror::Error;
 
@@ -18,6 +20,16 @@ pub enum CoreError {
 pub type CoreResult<T> = Result<T, CoreError>;
 
 impl CoreError {
+    /// The SQLSTATE PostgreSQL reports: 22023 invalid_parameter_value, 22003
+    /// numeric_value_out_of_range, 22P03 invalid_binary_representation.
+    pub fn sqlstate(&self) -> &'static str {
+        match self {
+            CoreError::InvalidArgument { .. } => "22023",
+            CoreError::OutOfRange { .. } => "22003",
+            CoreError::Corrupt { .. } => "22P03",
+        }
+    }
+
     pub fn invalid(arg: &'static str, msg: impl Into<String>) -> Self {
         CoreError::InvalidArgument {
             arg,
@@ -35,5 +47,17 @@ impl CoreError {
             what,
             msg: msg.into(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_error_carries_its_sqlstate() {
+        assert_eq!(CoreError::invalid("p", "x").sqlstate(), "22023");
+        assert_eq!(CoreError::range("p", "x").sqlstate(), "22003");
+        assert_eq!(CoreError::corrupt("state", "x").sqlstate(), "22P03");
     }
 }

@@ -17,6 +17,7 @@ pub mod trend;
 // shared plumbing: the stored-state encoding, errors, argument checks
 pub mod codec;
 pub mod error;
+pub mod time;
 pub mod validate;
 
 pub use error::{CoreError, CoreResult};

@@ -606,11 +606,6 @@ impl Sbg {
     pub fn retention(&self, t: f64) -> f64 {
         (self.beta + t - 1.0) / (self.alpha + self.beta + t - 1.0)
     }
-    /// ln P(T = t) = ln B(α + 1, β + t − 1) − ln B(α, β)
-    /// = ln α/(α + β + t − 1) + ln S(t − 1), for t >= 1.
-    pub fn ln_p_churn_at(&self, t: f64) -> f64 {
-        -((self.beta + t - 1.0) / self.alpha).ln_1p() + self.ln_survival(t - 1.0)
-    }
     /// Σ_{t=1..k} (n_{t−1} − n_t) ln P(T = t) + n_k ln S(k).
     ///
     /// Evaluated in one pass with the exact product forms
@@ -807,6 +802,15 @@ pub fn fit_sbg(data: &SbgData) -> CoreResult<Fit<Sbg>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    impl Sbg {
+        /// ln P(T = t) = ln B(α + 1, β + t − 1) − ln B(α, β)
+        /// = ln α/(α + β + t − 1) + ln S(t − 1), for t >= 1: the term the
+        /// likelihood sums, as an independent check of `ll`.
+        fn ln_p_churn_at(&self, t: f64) -> f64 {
+            -((self.beta + t - 1.0) / self.alpha).ln_1p() + self.ln_survival(t - 1.0)
+        }
+    }
     use rand::rngs::StdRng;
     use rand::{Rng, SeedableRng};
     use rand_distr::{Beta, Distribution, Exp, Gamma};

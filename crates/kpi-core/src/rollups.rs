@@ -11,7 +11,6 @@ use std::collections::HashMap;
 
 const MAGIC: u8 = b'R';
 /// 2000-01-01 00:00 UTC (PostgreSQL's timestamp epoch) in Unix seconds.
-const EPOCH_2000: f64 = 946_684_800.0;
 const VERSION: u8 = 1;
 
 /// Values wait in a small buffer and enter the sketch a batch at a time: a
@@ -202,7 +201,7 @@ impl BucketedRollup {
                 self.slot(start)
             }
         };
-        self.buckets[i].1.add(micros as f64 / 1e6 + EPOCH_2000, v)
+        self.buckets[i].1.add(crate::time::unix_seconds(micros), v)
     }
 
     pub fn merge(&mut self, o: &BucketedRollup) -> CoreResult<()> {
@@ -391,7 +390,7 @@ mod tests {
             expect
                 .entry(start)
                 .or_default()
-                .add(*t as f64 / 1e6 + EPOCH_2000, *v)
+                .add(crate::time::unix_seconds(*t), *v)
                 .unwrap();
         }
         let want: Vec<(i64, Vec<u8>)> = expect.iter().map(|(k, st)| (*k, st.encode())).collect();

@@ -130,15 +130,6 @@ impl Trend {
     }
 }
 
-/// Slope over positions 0..n-1 (the replaced system's `trend_slope`).
-pub fn slope_of_positions(values: &[f64]) -> Option<f64> {
-    let mut t = Trend::default();
-    for (i, &v) in values.iter().enumerate() {
-        t.add(i as f64, v);
-    }
-    t.slope()
-}
-
 /// 'increasing' above +threshold, 'decreasing' below -threshold, else 'stable'.
 pub fn direction(slope: f64, threshold: f64) -> &'static str {
     if slope > threshold {
@@ -203,9 +194,6 @@ mod tests {
         assert!((t.intercept().unwrap() - 2.2).abs() < 1e-14);
         assert!((t.correlation().unwrap() - 0.6f64.sqrt()).abs() < 1e-15);
         assert!((t.r2().unwrap() - 0.6).abs() < 1e-15);
-        assert_eq!(slope_of_positions(&[1.0, 3.0, 5.0]), Some(2.0));
-        assert_eq!(slope_of_positions(&[1.0]), None);
-        assert_eq!(slope_of_positions(&[]), None);
         assert_eq!(of(&[(1.0, 1.0), (1.0, 2.0)]).slope(), None);
         assert_eq!(of(&[(1.0, 2.0), (2.0, 2.0)]).correlation(), None);
         assert_eq!(of(&[(1.0, 2.0), (2.0, 2.0)]).r2(), Some(1.0));

@@ -114,6 +114,7 @@ SELECT kpi.expected_spend((6, 4, 15, 0, 1, true)::kpi.gamma_gamma, 0, 0) AS popu
        kpi.expected_spend((6, 0.5, 15, 0, 1, true)::kpi.gamma_gamma, 0, 0) AS undefined_mean;
 SELECT pg_temp.try($$SELECT kpi.clv_bgnbd((1, 1, 1, 1, 0, 1, true)::kpi.bgnbd, (6, 4, 15, 0, 1, true)::kpi.gamma_gamma, 1, 1, 2, 10, months => -1)$$);
 SELECT pg_temp.try($$SELECT kpi.clv_bgnbd((1, 1, 1, 1, 0, 1, true)::kpi.bgnbd, (6, 4, 15, 0, 1, true)::kpi.gamma_gamma, 1, 1, 2, 10, periods_per_month => 0)$$);
+SELECT kpi.clv_bgnbd((1, 1, 1, 1, 0, 1, true)::kpi.bgnbd, (6, 4, 15, 0, 1, true)::kpi.gamma_gamma, NULL, 1, 2, 10) AS null_frequency_is_null;
 SELECT pg_temp.try($$SELECT kpi.sbg_survival((0.7, 1.2, 0, 1, true)::kpi.sbg, -1)$$);
 SELECT pg_temp.try($$SELECT kpi.sbg_retention((0, 1.2, 0, 1, true)::kpi.sbg, 1)$$);
 SELECT pg_temp.try($$SELECT kpi.engagement_score(1.5, 1, false, 0)$$);

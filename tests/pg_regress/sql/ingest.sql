@@ -56,6 +56,7 @@ SELECT pg_temp.try($$UPDATE kpi.metric_definitions SET critical = 50 WHERE metri
 SELECT pg_temp.try($$INSERT INTO kpi.metric_definitions (metric, direction) VALUES ('z', 'sideways')$$);
 SELECT pg_temp.try($$INSERT INTO kpi.metric_definitions (metric, optimal) VALUES ('n', 'NaN')$$);
 SELECT pg_temp.try($$INSERT INTO kpi.metric_definitions (metric, alert_cooldown) VALUES ('c', '-5 minutes')$$);
+SELECT pg_temp.try($$INSERT INTO kpi.metric_definitions (metric, optimal) VALUES (NULL, 1)$$);
 
 -- infinite thresholds (the replaced configuration's "no bound") mean "no such band"
 INSERT INTO kpi.metric_definitions (metric, direction, optimal, good, warning, critical)

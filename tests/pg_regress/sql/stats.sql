@@ -114,6 +114,8 @@ SELECT pg_temp.try($$SELECT '5401'::kpi.trend$$);
 SELECT pg_temp.try($$SELECT kpi.trend_agg(v, 'Infinity') FROM pts$$);
 SELECT pg_temp.try($$SELECT kpi.slope(kpi.trend_agg(v, v), '-1 hour') FROM pts$$);
 SELECT pg_temp.try($$SELECT kpi.anomaly_level(3, 5, 4)$$);
+SELECT pg_temp.try($$SELECT kpi.anomaly_level(1, NULL)$$);
+SELECT pg_temp.try($$SELECT kpi.anomaly_level(1, 3, NULL)$$);
 SELECT pg_temp.try($$SELECT kpi.correlation_test(v, v, 1.5) FROM pts$$);
 SELECT pg_temp.try($$SELECT kpi.approx_rank(kpi.sketch_agg(v), 'NaN') FROM pts$$);
 SELECT pg_temp.try($$SELECT kpi.summary_stats(v, v / 10000) FROM pts$$);

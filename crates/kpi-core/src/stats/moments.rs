@@ -80,14 +80,12 @@ impl Moments {
     pub fn var_samp(&self) -> Option<f64> {
         (self.n > 1).then(|| (self.m2 / (self.n - 1) as f64).max(0.0))
     }
-    pub fn var_pop(&self) -> Option<f64> {
+    #[cfg(test)]
+    fn var_pop(&self) -> Option<f64> {
         (self.n > 0).then(|| (self.m2 / self.n as f64).max(0.0))
     }
     pub fn stddev_samp(&self) -> Option<f64> {
         self.var_samp().map(f64::sqrt)
-    }
-    pub fn stddev_pop(&self) -> Option<f64> {
-        self.var_pop().map(f64::sqrt)
     }
     pub fn min(&self) -> Option<f64> {
         (self.n > 0).then_some(self.min)
