@@ -43,6 +43,12 @@ FROM (SELECT kpi.sbg_fit(period, alive) AS m FROM cohort) x;
 SELECT t, round(kpi.sbg_survival(m, t)::numeric, 4) AS survival, round(kpi.sbg_retention(m, t)::numeric, 4) AS retention,
        round(kpi.sbg_churn_probability(m, t)::numeric, 4) AS churn
 FROM (SELECT kpi.sbg_fit(period, alive) AS m FROM cohort) x, generate_series(0, 3) t;
+-- a homogeneous cohort has no finite maximum: the geometric limit, converged = false,
+-- with its true log-likelihood (-17.1459; a fit at huge parameters once reported -16.96)
+SELECT (m).converged, round((m).log_likelihood::numeric, 4) AS ll,
+       round(((m).alpha / ((m).alpha + (m).beta))::numeric, 4) AS churn_per_period
+FROM (SELECT kpi.sbg_fit(period, alive) AS m
+      FROM (VALUES (0, 17), (1, 17), (2, 17), (3, 16), (4, 15), (5, 14), (6, 13), (7, 13)) c(period, alive)) x;
 SELECT pg_temp.try($$SELECT kpi.sbg_fit(p, a) FROM (VALUES (0, 10), (2, 5)) v(p, a)$$);
 SELECT pg_temp.try($$SELECT kpi.sbg_fit(p, a) FROM (VALUES (0, 10), (1, 11), (2, 5)) v(p, a)$$);
 SELECT pg_temp.try($$SELECT kpi.sbg_fit(p, a) FROM (VALUES (0, 10), (1, 5)) v(p, a)$$);
