@@ -46,7 +46,7 @@ WHERE n.nspname IN ('kpi', 'kpi_internal')
 ORDER BY 1;
 
 -- the functions that are not parallel safe, and why: they write, or read session state
-SELECT p.oid::regprocedure AS function, p.proparallel AS parallel, p.provolatile AS volatility
+SELECT p.oid::regprocedure::text AS function, p.proparallel AS parallel, p.provolatile AS volatility
 FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
 WHERE n.nspname = 'kpi' AND p.proparallel <> 's'
 ORDER BY 1;
