@@ -9,6 +9,7 @@ pub mod business;
 pub mod ingest;
 pub mod models;
 pub mod rollups;
+pub mod rules;
 pub mod severity;
 pub mod sketch;
 pub mod stats;
