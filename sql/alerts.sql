@@ -118,6 +118,8 @@ CREATE FUNCTION kpi_internal.apply_incidents(incidents kpi_internal.alert_incide
 RETURNS bigint
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $fn$
 DECLARE
+    earlier text[];
+    heads text[];
     merged text[];
     notes bigint;
     more bigint;
@@ -125,6 +127,20 @@ BEGIN
     IF incidents IS NULL OR cardinality(incidents) = 0 THEN
         RETURN 0;
     END IF;
+    -- Incidents that end, cooldown included, before the open alert of their
+    -- fingerprint started are over (late rows about an earlier time): they
+    -- are stored as resolved and the open alert is left alone. The first of
+    -- the others ("head", per fingerprint) may fold into the open alert.
+    SELECT coalesce(array_agg(f.seq || ':' || f.fingerprint)
+                        FILTER (WHERE o.started_at IS NOT NULL AND f.last_ts + f.cooldown < o.started_at), '{}')
+    INTO earlier
+    FROM unnest(incidents) f
+    LEFT JOIN kpi.alerts o ON o.fingerprint = f.fingerprint AND o.state <> 'resolved';
+    SELECT coalesce(array_agg(h.key), '{}') INTO heads
+    FROM (SELECT min(f.seq) || ':' || f.fingerprint AS key
+          FROM unnest(incidents) f
+          WHERE NOT (f.seq || ':' || f.fingerprint = ANY (earlier))
+          GROUP BY f.fingerprint) h;
     -- Fold each fingerprint's first incident into its open alert when it starts
     -- within the cooldown of the alert's last breach; otherwise the open alert
     -- is over and is resolved. Open alerts are locked first, so concurrent
@@ -134,7 +150,7 @@ BEGIN
                f.first_ts <= a.last_seen_at + f.cooldown AS merge
         FROM unnest(incidents) f
         JOIN kpi.alerts a ON a.fingerprint = f.fingerprint AND a.state <> 'resolved'
-        WHERE f.seq = 1
+        WHERE f.seq || ':' || f.fingerprint = ANY (heads)
         ORDER BY f.metric, f.labels  -- the order every statement locks and inserts in
         FOR UPDATE OF a
     ), upd AS (
@@ -155,9 +171,9 @@ BEGIN
                                ELSE a.last_seen_at + m.cooldown END
         FROM m
         WHERE a.id = m.id
-        RETURNING a AS alert, a.fingerprint, a.state, a.severity, m.merge, m.old_severity
+        RETURNING a AS alert, a.fingerprint, m.seq, a.state, a.severity, m.merge, m.old_severity
     )
-    SELECT coalesce(array_agg(u.fingerprint) FILTER (WHERE u.merge), '{}'),
+    SELECT coalesce(array_agg(u.seq || ':' || u.fingerprint) FILTER (WHERE u.merge), '{}'),
            count(kpi_internal.notify_alert(u.alert)) FILTER (WHERE u.state = 'resolved' OR u.severity > u.old_severity)
     INTO merged, notes
     FROM upd u;
@@ -169,11 +185,13 @@ BEGIN
         INSERT INTO kpi.alerts AS a (fingerprint, source, metric, labels, severity, state, value, threshold,
                                      occurrences, message, recommendations, started_at, last_seen_at, resolved_at)
         SELECT i.fingerprint, apply_incidents.source, i.metric, i.labels, i.severity,
-               CASE WHEN i.is_last THEN 'firing' ELSE 'resolved' END,
+               CASE WHEN i.is_last AND NOT i.earlier THEN 'firing' ELSE 'resolved' END,
                i.value, i.threshold, least(i.n, 2147483647)::integer, i.message, i.recommendations,
-               i.first_ts, i.last_ts, CASE WHEN i.is_last THEN NULL ELSE i.last_ts + i.cooldown END
-        FROM unnest(incidents) i
-        WHERE NOT (i.seq = 1 AND i.fingerprint = ANY (merged))
+               i.first_ts, i.last_ts, CASE WHEN i.is_last AND NOT i.earlier THEN NULL ELSE i.last_ts + i.cooldown END
+        FROM (SELECT f.*, f.seq || ':' || f.fingerprint = ANY (earlier) AS earlier,
+                     f.seq || ':' || f.fingerprint AS key
+              FROM unnest(incidents) f) i
+        WHERE NOT (i.key = ANY (merged))
         ON CONFLICT (fingerprint) WHERE state <> 'resolved' DO UPDATE SET
             occurrences = least(a.occurrences::bigint + excluded.occurrences, 2147483647)::integer,
             started_at = least(a.started_at, excluded.started_at),

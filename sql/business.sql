@@ -460,6 +460,10 @@ BEGIN
     IF period IS NULL OR period <= interval '0' THEN
         RAISE EXCEPTION 'kpi.roi_report: period must be a positive interval' USING ERRCODE = 'invalid_parameter_value';
     END IF;
+    IF investment IS NULL OR investment < 0 OR investment = 'NaN' OR investment = 'Infinity' THEN
+        RAISE EXCEPTION 'kpi.roi_report: investment must be a finite amount >= 0, got %', coalesce(investment::text, 'NULL')
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
     PERFORM kpi_internal.check_at('kpi.roi_report', at);
     SELECT array_agg(DISTINCT e.currency), coalesce(sum(e.amount), 0),
            kpi.payback_days(e.ts, e.amount, roi_report.investment, at - period)

@@ -525,6 +525,9 @@ RETURNS TABLE (bucket timestamptz, count bigint, sum float8, avg float8, min flo
 LANGUAGE plpgsql STABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$
 #variable_conflict use_column
 BEGIN
+    IF metric IS NULL THEN
+        RAISE EXCEPTION 'kpi.series: metric must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
     PERFORM kpi_internal.check_resolution('kpi.series', 'resolution', resolution);
     IF tags IS NOT NULL AND jsonb_typeof(tags) <> 'object' THEN
         RAISE EXCEPTION 'kpi.series: tags must be a JSON object, got %', tags USING ERRCODE = 'invalid_parameter_value';
@@ -534,6 +537,12 @@ BEGIN
     END IF;
     IF from_ts > to_ts THEN
         RAISE EXCEPTION 'kpi.series: from_ts (%) is after to_ts (%)', from_ts, to_ts USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM kpi.metric_definitions d WHERE d.metric = series.metric)
+       AND NOT EXISTS (SELECT 1 FROM kpi.metrics m WHERE m.metric = series.metric)
+       AND NOT EXISTS (SELECT 1 FROM kpi.summaries s WHERE s.metric = series.metric) THEN
+        RAISE NOTICE 'kpi.series: there is no metric "%" (no definition, no rows, no summaries)', metric
+            USING HINT = 'Check the name for a typo.';
     END IF;
     RETURN QUERY
     -- summaries are read only from a rollup of this resolution and grouping whose

@@ -250,6 +250,13 @@ extension_sql_file!(
 
 #[pg_guard]
 pub extern "C-unwind" fn _PG_init() {
+    // pgrx appends a Rust backtrace to an error's DETAIL when these are set in
+    // the server's environment; users must never see one
+    // SAFETY: PostgreSQL processes are single-threaded while loading a library
+    unsafe {
+        std::env::remove_var("RUST_BACKTRACE");
+        std::env::remove_var("RUST_LIB_BACKTRACE");
+    }
     pg::guc::init();
     // SAFETY: a plain global of the postmaster, read during _PG_init
     if unsafe { pgrx::pg_sys::process_shared_preload_libraries_in_progress } {

@@ -342,7 +342,12 @@ fn check_thresholds(
     if let Err((state, msg)) =
         thresholds::check(metric, direction, [optimal, good, warning, critical])
     {
-        raise(code(state), msg, None, Some("for lower_is_better metrics use optimal <= good <= warning <= critical; for higher_is_better the reverse"))
+        let hint = if state == "22023" && Direction::parse(direction).is_none() {
+            "direction is lower_is_better or higher_is_better"
+        } else {
+            "for lower_is_better metrics use optimal <= good <= warning <= critical; for higher_is_better the reverse"
+        };
+        raise(code(state), msg, None, Some(hint))
     }
 }
 

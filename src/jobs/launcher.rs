@@ -506,6 +506,16 @@ fn _start_worker() -> bool {
         );
         return false;
     }
+    let busy = {
+        let r = REGISTRY.share();
+        r.dbs[..r.used].iter().filter(|s| s.active).count()
+    };
+    let max = usize::try_from(MAX_WORKERS.get()).unwrap_or(0);
+    if busy >= max {
+        pgrx::notice!(
+            "all kpi.max_workers ({max}) pg_kpi job workers are busy in other databases, so this database gets none for now; raise kpi.max_workers (and max_worker_processes), or run SELECT kpi.run_due_jobs() from a scheduler"
+        );
+    }
     if !CALLBACK_REGISTERED.replace(true) {
         // SAFETY: registering a transaction callback with no argument; it lives as long as the backend
         unsafe { pg_sys::RegisterXactCallback(Some(at_xact_end), std::ptr::null_mut()) };

@@ -136,6 +136,18 @@ pub struct Record {
     pub metadata: Value,
 }
 
+/// The keys a batch element may have.
+pub const KEYS: [&str; 8] = [
+    "metric_name",
+    "metric",
+    "value",
+    "timestamp",
+    "ts",
+    "timestamp_ms",
+    "tags",
+    "metadata",
+];
+
 /// Validates one element shaped as the replaced service sent them:
 /// {"metric_name" or "metric", "value", "timestamp" (or "ts"; ISO text or
 /// epoch seconds) or "timestamp_ms" (epoch milliseconds), "tags", "metadata"}.
@@ -153,6 +165,15 @@ pub fn parse_element(index: usize, v: &Value) -> Result<Record, IngestError> {
             ))
         }
     };
+    // a misspelled key ("timestmap") would silently mean now(): refuse what is not known
+    if let Some(k) = obj.keys().find(|k| !KEYS.contains(&k.as_str())) {
+        let mut e = IngestError::new(
+            "22023",
+            format!("batch element {index}: unknown key \"{k}\""),
+        );
+        e.hint = Some("The keys are metric_name (or metric), value, timestamp (or ts), timestamp_ms, tags and metadata.");
+        return Err(e);
+    }
     let name = match (obj.get("metric_name"), obj.get("metric")) {
         (Some(a), Some(b)) if a != b => {
             return Err(IngestError::new(
@@ -370,6 +391,9 @@ mod tests {
             "22007"
         );
         assert_eq!(err(json!(["x"])).sqlstate, "22023");
+        let typo = err(json!([{"metric": "a", "value": 1, "timestmap": "2026-01-01T00:00:00Z"}]));
+        assert_eq!(typo.sqlstate, "22023");
+        assert!(typo.message.contains("unknown key \"timestmap\""), "{}", typo.message);
         let both = err(json!([{"metric": "a", "value": 1, "timestamp": 1, "timestamp_ms": 1000}]));
         assert_eq!(both.sqlstate, "22023");
         assert!(both.message.contains("not both"), "{}", both.message);

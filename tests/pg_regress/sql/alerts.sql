@@ -197,6 +197,21 @@ SELECT kind, schedule_interval FROM kpi.jobs WHERE kind = 'alerts';
 SELECT split_part(pg_temp.try($$SELECT kpi.resolve_quiet_alerts(now() + interval '1 hour')$$), ', got', 1) AS future_at;
 ROLLBACK;
 
+-- a late breach from before an open alert started, further back than the cooldown,
+-- is an incident of its own (stored resolved); the open alert is left alone, so the
+-- order statements arrive in does not change the incidents
+BEGIN;
+SET LOCAL timezone = 'UTC';
+TRUNCATE kpi.metrics, kpi.alerts, kpi.metric_definitions;
+INSERT INTO kpi.metric_definitions (metric, optimal, good, warning, critical, alert_cooldown)
+VALUES ('lat', 100, 200, 500, 1000, '5 minutes');
+INSERT INTO kpi.metrics (metric, value, ts) VALUES ('lat', 700, '2026-11-01 02:20+00');
+INSERT INTO kpi.metrics (metric, value, ts) VALUES ('lat', 1500, '2026-11-01 02:00+00');
+-- and one within the cooldown of the open alert's start folds into it
+INSERT INTO kpi.metrics (metric, value, ts) VALUES ('lat', 800, '2026-11-01 02:17+00');
+SELECT severity, state, occurrences, started_at, last_seen_at, resolved_at FROM kpi.alerts ORDER BY started_at;
+ROLLBACK;
+
 -- kpi.severity(metric, value) on an unknown metric: NULL and one NOTICE per session and name
 SET client_min_messages = notice;
 SELECT kpi.severity('api_respnse_time', 300) AS typo;

@@ -173,6 +173,7 @@ SELECT pg_temp.try($$SELECT kpi.mrr('2026-01-31')$$);
 SELECT kpi.mrr('2026-01-31', 'EUR') AS eur, kpi.mrr('2026-01-31', 'USD') AS usd;
 SELECT pg_temp.try($$SELECT * FROM kpi.rfm_summary('1 week', '2026-04-01')$$);
 SELECT pg_temp.try($$SELECT kpi.roi_report(1, '0 days')$$);
+SELECT pg_temp.try($$SELECT kpi.roi_report(-5, '30 days')$$);
 SELECT pg_temp.try($$SELECT * FROM kpi.mrr_movements('2026-03-01', '2026-01-01')$$);
 SELECT pg_temp.try($$SELECT kpi.customer_churn_rate('2026-03-01', '2026-01-01')$$);
 SELECT pg_temp.try($$SELECT * FROM kpi.rfm_summary('0 days')$$);

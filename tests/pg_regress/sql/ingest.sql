@@ -119,6 +119,7 @@ SELECT metric, ts AT TIME ZONE 'UTC' AS utc FROM kpi.metrics WHERE metric IN ('m
 SHOW timezone;
 SELECT pg_temp.try($$SELECT kpi.record_batch('[{"metric": "a", "value": 1, "timestamp_ms": 1767225720000, "timestamp": 1767225720}]')$$);
 SELECT pg_temp.try($$SELECT kpi.record_batch('[{"metric": "a", "value": 1, "timestamp_ms": "1767225720000"}]')$$);
+SELECT pg_temp.try($$SELECT kpi.record_batch('[{"metric": "a", "value": 1, "timestmap": "2026-01-01T00:00:00Z"}]')$$);
 SELECT pg_temp.try($$SELECT kpi.record('a', 1, 'infinity')$$);
 SELECT pg_temp.try($$INSERT INTO kpi.metrics (metric, value, ts) VALUES ('a', 1, '-infinity')$$);
 

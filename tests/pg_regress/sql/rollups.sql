@@ -134,6 +134,8 @@ SELECT bucket, count, materialized FROM kpi.series('api_latency', '30 minutes', 
 SELECT pg_temp.try($$SELECT * FROM kpi.series('api_latency', '0 s', '2026-01-01', '2026-01-02')$$);
 SELECT pg_temp.try($$SELECT * FROM kpi.series('api_latency', '1 hour', '2026-01-01', '2026-01-02', '[]')$$);
 SELECT pg_temp.try($$SELECT * FROM kpi.series('api_latency', '1 month', '2026-01-01', '2026-01-02')$$);
+SELECT pg_temp.try($$SELECT * FROM kpi.series(NULL, '1 hour', '2026-01-01', '2026-01-02')$$);
+SELECT count(*) AS rows_for_a_typo FROM kpi.series('api_latncy', '1 hour', '2026-01-01', '2026-01-02');
 SELECT pg_temp.try($$SELECT * FROM kpi.series('api_latency', '1 hour', '2026-01-02', '2026-01-01')$$);
 -- a rollup whose source cannot provide its metrics is refused: the minute rollup
 -- grouped by host only holds api_%
