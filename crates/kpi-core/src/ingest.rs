@@ -393,7 +393,11 @@ mod tests {
         assert_eq!(err(json!(["x"])).sqlstate, "22023");
         let typo = err(json!([{"metric": "a", "value": 1, "timestmap": "2026-01-01T00:00:00Z"}]));
         assert_eq!(typo.sqlstate, "22023");
-        assert!(typo.message.contains("unknown key \"timestmap\""), "{}", typo.message);
+        assert!(
+            typo.message.contains("unknown key \"timestmap\""),
+            "{}",
+            typo.message
+        );
         let both = err(json!([{"metric": "a", "value": 1, "timestamp": 1, "timestamp_ms": 1000}]));
         assert_eq!(both.sqlstate, "22023");
         assert!(both.message.contains("not both"), "{}", both.message);
