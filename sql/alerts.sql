@@ -68,6 +68,8 @@ CREATE TABLE kpi.alerts (
     resolved_at      timestamptz,
     acknowledged_at  timestamptz,
     acknowledged_by  text,
+    fired_at         timestamptz,
+    keep_firing_since timestamptz,
     CONSTRAINT alerts_resolved_at CHECK ((state = 'resolved') = (resolved_at IS NOT NULL)),
     CONSTRAINT alerts_rule_id CHECK (source <> 'rule' OR rule_id IS NOT NULL),
     CONSTRAINT alerts_seen_after_start CHECK (last_seen_at >= started_at)
@@ -466,3 +468,5 @@ COMMENT ON COLUMN kpi.active_alerts.source IS 'threshold or rule';
 COMMENT ON COLUMN kpi.active_alerts.rule_id IS 'Rule that raised it';
 COMMENT ON COLUMN kpi.active_alerts.recommendations IS 'What to check';
 COMMENT ON TYPE kpi_internal.alert_incident IS 'Internal: a run of breaches of one fingerprint, the input of kpi_internal.apply_incidents';
+COMMENT ON COLUMN kpi.alerts.fired_at IS 'Rule alerts: when pending turned firing';
+COMMENT ON COLUMN kpi.alerts.keep_firing_since IS 'Rule alerts: first evaluation at which the condition stopped holding while firing';

@@ -91,7 +91,10 @@ BEGIN
             RAISE EXCEPTION 'kpi.metrics: ts of metric "%" must be a finite timestamp, not infinity', bad.metric
                 USING ERRCODE = 'datetime_field_overflow';
         END IF;
-        ahead := kpi_internal.max_future();
+        -- rows from the past (nearly all) need no look at kpi.max_future
+        IF hi > now() THEN
+            ahead := kpi_internal.max_future();
+        END IF;
         IF ahead IS NOT NULL AND hi > now() + ahead THEN
             SELECT n.metric, n.ts INTO bad FROM new_rows n ORDER BY n.ts DESC LIMIT 1;
             RAISE EXCEPTION 'kpi.metrics: ts % of metric "%" is more than kpi.max_future (%) ahead of now()',

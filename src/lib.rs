@@ -14,6 +14,7 @@ mod ingest;
 mod jobs;
 mod models;
 mod rollups;
+mod rules;
 mod severity;
 mod sketch;
 mod stats;
@@ -246,6 +247,11 @@ extension_sql_file!(
         rollups::rollup_serialize,
         trend::slope
     ]
+);
+extension_sql_file!(
+    "../sql/rules.sql",
+    name = "rules",
+    requires = ["alerts", "jobs", "severity", "rollups", rules::rule_step]
 );
 
 #[pg_guard]

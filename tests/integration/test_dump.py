@@ -76,7 +76,7 @@ def test_dump_and_restore(db, tmp_path):
             assert not mismatches(c, "1 minute")
             assert not mismatches(c, "1 hour")
             assert not mismatches(c, "1 day")
-            assert c.execute("SELECT count(*) FROM kpi.jobs WHERE builtin").fetchone()[0] == 3
+            assert c.execute("SELECT count(*) FROM kpi.jobs WHERE builtin").fetchone()[0] == 4
     finally:
         with psycopg.connect(DSN, autocommit=True) as admin:
             admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")

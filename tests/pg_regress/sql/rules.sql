@@ -1,0 +1,92 @@
+-- Alert rules: definition-time errors, and the lifecycle evaluation by
+-- evaluation (every 15 s), with the states derived by hand from the rules:
+-- pending at the first evaluation where the condition holds, firing at the
+-- first one at least "for" later, resolved at the first one at least
+-- keep_firing_for after the condition stopped; a pending alert whose
+-- condition stops is dropped.
+SET client_min_messages = warning;
+CREATE EXTENSION IF NOT EXISTS pg_kpi;
+\getenv abs_srcdir PG_ABS_SRCDIR
+\i :abs_srcdir/helpers.sql
+SET extra_float_digits = 0;
+
+-- bad input: an ERROR at definition time naming the field
+SELECT pg_temp.try($$SELECT kpi.add_alert_rule('r', 'lat', 'median', '1 minute', '>', 300)$$);
+SELECT pg_temp.try($$SELECT kpi.add_alert_rule('r', 'lat', 'avg', '1 minute', '=>', 300)$$);
+SELECT pg_temp.try($$SELECT kpi.add_alert_rule('r', 'lat', 'avg', '0 minutes', '>', 300)$$);
+SELECT pg_temp.try($$SELECT kpi.add_alert_rule('r', 'lat', 'avg', '1 minute', '>', 300, "for" => '-1 minute')$$);
+SELECT pg_temp.try($$SELECT kpi.add_alert_rule('r', 'lat', 'avg', '1 minute', '>', 500, 300)$$);
+SELECT pg_temp.try($$SELECT kpi.add_alert_rule('r', 'lat', 'avg', '1 minute', '>', 300, resolve_threshold => 400)$$);
+SELECT pg_temp.try($$SELECT kpi.add_alert_rule('r', 'lat', 'avg', '1 minute', '>')$$);
+SELECT pg_temp.try($$SELECT kpi.add_alert_rule('r', 'lat', 'p150', '1 minute', '>', 1)$$);
+SELECT pg_temp.try($$SELECT kpi.add_alert_rule('', 'lat', 'avg', '1 minute', '>', 1)$$);
+SELECT pg_temp.try($$SELECT kpi.add_alert_rule('r', 'lat', 'avg', '1 minute', '>', 1, tags => '[]')$$);
+SELECT pg_temp.try($$SELECT kpi.drop_alert_rule('nope')$$);
+SELECT split_part(pg_temp.try($$SELECT * FROM kpi.evaluate_alerts(now() + interval '1 hour')$$), ', got', 1) AS future_at;
+
+BEGIN;
+CREATE TEMP TABLE hist (i int, rule text, host text, state text, severity kpi.severity_level, value float8);
+-- host a rises into warning, then critical, then falls; host b flaps
+SELECT kpi.add_alert_rule('HighLatency', 'lat', 'avg', '15 seconds', '>', 300, 500, "for" => '30 seconds',
+                          keep_firing_for => '15 seconds', group_by => '{host}',
+                          annotations => '{"summary": "{{labels.host}}: latency {{value}} ms above {{threshold}}"}') > 0 AS added;
+SELECT pg_temp.try($$SELECT kpi.add_alert_rule('HighLatency', 'lat', 'avg', '1 minute', '>', 1)$$);
+INSERT INTO kpi.metrics (metric, value, ts, tags)
+SELECT 'lat', v.value, date_trunc('hour', now()) - interval '2 hours' + v.i * interval '15 seconds', jsonb_build_object('host', v.host)
+FROM (VALUES (0, 'a', 100), (1, 'a', 350), (2, 'a', 360), (3, 'a', 370), (4, 'a', 600), (5, 'a', 610),
+             (6, 'a', 200), (7, 'a', 200), (8, 'a', 200),
+             (0, 'b', 350), (1, 'b', 100), (2, 'b', 350), (3, 'b', 350), (4, 'b', 350), (5, 'b', 100),
+             (6, 'b', 100), (7, 'b', 100), (8, 'b', 100)) v(i, host, value);
+DO $$
+BEGIN
+    FOR i IN 0..8 LOOP
+        INSERT INTO hist
+        SELECT i, e.rule, e.series->>'host', e.state, e.severity, e.value
+        FROM kpi.evaluate_alerts(date_trunc('hour', now()) - interval '2 hours' + i * interval '15 seconds') e;
+    END LOOP;
+END $$;
+-- a: pending at 1, firing at 3 (30 s later), critical at 4, still firing at 6 (keep_firing_for), resolved at 7
+-- b: pending at 0, dropped at 1, pending again at 2, firing at 4, resolved at 6
+SELECT i, host, state, severity, value FROM hist ORDER BY host, i;
+-- what kpi.alerts keeps: one alert per firing episode, none for the dropped pending one
+SELECT labels->>'host' AS host, state, severity, occurrences, source, message,
+       (fired_at - started_at) AS pending_for, (resolved_at - fired_at) AS fired_for
+FROM kpi.alerts ORDER BY labels->>'host', started_at;
+ROLLBACK;
+
+-- hysteresis: with > 300 and resolve_threshold 250, 280 keeps the alert firing
+BEGIN;
+CREATE TEMP TABLE hist (i int, state text, value float8);
+SELECT kpi.add_alert_rule('Hyst', 'lat', 'max', '15 seconds', '>', 300, resolve_threshold => 250) > 0 AS added;
+INSERT INTO kpi.metrics (metric, value, ts)
+SELECT 'lat', v.value, date_trunc('hour', now()) - interval '2 hours' + v.i * interval '15 seconds'
+FROM (VALUES (0, 350), (1, 280), (2, 260), (3, 240), (4, 240)) v(i, value);
+DO $$
+BEGIN
+    FOR i IN 0..4 LOOP
+        INSERT INTO hist SELECT i, e.state, e.value
+        FROM kpi.evaluate_alerts(date_trunc('hour', now()) - interval '2 hours' + i * interval '15 seconds') e;
+    END LOOP;
+END $$;
+SELECT * FROM hist ORDER BY i;
+ROLLBACK;
+
+-- absent, percentiles, the metric's own thresholds, and a failing rule that the others survive
+BEGIN;
+INSERT INTO kpi.metric_definitions (metric, optimal, good, warning, critical) VALUES ('rt', 100, 200, 500, 1000);
+SELECT kpi.add_alert_rule('NoHeartbeat', 'heartbeat', 'absent', '1 minute', '<', critical => 1) > 0 AS added;
+SELECT kpi.add_alert_rule('P95', 'rt', 'p95', '1 minute', '>', 400) > 0 AS added;
+SELECT kpi.add_alert_rule('FromDefinition', 'rt', 'avg', '1 minute', '>') > 0 AS added;
+SELECT kpi.add_alert_rule('Broken', 'rt', 'avg', '1 minute', '>', 1) > 0 AS added;
+ALTER TABLE kpi.alert_rules DISABLE TRIGGER alert_rules_check;
+UPDATE kpi.alert_rules SET aggregate = 'bogus' WHERE name = 'Broken';
+ALTER TABLE kpi.alert_rules ENABLE TRIGGER alert_rules_check;
+INSERT INTO kpi.metrics (metric, value, ts)
+SELECT 'rt', g * 10, date_trunc('hour', now()) - interval '2 hours' - g * interval '0.5 seconds' FROM generate_series(1, 100) g;
+SET LOCAL client_min_messages = error;
+SELECT rule, series, state, severity, value
+FROM kpi.evaluate_alerts(date_trunc('hour', now()) - interval '2 hours') ORDER BY rule;
+SELECT name, last_error IS NOT NULL AS failed FROM kpi.alert_rules ORDER BY name;
+SELECT kpi.drop_alert_rule('P95');
+SELECT state, count(*) FROM kpi.alerts WHERE source = 'rule' GROUP BY 1 ORDER BY 1;
+ROLLBACK;
