@@ -99,12 +99,135 @@ CREATE TYPE kpi_internal.alert_incident AS (
 );
 
 -- NOTIFY kpi_alerts with the alert's JSON payload (delivered at commit); returns 1
+-- Silences: alerts that match an active silence still change state, but
+-- nobody is notified. Matchers: any of metric, severity, source, rule (the
+-- rule's name) and labels (contained in the alert's labels); all must match.
+CREATE TABLE kpi.silences (
+    id          bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    matchers    jsonb NOT NULL,
+    starts_at   timestamptz NOT NULL DEFAULT now(),
+    ends_at     timestamptz NOT NULL,
+    comment     text,
+    created_by  text NOT NULL DEFAULT current_user,
+    created_at  timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT silences_ends_after_start CHECK (ends_at > starts_at)
+);
+COMMENT ON TABLE kpi.silences IS 'Silences: while active, matching alerts change state without notifications (kpi.silence, kpi.expire_silence)';
+COMMENT ON COLUMN kpi.silences.id IS 'Silence id';
+COMMENT ON COLUMN kpi.silences.matchers IS 'What it silences: {"metric", "severity", "source", "rule", "labels": {...}}, all given ones must match';
+COMMENT ON COLUMN kpi.silences.starts_at IS 'When it starts';
+COMMENT ON COLUMN kpi.silences.ends_at IS 'When it ends (kpi.expire_silence ends it now)';
+COMMENT ON COLUMN kpi.silences.comment IS 'Why';
+COMMENT ON COLUMN kpi.silences.created_by IS 'Who';
+COMMENT ON COLUMN kpi.silences.created_at IS 'When it was created';
+
+CREATE FUNCTION kpi.silence(matchers jsonb, starts_at timestamptz DEFAULT now(), ends_at timestamptz DEFAULT now() + interval '1 hour',
+                            comment text DEFAULT NULL, created_by text DEFAULT current_user) RETURNS bigint
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    k text;
+    sid bigint;
+BEGIN
+    IF matchers IS NULL OR jsonb_typeof(matchers) <> 'object' OR matchers = '{}' THEN
+        RAISE EXCEPTION 'kpi.silence: matchers must be a non-empty JSON object, got %', coalesce(matchers::text, 'NULL')
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'For example {"metric": "api_response_time", "labels": {"host": "web-1"}}.';
+    END IF;
+    FOR k IN SELECT jsonb_object_keys(matchers) LOOP
+        IF k NOT IN ('metric', 'severity', 'source', 'rule', 'labels') THEN
+            RAISE EXCEPTION 'kpi.silence: unknown matcher "%"', k USING ERRCODE = 'invalid_parameter_value',
+                HINT = 'Matchers are metric, severity, source, rule and labels.';
+        END IF;
+    END LOOP;
+    IF matchers ? 'labels' AND jsonb_typeof(matchers->'labels') <> 'object' THEN
+        RAISE EXCEPTION 'kpi.silence: matcher labels must be a JSON object' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF matchers ? 'severity' AND NOT (matchers->>'severity' = ANY (enum_range(NULL::kpi.severity_level)::text[])) THEN
+        RAISE EXCEPTION 'kpi.silence: unknown severity "%"', matchers->>'severity' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF starts_at IS NULL OR ends_at IS NULL OR ends_at <= starts_at THEN
+        RAISE EXCEPTION 'kpi.silence: ends_at (%) must be after starts_at (%)', coalesce(ends_at::text, 'NULL'),
+            coalesce(starts_at::text, 'NULL') USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    INSERT INTO kpi.silences (matchers, starts_at, ends_at, comment, created_by)
+    VALUES (matchers, starts_at, ends_at, comment, coalesce(created_by, current_user::text))
+    RETURNING id INTO sid;
+    RETURN sid;
+END
+$$;
+COMMENT ON FUNCTION kpi.silence(jsonb, timestamptz, timestamptz, text, text) IS
+    'Silences matching alerts from starts_at (default now) to ends_at (default in an hour); returns the silence id';
+
+CREATE FUNCTION kpi.expire_silence(silence_id bigint) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    UPDATE kpi.silences SET ends_at = greatest(least(ends_at, now()), starts_at + interval '1 microsecond')
+    WHERE id = silence_id;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'kpi.expire_silence: no silence with id %', coalesce(silence_id::text, 'NULL')
+            USING ERRCODE = 'undefined_object';
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION kpi.expire_silence(bigint) IS 'Ends a silence now';
+
+-- whether an active silence matches the alert
+CREATE FUNCTION kpi_internal.silenced(a kpi.alerts) RETURNS boolean
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    RETURN EXISTS (
+        SELECT FROM kpi.silences s
+        WHERE s.starts_at <= now() AND s.ends_at > now()
+          AND (NOT s.matchers ? 'metric' OR s.matchers->>'metric' = a.metric)
+          AND (NOT s.matchers ? 'severity' OR s.matchers->>'severity' = a.severity::text)
+          AND (NOT s.matchers ? 'source' OR s.matchers->>'source' = a.source)
+          AND (NOT s.matchers ? 'labels' OR a.labels @> (s.matchers->'labels'))
+          AND (NOT s.matchers ? 'rule'
+               OR EXISTS (SELECT FROM kpi.alert_rules r WHERE r.id = a.rule_id AND r.name = s.matchers->>'rule')));
+END
+$$;
+COMMENT ON FUNCTION kpi_internal.silenced(kpi.alerts) IS 'Internal: whether an active silence matches the alert';
+
+-- The outbox: one row per notification, written in the transaction that
+-- changed the alert, for the delivery worker to send; NOTIFY kpi_alerts
+-- carries the same payload for listeners.
+CREATE TABLE kpi.notifications (
+    id            bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    alert_id      bigint NOT NULL,
+    event         text NOT NULL CHECK (event IN ('firing', 'resolved')),
+    payload       jsonb NOT NULL,
+    created_at    timestamptz NOT NULL DEFAULT now(),
+    delivered_at  timestamptz
+);
+CREATE INDEX notifications_undelivered_idx ON kpi.notifications (created_at) WHERE delivered_at IS NULL;
+COMMENT ON TABLE kpi.notifications IS 'Outbox of alert notifications (firing, escalated, resolved), written with the alert change';
+COMMENT ON COLUMN kpi.notifications.id IS 'Notification id, in the order they were written';
+COMMENT ON COLUMN kpi.notifications.alert_id IS 'The alert (kpi.alerts.id)';
+COMMENT ON COLUMN kpi.notifications.event IS 'firing (new or escalated) or resolved';
+COMMENT ON COLUMN kpi.notifications.payload IS 'The alert as JSON, as NOTIFY kpi_alerts sends it';
+COMMENT ON COLUMN kpi.notifications.created_at IS 'When the alert changed';
+COMMENT ON COLUMN kpi.notifications.delivered_at IS 'When delivery sent it (NULL: not yet)';
+
+-- NOTIFY kpi_alerts with the alert's JSON payload (delivered at commit) and
+-- the outbox row; nothing for a silenced alert. Returns 1 when notified.
 CREATE FUNCTION kpi_internal.notify_alert(a kpi.alerts) RETURNS integer
-    VOLATILE LANGUAGE sql AS $$
-    SELECT pg_catalog.pg_notify('kpi_alerts', pg_catalog.json_build_object(
+    VOLATILE LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    payload jsonb;
+BEGIN
+    IF kpi_internal.silenced(a) THEN
+        RETURN 0;
+    END IF;
+    payload := jsonb_build_object(
         'id', a.id, 'fingerprint', a.fingerprint, 'metric', a.metric, 'severity', a.severity,
-        'value', a.value, 'threshold', a.threshold, 'state', a.state)::text);
-    SELECT 1
+        'value', a.value, 'threshold', a.threshold, 'state', a.state, 'source', a.source,
+        'rule_id', a.rule_id, 'labels', a.labels, 'message', a.message,
+        'started_at', a.started_at, 'resolved_at', a.resolved_at);
+    INSERT INTO kpi.notifications (alert_id, event, payload)
+    VALUES (a.id, CASE WHEN a.state = 'resolved' THEN 'resolved' ELSE 'firing' END, payload);
+    PERFORM pg_catalog.pg_notify('kpi_alerts', payload::text);
+    RETURN 1;
+END
 $$;
 
 -- The one way alert rows are written, whatever raised them (the trigger on
@@ -415,7 +538,8 @@ INSERT INTO kpi.jobs (kind, config, schedule_interval, builtin) VALUES ('alerts'
 CREATE VIEW kpi.active_alerts AS
 SELECT a.id, a.severity, a.metric, a.labels, a.message, a.value, a.threshold, a.occurrences,
        a.started_at, a.last_seen_at, now() - a.started_at AS firing_for,
-       a.acknowledged_at IS NOT NULL AS acknowledged, a.acknowledged_by, a.source, a.rule_id, a.recommendations
+       a.acknowledged_at IS NOT NULL AS acknowledged, a.acknowledged_by, a.source, a.rule_id, a.recommendations,
+       kpi_internal.silenced(a) AS silenced
 FROM kpi.alerts a
 WHERE a.state = 'firing'
 ORDER BY a.severity DESC, a.started_at;
@@ -423,11 +547,13 @@ COMMENT ON VIEW kpi.active_alerts IS
     'Alerts firing now, worst first: severity, metric, labels, message, since when and whether acknowledged';
 
 SELECT pg_catalog.pg_extension_config_dump('kpi.alerts', '');
+SELECT pg_catalog.pg_extension_config_dump('kpi.silences', '');
+SELECT pg_catalog.pg_extension_config_dump('kpi.notifications', '');
 SELECT pg_catalog.pg_extension_config_dump('kpi.alerts_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('kpi.alert_recommendations', '');
 
 -- internals
-COMMENT ON FUNCTION kpi_internal.notify_alert(kpi.alerts) IS 'Internal: NOTIFY kpi_alerts with the alert as JSON';
+COMMENT ON FUNCTION kpi_internal.notify_alert(kpi.alerts) IS 'Internal: the outbox row and NOTIFY kpi_alerts for an alert change (nothing when silenced)';
 COMMENT ON FUNCTION kpi_internal.metrics_raise_alerts() IS 'Internal: statement trigger on kpi.metrics: detects incidents and applies them';
 
 -- columns
@@ -467,6 +593,7 @@ COMMENT ON COLUMN kpi.active_alerts.acknowledged_by IS 'Who acknowledged';
 COMMENT ON COLUMN kpi.active_alerts.source IS 'threshold or rule';
 COMMENT ON COLUMN kpi.active_alerts.rule_id IS 'Rule that raised it';
 COMMENT ON COLUMN kpi.active_alerts.recommendations IS 'What to check';
+COMMENT ON COLUMN kpi.active_alerts.silenced IS 'An active silence matches it: it changes state without notifications';
 COMMENT ON TYPE kpi_internal.alert_incident IS 'Internal: a run of breaches of one fingerprint, the input of kpi_internal.apply_incidents';
 COMMENT ON COLUMN kpi.alerts.fired_at IS 'Rule alerts: when pending turned firing';
 COMMENT ON COLUMN kpi.alerts.keep_firing_since IS 'Rule alerts: first evaluation at which the condition stopped holding while firing';

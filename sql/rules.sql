@@ -218,6 +218,9 @@ BEGIN
     END IF;
     FOR r IN SELECT * FROM kpi.alert_rules ar WHERE ar.enabled ORDER BY ar.id LOOP
         BEGIN
+            -- one evaluation of a rule at a time: a concurrent one waits and then
+            -- continues from the state this one leaves (no duplicate alerts)
+            PERFORM pg_advisory_xact_lock(hashtext('pg_kpi.alert_rules'), r.id::integer);
             up := r.comparator IN ('>', '>=');
             q := format($q$
                 WITH vals AS (

@@ -212,6 +212,30 @@ INSERT INTO kpi.metrics (metric, value, ts) VALUES ('lat', 800, '2026-11-01 02:1
 SELECT severity, state, occurrences, started_at, last_seen_at, resolved_at FROM kpi.alerts ORDER BY started_at;
 ROLLBACK;
 
+-- the outbox gets a row per notification; a silence stops them while alerts still change
+BEGIN;
+SET LOCAL timezone = 'UTC';
+TRUNCATE kpi.metrics, kpi.alerts, kpi.metric_definitions, kpi.notifications;
+INSERT INTO kpi.metric_definitions (metric, optimal, good, warning, critical, alert_cooldown)
+VALUES ('lat', 100, 200, 500, 1000, '5 minutes');
+SELECT kpi.silence('{"metric": "lat", "labels": {"host": "quiet"}}', starts_at => now() - interval '1 hour',
+                   comment => 'maintenance') > 0 AS silenced;
+INSERT INTO kpi.metrics (metric, value, ts, tags) VALUES
+    ('lat', 700, now() - interval '1 minute', '{"host": "loud"}'), ('lat', 700, now() - interval '1 minute', '{"host": "quiet"}');
+SELECT labels->>'host' AS host, severity, silenced FROM kpi.active_alerts ORDER BY 1;
+SELECT event, payload->'labels'->>'host' AS host, payload->>'severity' AS severity FROM kpi.notifications ORDER BY id;
+-- escalation notifies again; expiring the silence lets the quiet host's next change through
+INSERT INTO kpi.metrics (metric, value, ts, tags) VALUES ('lat', 1500, now(), '{"host": "loud"}');
+SELECT kpi.expire_silence(id) FROM kpi.silences;
+INSERT INTO kpi.metrics (metric, value, ts, tags) VALUES ('lat', 1500, now(), '{"host": "quiet"}');
+SELECT event, payload->'labels'->>'host' AS host, payload->>'severity' AS severity FROM kpi.notifications ORDER BY id;
+SELECT pg_temp.try($$SELECT kpi.silence('{}')$$);
+SELECT pg_temp.try($$SELECT kpi.silence('{"host": "a"}')$$);
+SELECT pg_temp.try($$SELECT kpi.silence('{"severity": "bad"}')$$);
+SELECT pg_temp.try($$SELECT kpi.silence('{"metric": "x"}', '2026-01-02 00:00+00', '2026-01-01 00:00+00')$$);
+SELECT pg_temp.try($$SELECT kpi.expire_silence(12345)$$);
+ROLLBACK;
+
 -- kpi.severity(metric, value) on an unknown metric: NULL and one NOTICE per session and name
 SET client_min_messages = notice;
 SELECT kpi.severity('api_respnse_time', 300) AS typo;
