@@ -118,7 +118,12 @@ def test_notify_on_open_escalation_and_resolve_only(db):
         ("emergency", "resolved"),
     ]
     first = got[0]
-    assert set(first) == {"id", "fingerprint", "metric", "severity", "value", "threshold", "state"}
+    assert set(first) == {"id", "fingerprint", "metric", "severity", "value", "threshold", "state",
+                          "source", "rule_id", "labels", "message", "started_at", "resolved_at"}
+    # the outbox holds the same notifications, the rolled-back one excluded
+    with psycopg.connect(db, autocommit=True) as c:
+        assert c.execute("SELECT array_agg(event ORDER BY id) FROM kpi.notifications").fetchone()[0] == [
+            "firing", "firing", "resolved"]
     assert first["metric"] == "api_response_time"
     assert (first["value"], first["threshold"]) == (300, 200)
     assert got[1]["value"] == 1200 and got[1]["threshold"] == 1000
