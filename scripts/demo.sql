@@ -58,6 +58,11 @@ SELECT kpi.add_retention('alerts', '90 days');
 SELECT kpi.run_due_jobs();
 -- the day's incidents that are over (the built-in alerts job does this every minute)
 SELECT kpi.resolve_quiet_alerts();
+-- an alert rule on a window, as Prometheus would write it (the rules job evaluates it every 15 s)
+SELECT kpi.add_alert_rule(name => 'HighLatencyP95', metric => 'api_response_time', aggregate => 'p95',
+                          "window" => '10 minutes', comparator => '>', warning => 300, critical => 1000,
+                          "for" => '2 minutes', group_by => '{host}',
+                          annotations => '{"summary": "{{labels.host}}: p95 latency {{value}} ms is above {{threshold}} ms"}');
 
 -- a year of revenue for 300 customers: monthly or annual subscriptions that start,
 -- upgrade, lapse and sometimes return, plus one-off purchases of premium features

@@ -39,6 +39,10 @@ SELECT metric, labels->>'host' AS host, severity, occurrences,
 FROM kpi.active_alerts
 LIMIT 10;
 
+\echo 'Alert rules evaluated now (kpi.evaluate_alerts: pending until the condition has held for "for")'
+SELECT rule, series->>'host' AS host, state, severity, round(value::numeric, 1) AS value
+FROM kpi.evaluate_alerts() ORDER BY rule, host;
+
 \echo 'Alerts of the last 24 hours by metric and severity'
 SELECT metric, severity, count(*) AS alerts, sum(occurrences) AS breaches
 FROM kpi.alerts
