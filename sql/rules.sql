@@ -19,6 +19,8 @@ CREATE TABLE kpi.alert_rules (
     warning            double precision,
     critical           double precision,
     resolve_threshold  double precision,
+    denominator_metric text,
+    baseline           interval NOT NULL DEFAULT '24 hours',
     "for"              interval NOT NULL DEFAULT '0',
     keep_firing_for    interval NOT NULL DEFAULT '0',
     labels             jsonb NOT NULL DEFAULT '{}',
@@ -56,11 +58,18 @@ BEGIN
     END IF;
     IF kpi_internal.rule_aggregate_sql(r.aggregate) IS NULL THEN
         RAISE EXCEPTION 'alert rule "%": unknown aggregate "%"', r.name, r.aggregate USING ERRCODE = 'invalid_parameter_value',
-            HINT = 'Aggregates: avg, min, max, sum, count, rate, last, stddev, absent, and percentiles p50, p95, p99 or any pNN.N.';
+            HINT = 'Aggregates: avg, min, max, sum, count, rate, last, stddev, absent, ratio, zscore, and percentiles p50, p95, p99 or any pNN.N.';
     END IF;
     IF r."window" IS NULL OR r."window" <= interval '0' THEN
         RAISE EXCEPTION 'alert rule "%": window must be a positive interval, got %', r.name, coalesce(r."window"::text, 'NULL')
             USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF r.aggregate = 'ratio' AND (r.denominator_metric IS NULL OR r.denominator_metric = '') THEN
+        RAISE EXCEPTION 'alert rule "%": a ratio needs denominator_metric (the metric it divides by)', r.name
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF r.baseline IS NULL OR r.baseline <= interval '0' THEN
+        RAISE EXCEPTION 'alert rule "%": baseline must be a positive interval', r.name USING ERRCODE = 'invalid_parameter_value';
     END IF;
     IF r.comparator IS NULL OR r.comparator NOT IN ('>', '>=', '<', '<=') THEN
         RAISE EXCEPTION 'alert rule "%": comparator must be >, >=, < or <=, got %', r.name, coalesce(r.comparator, 'NULL')
@@ -70,7 +79,7 @@ BEGIN
         RAISE EXCEPTION 'alert rule "%": "for" and keep_firing_for must not be negative', r.name USING ERRCODE = 'invalid_parameter_value';
     END IF;
     up := r.comparator IN ('>', '>=');
-    IF r.aggregate <> 'absent' AND r.warning IS NULL AND r.critical IS NULL
+    IF r.aggregate NOT IN ('absent', 'ratio', 'zscore') AND r.warning IS NULL AND r.critical IS NULL
        AND NOT EXISTS (SELECT 1 FROM kpi.metric_definitions d WHERE d.metric = r.metric AND d.breach_edge IS NOT NULL) THEN
         RAISE EXCEPTION 'alert rule "%": give warning or critical (metric "%" has no thresholds to use)', r.name, r.metric
             USING ERRCODE = 'invalid_parameter_value';
@@ -94,7 +103,7 @@ END
 $$;
 CREATE TRIGGER alert_rules_check
     BEFORE INSERT OR UPDATE OF name, metric, tags, group_by, aggregate, "window", comparator, warning, critical,
-                               resolve_threshold, "for", keep_firing_for, labels, annotations ON kpi.alert_rules
+                               resolve_threshold, denominator_metric, baseline, "for", keep_firing_for, labels, annotations ON kpi.alert_rules
     FOR EACH ROW EXECUTE FUNCTION kpi_internal.check_alert_rule();
 
 -- The SQL expression of an aggregate over the window's rows (m.value, m.ts),
@@ -108,6 +117,7 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
         WHEN $1 = 'rate' THEN 'count(*)::float8 / %1$s'
         WHEN $1 = 'last' THEN '(array_agg(m.value ORDER BY m.ts DESC))[1]'
         WHEN $1 = 'stddev' THEN 'stddev_samp(m.value)'
+        WHEN $1 IN ('ratio', 'zscore') THEN 'avg(m.value)'
         WHEN $1 ~ '^p[0-9]{1,2}(\.[0-9]+)?$' AND substr($1, 2)::numeric BETWEEN 0 AND 100
             THEN format('kpi.percentile(m.value, %s)', substr($1, 2)::numeric / 100)
         END
@@ -126,7 +136,8 @@ CREATE FUNCTION kpi.add_alert_rule(
     name text, metric text, aggregate text, "window" interval, comparator text,
     warning float8 DEFAULT NULL, critical float8 DEFAULT NULL, "for" interval DEFAULT '0',
     keep_firing_for interval DEFAULT '0', group_by text[] DEFAULT '{}', tags jsonb DEFAULT '{}',
-    resolve_threshold float8 DEFAULT NULL, labels jsonb DEFAULT '{}', annotations jsonb DEFAULT '{}')
+    resolve_threshold float8 DEFAULT NULL, labels jsonb DEFAULT '{}', annotations jsonb DEFAULT '{}',
+    denominator_metric text DEFAULT NULL, baseline interval DEFAULT '24 hours')
 RETURNS bigint
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
@@ -136,16 +147,17 @@ BEGIN
         RAISE EXCEPTION 'kpi.add_alert_rule: a rule named "%" exists', name USING ERRCODE = 'duplicate_object';
     END IF;
     INSERT INTO kpi.alert_rules (name, metric, aggregate, "window", comparator, warning, critical, "for",
-                                 keep_firing_for, group_by, tags, resolve_threshold, labels, annotations)
+                                 keep_firing_for, group_by, tags, resolve_threshold, labels, annotations,
+                                 denominator_metric, baseline)
     VALUES (name, metric, aggregate, "window", comparator, warning, critical, coalesce("for", '0'),
             coalesce(keep_firing_for, '0'), coalesce(group_by, '{}'), coalesce(tags, '{}'), resolve_threshold,
-            coalesce(labels, '{}'), coalesce(annotations, '{}'))
+            coalesce(labels, '{}'), coalesce(annotations, '{}'), denominator_metric, coalesce(baseline, '24 hours'))
     RETURNING id INTO rid;
     RETURN rid;
 END
 $$;
-COMMENT ON FUNCTION kpi.add_alert_rule(text, text, text, interval, text, float8, float8, interval, interval, text[], jsonb, float8, jsonb, jsonb) IS
-    'Adds an alert rule: aggregate (avg, min, max, sum, count, rate, last, stddev, absent, pNN) of metric over window compared with warning/critical; returns its id';
+COMMENT ON FUNCTION kpi.add_alert_rule(text, text, text, interval, text, float8, float8, interval, interval, text[], jsonb, float8, jsonb, jsonb, text, interval) IS
+    'Adds an alert rule: aggregate (avg, min, max, sum, count, rate, last, stddev, absent, ratio, zscore, pNN) of metric over window compared with warning/critical; returns its id';
 
 CREATE FUNCTION kpi.drop_alert_rule(name text) RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
@@ -162,6 +174,89 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION kpi.drop_alert_rule(text) IS 'Drops an alert rule; its open alerts are resolved, its history stays';
+
+-- The query of a rule's values at $3: one row (series, value) per series of
+-- the group_by tags. Parameters: $1 metric, $2 tags, $3 at, $4 window, $5
+-- absent?, $6 denominator metric, $7 baseline.
+CREATE FUNCTION kpi_internal.rule_values_sql(r kpi.alert_rules) RETURNS text
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    series text := kpi_internal.series_expr(r.group_by, 'm.tags');
+BEGIN
+    IF r.aggregate = 'ratio' THEN
+        -- the metric's sum over the denominator's, same tags and window (5xx over all requests)
+        RETURN format($q$
+            SELECT %s AS series,
+                   sum(m.value) FILTER (WHERE m.metric = $1) / nullif(sum(m.value) FILTER (WHERE m.metric = $6), 0) AS value
+            FROM kpi.metrics m
+            WHERE m.metric IN ($1, $6) AND m.tags @> $2 AND m.ts > $3 - $4 AND m.ts <= $3
+            GROUP BY 1 $q$, series);
+    ELSIF r.aggregate = 'zscore' THEN
+        -- the window's mean against the baseline window that ends where it starts
+        RETURN format($q$
+            SELECT w.series, (w.mean - b.mu) / nullif(b.sd, 0) AS value
+            FROM (SELECT %1$s AS series, avg(m.value) AS mean FROM kpi.metrics m
+                  WHERE m.metric = $1 AND m.tags @> $2 AND m.ts > $3 - $4 AND m.ts <= $3 GROUP BY 1) w
+            JOIN (SELECT %1$s AS series, avg(m.value) AS mu, stddev_samp(m.value) AS sd FROM kpi.metrics m
+                  WHERE m.metric = $1 AND m.tags @> $2 AND m.ts > $3 - $4 - $7 AND m.ts <= $3 - $4 GROUP BY 1) b
+              ON b.series = w.series $q$, series);
+    END IF;
+    RETURN format($q$
+        WITH vals AS (
+            SELECT %s AS series, %s AS value
+            FROM kpi.metrics m
+            WHERE m.metric = $1 AND m.tags @> $2 AND m.ts > $3 - $4 AND m.ts <= $3
+            GROUP BY 1
+        )
+        SELECT * FROM vals
+        UNION ALL
+        SELECT '{}'::jsonb, 0 WHERE $5 AND NOT EXISTS (SELECT FROM vals) $q$,
+        series, format(kpi_internal.rule_aggregate_sql(r.aggregate), extract(epoch FROM r."window")));
+END
+$$;
+COMMENT ON FUNCTION kpi_internal.rule_values_sql(kpi.alert_rules) IS 'Internal: the query of a rule''s value per series at an instant';
+
+-- A rule's value judged: whether the condition holds, whether a firing alert
+-- may resolve (hysteresis), the severity and the threshold crossed.
+CREATE FUNCTION kpi_internal.judge_rule(r kpi.alert_rules, value float8,
+                                        OUT holds boolean, OUT cleared boolean,
+                                        OUT severity kpi.severity_level, OUT crossed float8)
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    holds := false;
+    IF r.aggregate = 'absent' THEN
+        holds := value = 0;
+        IF holds THEN
+            severity := CASE WHEN r.critical IS NULL AND r.warning IS NOT NULL THEN 'warning' ELSE 'critical' END;
+        END IF;
+    ELSIF value IS NOT NULL AND (r.warning IS NOT NULL OR r.critical IS NOT NULL) THEN
+        IF kpi_internal.beyond(value, r.comparator, r.critical) THEN
+            severity := 'critical'; crossed := r.critical;
+        ELSIF kpi_internal.beyond(value, r.comparator, r.warning) THEN
+            severity := 'warning'; crossed := r.warning;
+        END IF;
+        holds := severity IS NOT NULL;
+    ELSIF value IS NOT NULL THEN
+        -- no thresholds of its own: the metric's definition and its direction
+        severity := kpi.severity(r.metric, value);
+        holds := coalesce(severity >= 'warning', false);
+        IF NOT holds THEN
+            severity := NULL;
+        ELSE
+            crossed := (SELECT kpi_internal.crossed_threshold(severity::text, d.optimal, d.good, d.warning, d.critical)
+                        FROM kpi.metric_definitions d WHERE d.metric = r.metric);
+        END IF;
+    END IF;
+    cleared := NOT holds;
+    IF r.resolve_threshold IS NOT NULL AND value IS NOT NULL AND NOT holds THEN
+        -- hysteresis: resolved only once back on the good side of resolve_threshold
+        cleared := NOT kpi_internal.beyond(value, r.comparator, r.resolve_threshold)
+                   AND value <> r.resolve_threshold;
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION kpi_internal.judge_rule(kpi.alert_rules, float8) IS
+    'Internal: a rule''s value judged: holds, cleared (hysteresis), severity, threshold crossed';
 
 -- Renders an annotation template: {{metric}}, {{value}}, {{threshold}},
 -- {{severity}}, {{rule}} and {{labels.KEY}}; values are text, never SQL.
@@ -208,9 +303,9 @@ DECLARE
     crossed float8;
     holds boolean;
     cleared boolean;
-    up boolean;
     msg text;
     a kpi.alerts;
+    j record;
 BEGIN
     IF at IS NULL OR at > now() THEN
         RAISE EXCEPTION 'kpi.evaluate_alerts: at must be a time up to now(), got %', coalesce(at::text, 'NULL')
@@ -221,59 +316,19 @@ BEGIN
             -- one evaluation of a rule at a time: a concurrent one waits and then
             -- continues from the state this one leaves (no duplicate alerts)
             PERFORM pg_advisory_xact_lock(hashtext('pg_kpi.alert_rules'), r.id::integer);
-            up := r.comparator IN ('>', '>=');
             q := format($q$
-                WITH vals AS (
-                    SELECT %s AS series, %s AS value
-                    FROM kpi.metrics m
-                    WHERE m.metric = $1 AND m.tags @> $2 AND m.ts > $3 - $4 AND m.ts <= $3
-                    GROUP BY 1
-                ), vals2 AS (
-                    SELECT * FROM vals
-                    UNION ALL
-                    SELECT '{}'::jsonb, 0 WHERE $5 AND NOT EXISTS (SELECT FROM vals)
-                ), open AS (
+                WITH vals AS (%s), open AS (
                     SELECT a.id, a.labels, a.state, a.started_at, a.fired_at, a.keep_firing_since, a.severity
-                    FROM kpi.alerts a WHERE a.rule_id = $6 AND a.state IN ('pending', 'firing')
+                    FROM kpi.alerts a WHERE a.rule_id = $8 AND a.state IN ('pending', 'firing')
                 )
                 SELECT coalesce(v.series, o.labels) AS series, v.value, o.id, o.state AS old_state,
                        o.started_at, o.fired_at, o.keep_firing_since, o.severity AS old_severity
-                FROM vals2 v FULL JOIN open o ON o.labels = v.series
-                ORDER BY 1 $q$,
-                kpi_internal.series_expr(r.group_by, 'm.tags'),
-                format(kpi_internal.rule_aggregate_sql(r.aggregate), extract(epoch FROM r."window")));
-            FOR s IN EXECUTE q USING r.metric, r.tags, at, r."window", r.aggregate = 'absent', r.id LOOP
-                -- judge the value: the worst threshold breached
-                sev := NULL; crossed := NULL; holds := false; cleared := true;
-                IF r.aggregate = 'absent' THEN
-                    holds := s.value = 0;
-                    IF holds THEN
-                        sev := CASE WHEN r.critical IS NULL AND r.warning IS NOT NULL THEN 'warning' ELSE 'critical' END;
-                    END IF;
-                ELSIF s.value IS NOT NULL AND (r.warning IS NOT NULL OR r.critical IS NOT NULL) THEN
-                    IF kpi_internal.beyond(s.value, r.comparator, r.critical) THEN
-                        sev := 'critical'; crossed := r.critical;
-                    ELSIF kpi_internal.beyond(s.value, r.comparator, r.warning) THEN
-                        sev := 'warning'; crossed := r.warning;
-                    END IF;
-                    holds := sev IS NOT NULL;
-                ELSIF s.value IS NOT NULL THEN
-                    -- no thresholds of its own: the metric's definition and its direction
-                    sev := kpi.severity(r.metric, s.value);
-                    holds := coalesce(sev >= 'warning', false);
-                    IF NOT holds THEN
-                        sev := NULL;
-                    ELSE
-                        crossed := (SELECT kpi_internal.crossed_threshold(sev::text, d.optimal, d.good, d.warning, d.critical)
-                                    FROM kpi.metric_definitions d WHERE d.metric = r.metric);
-                    END IF;
-                END IF;
-                cleared := NOT holds;
-                IF r.resolve_threshold IS NOT NULL AND s.value IS NOT NULL AND NOT holds THEN
-                    -- hysteresis: resolved only once back on the good side of resolve_threshold
-                    cleared := NOT kpi_internal.beyond(s.value, r.comparator, r.resolve_threshold)
-                               AND s.value <> r.resolve_threshold;
-                END IF;
+                FROM vals v FULL JOIN open o ON o.labels = v.series
+                ORDER BY 1 $q$, kpi_internal.rule_values_sql(r));
+            FOR s IN EXECUTE q USING r.metric, r.tags, at, r."window", r.aggregate = 'absent', r.denominator_metric,
+                                     r.baseline, r.id LOOP
+                SELECT * INTO j FROM kpi_internal.judge_rule(r, s.value);
+                sev := j.severity; crossed := j.crossed; holds := j.holds; cleared := j.cleared;
                 SELECT * INTO st FROM kpi_internal.rule_step(s.old_state, s.started_at, s.fired_at, s.keep_firing_since,
                                                              r."for", r.keep_firing_for, at, holds, cleared);
                 IF st.event = 'pending' OR (st.event = 'fired' AND s.id IS NULL) THEN
@@ -340,6 +395,162 @@ $fn$;
 COMMENT ON FUNCTION kpi.evaluate_alerts(timestamptz) IS
     'Evaluates every enabled alert rule at "at" (default now()) into kpi.alerts; returns the series pending, firing or resolved by this evaluation';
 
+CREATE FUNCTION kpi.alter_alert_rule(
+    name text, metric text DEFAULT NULL, aggregate text DEFAULT NULL, "window" interval DEFAULT NULL,
+    comparator text DEFAULT NULL, warning float8 DEFAULT NULL, critical float8 DEFAULT NULL,
+    "for" interval DEFAULT NULL, keep_firing_for interval DEFAULT NULL, group_by text[] DEFAULT NULL,
+    tags jsonb DEFAULT NULL, resolve_threshold float8 DEFAULT NULL, labels jsonb DEFAULT NULL,
+    annotations jsonb DEFAULT NULL, denominator_metric text DEFAULT NULL, baseline interval DEFAULT NULL,
+    enabled boolean DEFAULT NULL)
+RETURNS kpi.alert_rules
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    r kpi.alert_rules;
+BEGIN
+    UPDATE kpi.alert_rules t SET
+        metric = coalesce(alter_alert_rule.metric, t.metric),
+        aggregate = coalesce(alter_alert_rule.aggregate, t.aggregate),
+        "window" = coalesce(alter_alert_rule."window", t."window"),
+        comparator = coalesce(alter_alert_rule.comparator, t.comparator),
+        warning = coalesce(alter_alert_rule.warning, t.warning),
+        critical = coalesce(alter_alert_rule.critical, t.critical),
+        "for" = coalesce(alter_alert_rule."for", t."for"),
+        keep_firing_for = coalesce(alter_alert_rule.keep_firing_for, t.keep_firing_for),
+        group_by = coalesce(alter_alert_rule.group_by, t.group_by),
+        tags = coalesce(alter_alert_rule.tags, t.tags),
+        resolve_threshold = coalesce(alter_alert_rule.resolve_threshold, t.resolve_threshold),
+        labels = coalesce(alter_alert_rule.labels, t.labels),
+        annotations = coalesce(alter_alert_rule.annotations, t.annotations),
+        denominator_metric = coalesce(alter_alert_rule.denominator_metric, t.denominator_metric),
+        baseline = coalesce(alter_alert_rule.baseline, t.baseline),
+        enabled = coalesce(alter_alert_rule.enabled, t.enabled)
+    WHERE t.name = alter_alert_rule.name
+    RETURNING * INTO r;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'kpi.alter_alert_rule: no rule named "%"', coalesce(name, 'NULL') USING ERRCODE = 'undefined_object';
+    END IF;
+    RETURN r;
+END
+$$;
+COMMENT ON FUNCTION kpi.alter_alert_rule(text, text, text, interval, text, float8, float8, interval, interval, text[], jsonb, float8, jsonb, jsonb, text, interval, boolean) IS
+    'Changes the given settings of an alert rule (NULL keeps one); checked as at creation; returns the rule';
+
+-- What a rule would have done: evaluations every step from "from" to "to",
+-- with the lifecycle kept in memory; kpi.alerts is not touched.
+CREATE FUNCTION kpi_internal.backtest(r kpi.alert_rules, "from" timestamptz, "to" timestamptz, step interval)
+RETURNS TABLE ("at" timestamptz, series jsonb, state text, severity kpi.severity_level, value float8)
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $fn$
+#variable_conflict use_column
+DECLARE
+    q text := kpi_internal.rule_values_sql(r);
+    t timestamptz;
+    s record;
+    j record;
+    st record;
+    mem jsonb := '{}';   -- series (as text) -> {state, active_at, fired_at, keep_firing_since, severity}
+    cur jsonb;
+    k text;
+    seen text[];
+BEGIN
+    IF "from" IS NULL OR "to" IS NULL OR "from" > "to" THEN
+        RAISE EXCEPTION 'kpi.backtest_rule: "from" (%) must not be after "to" (%)', "from", "to" USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF step IS NULL OR step < interval '1 second' THEN
+        RAISE EXCEPTION 'kpi.backtest_rule: step must be at least 1 second, got %', coalesce(step::text, 'NULL')
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF extract(epoch FROM "to" - "from") / extract(epoch FROM step) > 100000 THEN
+        RAISE EXCEPTION 'kpi.backtest_rule: more than 100,000 evaluations' USING ERRCODE = 'program_limit_exceeded',
+            HINT = 'Use a longer step or a shorter range.';
+    END IF;
+    t := "from";
+    WHILE t <= "to" LOOP
+        seen := '{}';
+        FOR s IN EXECUTE q USING r.metric, r.tags, t, r."window", r.aggregate = 'absent', r.denominator_metric, r.baseline LOOP
+            k := s.series::text;
+            seen := seen || k;
+            cur := mem->k;
+            SELECT * INTO j FROM kpi_internal.judge_rule(r, s.value);
+            SELECT * INTO st FROM kpi_internal.rule_step(cur->>'state', (cur->>'active_at')::timestamptz,
+                (cur->>'fired_at')::timestamptz, (cur->>'keep_firing_since')::timestamptz,
+                r."for", r.keep_firing_for, t, j.holds, j.cleared);
+            mem := mem || jsonb_build_object(k, jsonb_build_object('state', st.state, 'active_at', st.active_at,
+                'fired_at', st.fired_at, 'keep_firing_since', st.keep_firing_since,
+                'severity', coalesce(j.severity::text, cur->>'severity')));
+            IF st.state IN ('pending', 'firing') OR st.event = 'resolved' THEN
+                "at" := t; series := s.series; state := CASE WHEN st.event = 'resolved' THEN 'resolved' ELSE st.state END;
+                severity := coalesce(j.severity, (cur->>'severity')::kpi.severity_level); value := s.value;
+                RETURN NEXT;
+            END IF;
+        END LOOP;
+        -- series with an open alert and no rows now: the condition does not hold
+        FOR k IN SELECT key FROM jsonb_each(mem) WHERE NOT (key = ANY (seen)) AND value->>'state' IN ('pending', 'firing') LOOP
+            cur := mem->k;
+            SELECT * INTO st FROM kpi_internal.rule_step(cur->>'state', (cur->>'active_at')::timestamptz,
+                (cur->>'fired_at')::timestamptz, (cur->>'keep_firing_since')::timestamptz,
+                r."for", r.keep_firing_for, t, false, true);
+            mem := mem || jsonb_build_object(k, (cur || jsonb_build_object('state', st.state,
+                'keep_firing_since', st.keep_firing_since)));
+            IF st.state = 'firing' OR st.event = 'resolved' THEN
+                "at" := t; series := k::jsonb; state := CASE WHEN st.event = 'resolved' THEN 'resolved' ELSE st.state END;
+                severity := (cur->>'severity')::kpi.severity_level; value := NULL;
+                RETURN NEXT;
+            END IF;
+        END LOOP;
+        t := t + step;
+    END LOOP;
+END
+$fn$;
+COMMENT ON FUNCTION kpi_internal.backtest(kpi.alert_rules, timestamptz, timestamptz, interval) IS
+    'Internal: the evaluations of a rule from "from" to "to" every step, without touching kpi.alerts';
+
+CREATE FUNCTION kpi.backtest_rule(rule text, "from" timestamptz, "to" timestamptz, step interval DEFAULT '15 seconds')
+RETURNS TABLE ("at" timestamptz, series jsonb, state text, severity kpi.severity_level, value float8)
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    r kpi.alert_rules;
+BEGIN
+    SELECT * INTO r FROM kpi.alert_rules ar WHERE ar.name = rule;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'kpi.backtest_rule: no rule named "%"', coalesce(rule, 'NULL') USING ERRCODE = 'undefined_object',
+            HINT = 'To try a rule before creating it, pass it as jsonb: kpi.backtest_rule(''{"metric": ..., "aggregate": ...}''::jsonb, ...).';
+    END IF;
+    RETURN QUERY SELECT * FROM kpi_internal.backtest(r, "from", "to", step);
+END
+$$;
+COMMENT ON FUNCTION kpi.backtest_rule(text, timestamptz, timestamptz, interval) IS
+    'What a rule would have done from "from" to "to", evaluated every step (default 15 s): the series pending, firing or resolved at each instant; kpi.alerts is not touched';
+
+CREATE FUNCTION kpi.backtest_rule(rule jsonb, "from" timestamptz, "to" timestamptz, step interval DEFAULT '15 seconds')
+RETURNS TABLE ("at" timestamptz, series jsonb, state text, severity kpi.severity_level, value float8)
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    r kpi.alert_rules;
+BEGIN
+    IF rule IS NULL OR jsonb_typeof(rule) <> 'object' THEN
+        RAISE EXCEPTION 'kpi.backtest_rule: rule must be a JSON object of alert rule fields' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    -- checked as kpi.add_alert_rule would, then rolled back: nothing is kept
+    BEGIN
+        INSERT INTO kpi.alert_rules (name, metric, aggregate, "window", comparator, warning, critical, "for",
+                                     keep_firing_for, group_by, tags, resolve_threshold, labels, annotations,
+                                     denominator_metric, baseline)
+        SELECT '(backtest)', x.metric, x.aggregate, x."window", x.comparator,
+               x.warning, x.critical, coalesce(x."for", '0'), coalesce(x.keep_firing_for, '0'), coalesce(x.group_by, '{}'),
+               coalesce(x.tags, '{}'), x.resolve_threshold, '{}', coalesce(x.annotations, '{}'), x.denominator_metric,
+               coalesce(x.baseline, '24 hours')
+        FROM jsonb_populate_record(NULL::kpi.alert_rules, rule) x
+        RETURNING * INTO r;
+        RETURN QUERY SELECT * FROM kpi_internal.backtest(r, "from", "to", step);
+        RAISE EXCEPTION USING ERRCODE = 'P0004', MESSAGE = 'pg_kpi: backtest done';
+    EXCEPTION WHEN assert_failure THEN
+        NULL;  -- the rule row is gone with the subtransaction; the rows returned stay
+    END;
+END
+$$;
+COMMENT ON FUNCTION kpi.backtest_rule(jsonb, timestamptz, timestamptz, interval) IS
+    'Backtests a rule given as jsonb (the fields of kpi.add_alert_rule) before it is created; checked the same way, nothing kept';
+
 -- the 'rules' job kind and its built-in job: every 15 seconds
 CREATE FUNCTION kpi_internal.run_rules_job(config jsonb, OUT rows bigint, OUT buckets bigint, OUT more boolean)
 LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$
@@ -375,3 +586,5 @@ COMMENT ON COLUMN kpi.alert_rules.last_evaluated_at IS 'The at of the last evalu
 COMMENT ON COLUMN kpi.alert_rules.created_at IS 'When the rule was created';
 COMMENT ON FUNCTION kpi_internal.check_alert_rule() IS 'Internal: trigger checking an alert rule''s config';
 COMMENT ON FUNCTION kpi_internal.rule_step(text, timestamptz, timestamptz, timestamptz, interval, interval, timestamptz, boolean, boolean) IS 'Internal: one evaluation of a series'' alert lifecycle (kpi_core::rules::step): next state, its times and the event';
+COMMENT ON COLUMN kpi.alert_rules.denominator_metric IS 'ratio rules: the metric divided by (sum over sum, same tags and window)';
+COMMENT ON COLUMN kpi.alert_rules.baseline IS 'zscore rules: the window before the rule''s window that gives the mean and stddev (default 24 hours)';

@@ -90,3 +90,55 @@ SELECT name, last_error IS NOT NULL AS failed FROM kpi.alert_rules ORDER BY name
 SELECT kpi.drop_alert_rule('P95');
 SELECT state, count(*) FROM kpi.alerts WHERE source = 'rule' GROUP BY 1 ORDER BY 1;
 ROLLBACK;
+
+-- ratio (5xx over all requests), zscore against a baseline, alter, and backtests
+BEGIN;
+INSERT INTO kpi.metrics (metric, value, ts, tags)
+SELECT m, v, date_trunc('hour', now()) - interval '2 hours' - g * interval '1 second', '{"svc": "api"}'
+FROM generate_series(1, 50) g, (VALUES ('http_5xx', 1.0), ('http_requests', 10.0)) x(m, v);
+SELECT kpi.add_alert_rule('ErrorRatio', 'http_5xx', 'ratio', '1 minute', '>', 0.05, denominator_metric => 'http_requests',
+                          group_by => '{svc}') > 0 AS added;
+SELECT pg_temp.try($$SELECT kpi.add_alert_rule('NoDenominator', 'http_5xx', 'ratio', '1 minute', '>', 0.05)$$);
+-- a baseline of 10 quiet hours, then a jump: z = (window mean - baseline mean) / baseline stddev
+INSERT INTO kpi.metrics (metric, value, ts)
+SELECT 'q', 100 + (g % 2) * 2, date_trunc('hour', now()) - interval '2 hours' - interval '1 minute' - g * interval '1 minute'
+FROM generate_series(1, 600) g;
+INSERT INTO kpi.metrics (metric, value, ts)
+SELECT 'q', 110, date_trunc('hour', now()) - interval '2 hours' - g * interval '10 seconds' FROM generate_series(0, 5) g;
+SELECT kpi.add_alert_rule('Jump', 'q', 'zscore', '1 minute', '>', 3, baseline => '10 hours') > 0 AS added;
+SELECT rule, series, state, severity, round(value::numeric, 3) AS value
+FROM kpi.evaluate_alerts(date_trunc('hour', now()) - interval '2 hours') ORDER BY rule;
+-- alter: a higher threshold, checked as at creation
+SELECT name, warning FROM kpi.alter_alert_rule('ErrorRatio', warning => 0.2);
+SELECT pg_temp.try($$SELECT kpi.alter_alert_rule('ErrorRatio', comparator => '~')$$);
+SELECT pg_temp.try($$SELECT kpi.alter_alert_rule('Nope', enabled => false)$$);
+ROLLBACK;
+
+-- backtest: what HighLatency would have done over the series above, with kpi.alerts untouched
+BEGIN;
+SELECT kpi.add_alert_rule('HighLatency', 'lat', 'avg', '15 seconds', '>', 300, 500, "for" => '30 seconds',
+                          keep_firing_for => '15 seconds', group_by => '{host}') > 0 AS added;
+INSERT INTO kpi.metrics (metric, value, ts, tags)
+SELECT 'lat', v.value, date_trunc('hour', now()) - interval '2 hours' + v.i * interval '15 seconds', jsonb_build_object('host', v.host)
+FROM (VALUES (0, 'a', 100), (1, 'a', 350), (2, 'a', 360), (3, 'a', 370), (4, 'a', 600), (5, 'a', 610),
+             (6, 'a', 200), (7, 'a', 200), (8, 'a', 200),
+             (0, 'b', 350), (1, 'b', 100), (2, 'b', 350), (3, 'b', 350), (4, 'b', 350), (5, 'b', 100),
+             (6, 'b', 100), (7, 'b', 100), (8, 'b', 100)) v(i, host, value);
+SELECT (extract(epoch FROM b.at - (date_trunc('hour', now()) - interval '2 hours')) / 15)::int AS i,
+       b.series->>'host' AS host, b.state, b.severity
+FROM kpi.backtest_rule('HighLatency', date_trunc('hour', now()) - interval '2 hours',
+                       date_trunc('hour', now()) - interval '2 hours' + interval '2 minutes') b
+ORDER BY host, i;
+SELECT count(*) AS alerts_written FROM kpi.alerts WHERE source = 'rule';
+-- the same rule given inline, before it exists
+SELECT count(*) AS firing_evaluations
+FROM kpi.backtest_rule('{"metric": "lat", "aggregate": "avg", "window": "15 seconds", "comparator": ">",
+                         "warning": 300, "for": "30 seconds", "group_by": ["host"]}'::jsonb,
+                       date_trunc('hour', now()) - interval '2 hours',
+                       date_trunc('hour', now()) - interval '2 hours' + interval '2 minutes') b
+WHERE b.state = 'firing';
+SELECT count(*) AS rules_kept FROM kpi.alert_rules WHERE name = '(backtest)';
+SELECT pg_temp.try($$SELECT * FROM kpi.backtest_rule('{"metric": "lat", "aggregate": "median"}'::jsonb, now() - interval '1 hour', now())$$);
+SELECT pg_temp.try($$SELECT * FROM kpi.backtest_rule('HighLatency', '2026-01-02 00:00+00', '2026-01-01 00:00+00')$$);
+SELECT pg_temp.try($$SELECT * FROM kpi.backtest_rule('Nope', now() - interval '1 hour', now())$$);
+ROLLBACK;
