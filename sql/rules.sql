@@ -21,6 +21,7 @@ CREATE TABLE kpi.alert_rules (
     resolve_threshold  double precision,
     denominator_metric text,
     baseline           interval NOT NULL DEFAULT '24 hours',
+    horizon            interval NOT NULL DEFAULT '15 minutes',
     "for"              interval NOT NULL DEFAULT '0',
     keep_firing_for    interval NOT NULL DEFAULT '0',
     labels             jsonb NOT NULL DEFAULT '{}',
@@ -58,7 +59,7 @@ BEGIN
     END IF;
     IF kpi_internal.rule_aggregate_sql(r.aggregate) IS NULL THEN
         RAISE EXCEPTION 'alert rule "%": unknown aggregate "%"', r.name, r.aggregate USING ERRCODE = 'invalid_parameter_value',
-            HINT = 'Aggregates: avg, min, max, sum, count, rate, last, stddev, absent, ratio, zscore, and percentiles p50, p95, p99 or any pNN.N.';
+            HINT = 'Aggregates: avg, min, max, sum, count, rate, last, stddev, absent, ratio, zscore, forecast, and percentiles p50, p95, p99 or any pNN.N.';
     END IF;
     IF r."window" IS NULL OR r."window" <= interval '0' THEN
         RAISE EXCEPTION 'alert rule "%": window must be a positive interval, got %', r.name, coalesce(r."window"::text, 'NULL')
@@ -67,6 +68,9 @@ BEGIN
     IF r.aggregate = 'ratio' AND (r.denominator_metric IS NULL OR r.denominator_metric = '') THEN
         RAISE EXCEPTION 'alert rule "%": a ratio needs denominator_metric (the metric it divides by)', r.name
             USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF r.horizon IS NULL OR r.horizon <= interval '0' THEN
+        RAISE EXCEPTION 'alert rule "%": horizon must be a positive interval', r.name USING ERRCODE = 'invalid_parameter_value';
     END IF;
     IF r.baseline IS NULL OR r.baseline <= interval '0' THEN
         RAISE EXCEPTION 'alert rule "%": baseline must be a positive interval', r.name USING ERRCODE = 'invalid_parameter_value';
@@ -79,7 +83,7 @@ BEGIN
         RAISE EXCEPTION 'alert rule "%": "for" and keep_firing_for must not be negative', r.name USING ERRCODE = 'invalid_parameter_value';
     END IF;
     up := r.comparator IN ('>', '>=');
-    IF r.aggregate NOT IN ('absent', 'ratio', 'zscore') AND r.warning IS NULL AND r.critical IS NULL
+    IF r.aggregate NOT IN ('absent', 'ratio', 'zscore', 'forecast') AND r.warning IS NULL AND r.critical IS NULL
        AND NOT EXISTS (SELECT 1 FROM kpi.metric_definitions d WHERE d.metric = r.metric AND d.breach_edge IS NOT NULL) THEN
         RAISE EXCEPTION 'alert rule "%": give warning or critical (metric "%" has no thresholds to use)', r.name, r.metric
             USING ERRCODE = 'invalid_parameter_value';
@@ -103,7 +107,7 @@ END
 $$;
 CREATE TRIGGER alert_rules_check
     BEFORE INSERT OR UPDATE OF name, metric, tags, group_by, aggregate, "window", comparator, warning, critical,
-                               resolve_threshold, denominator_metric, baseline, "for", keep_firing_for, labels, annotations ON kpi.alert_rules
+                               resolve_threshold, denominator_metric, baseline, horizon, "for", keep_firing_for, labels, annotations ON kpi.alert_rules
     FOR EACH ROW EXECUTE FUNCTION kpi_internal.check_alert_rule();
 
 -- The SQL expression of an aggregate over the window's rows (m.value, m.ts),
@@ -118,6 +122,8 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
         WHEN $1 = 'last' THEN '(array_agg(m.value ORDER BY m.ts DESC))[1]'
         WHEN $1 = 'stddev' THEN 'stddev_samp(m.value)'
         WHEN $1 IN ('ratio', 'zscore') THEN 'avg(m.value)'
+        -- the least-squares line over the window, extrapolated %2$s seconds past "at"
+        WHEN $1 = 'forecast' THEN 'kpi.forecast(kpi.trend_agg(m.ts, m.value), $3 + %2$s * interval ''1 second'')'
         WHEN $1 ~ '^p[0-9]{1,2}(\.[0-9]+)?$' AND substr($1, 2)::numeric BETWEEN 0 AND 100
             THEN format('kpi.percentile(m.value, %s)', substr($1, 2)::numeric / 100)
         END
@@ -137,7 +143,7 @@ CREATE FUNCTION kpi.add_alert_rule(
     warning float8 DEFAULT NULL, critical float8 DEFAULT NULL, "for" interval DEFAULT '0',
     keep_firing_for interval DEFAULT '0', group_by text[] DEFAULT '{}', tags jsonb DEFAULT '{}',
     resolve_threshold float8 DEFAULT NULL, labels jsonb DEFAULT '{}', annotations jsonb DEFAULT '{}',
-    denominator_metric text DEFAULT NULL, baseline interval DEFAULT '24 hours')
+    denominator_metric text DEFAULT NULL, baseline interval DEFAULT '24 hours', horizon interval DEFAULT '15 minutes')
 RETURNS bigint
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
@@ -148,16 +154,17 @@ BEGIN
     END IF;
     INSERT INTO kpi.alert_rules (name, metric, aggregate, "window", comparator, warning, critical, "for",
                                  keep_firing_for, group_by, tags, resolve_threshold, labels, annotations,
-                                 denominator_metric, baseline)
+                                 denominator_metric, baseline, horizon)
     VALUES (name, metric, aggregate, "window", comparator, warning, critical, coalesce("for", '0'),
             coalesce(keep_firing_for, '0'), coalesce(group_by, '{}'), coalesce(tags, '{}'), resolve_threshold,
-            coalesce(labels, '{}'), coalesce(annotations, '{}'), denominator_metric, coalesce(baseline, '24 hours'))
+            coalesce(labels, '{}'), coalesce(annotations, '{}'), denominator_metric, coalesce(baseline, '24 hours'),
+            coalesce(horizon, '15 minutes'))
     RETURNING id INTO rid;
     RETURN rid;
 END
 $$;
-COMMENT ON FUNCTION kpi.add_alert_rule(text, text, text, interval, text, float8, float8, interval, interval, text[], jsonb, float8, jsonb, jsonb, text, interval) IS
-    'Adds an alert rule: aggregate (avg, min, max, sum, count, rate, last, stddev, absent, ratio, zscore, pNN) of metric over window compared with warning/critical; returns its id';
+COMMENT ON FUNCTION kpi.add_alert_rule(text, text, text, interval, text, float8, float8, interval, interval, text[], jsonb, float8, jsonb, jsonb, text, interval, interval) IS
+    'Adds an alert rule: aggregate (avg, min, max, sum, count, rate, last, stddev, absent, ratio, zscore, forecast, pNN) of metric over window compared with warning/critical; returns its id';
 
 CREATE FUNCTION kpi.drop_alert_rule(name text) RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
@@ -211,7 +218,8 @@ BEGIN
         SELECT * FROM vals
         UNION ALL
         SELECT '{}'::jsonb, 0 WHERE $5 AND NOT EXISTS (SELECT FROM vals) $q$,
-        series, format(kpi_internal.rule_aggregate_sql(r.aggregate), extract(epoch FROM r."window")));
+        series, format(kpi_internal.rule_aggregate_sql(r.aggregate), extract(epoch FROM r."window"),
+                       extract(epoch FROM r.horizon)));
 END
 $$;
 COMMENT ON FUNCTION kpi_internal.rule_values_sql(kpi.alert_rules) IS 'Internal: the query of a rule''s value per series at an instant';
@@ -401,7 +409,7 @@ CREATE FUNCTION kpi.alter_alert_rule(
     "for" interval DEFAULT NULL, keep_firing_for interval DEFAULT NULL, group_by text[] DEFAULT NULL,
     tags jsonb DEFAULT NULL, resolve_threshold float8 DEFAULT NULL, labels jsonb DEFAULT NULL,
     annotations jsonb DEFAULT NULL, denominator_metric text DEFAULT NULL, baseline interval DEFAULT NULL,
-    enabled boolean DEFAULT NULL)
+    horizon interval DEFAULT NULL, enabled boolean DEFAULT NULL)
 RETURNS kpi.alert_rules
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
@@ -423,6 +431,7 @@ BEGIN
         annotations = coalesce(alter_alert_rule.annotations, t.annotations),
         denominator_metric = coalesce(alter_alert_rule.denominator_metric, t.denominator_metric),
         baseline = coalesce(alter_alert_rule.baseline, t.baseline),
+        horizon = coalesce(alter_alert_rule.horizon, t.horizon),
         enabled = coalesce(alter_alert_rule.enabled, t.enabled)
     WHERE t.name = alter_alert_rule.name
     RETURNING * INTO r;
@@ -432,7 +441,7 @@ BEGIN
     RETURN r;
 END
 $$;
-COMMENT ON FUNCTION kpi.alter_alert_rule(text, text, text, interval, text, float8, float8, interval, interval, text[], jsonb, float8, jsonb, jsonb, text, interval, boolean) IS
+COMMENT ON FUNCTION kpi.alter_alert_rule(text, text, text, interval, text, float8, float8, interval, interval, text[], jsonb, float8, jsonb, jsonb, text, interval, interval, boolean) IS
     'Changes the given settings of an alert rule (NULL keeps one); checked as at creation; returns the rule';
 
 -- What a rule would have done: evaluations every step from "from" to "to",
@@ -534,11 +543,11 @@ BEGIN
     BEGIN
         INSERT INTO kpi.alert_rules (name, metric, aggregate, "window", comparator, warning, critical, "for",
                                      keep_firing_for, group_by, tags, resolve_threshold, labels, annotations,
-                                     denominator_metric, baseline)
+                                     denominator_metric, baseline, horizon)
         SELECT '(backtest)', x.metric, x.aggregate, x."window", x.comparator,
                x.warning, x.critical, coalesce(x."for", '0'), coalesce(x.keep_firing_for, '0'), coalesce(x.group_by, '{}'),
                coalesce(x.tags, '{}'), x.resolve_threshold, '{}', coalesce(x.annotations, '{}'), x.denominator_metric,
-               coalesce(x.baseline, '24 hours')
+               coalesce(x.baseline, '24 hours'), coalesce(x.horizon, '15 minutes')
         FROM jsonb_populate_record(NULL::kpi.alert_rules, rule) x
         RETURNING * INTO r;
         RETURN QUERY SELECT * FROM kpi_internal.backtest(r, "from", "to", step);
@@ -588,3 +597,4 @@ COMMENT ON FUNCTION kpi_internal.check_alert_rule() IS 'Internal: trigger checki
 COMMENT ON FUNCTION kpi_internal.rule_step(text, timestamptz, timestamptz, timestamptz, interval, interval, timestamptz, boolean, boolean) IS 'Internal: one evaluation of a series'' alert lifecycle (kpi_core::rules::step): next state, its times and the event';
 COMMENT ON COLUMN kpi.alert_rules.denominator_metric IS 'ratio rules: the metric divided by (sum over sum, same tags and window)';
 COMMENT ON COLUMN kpi.alert_rules.baseline IS 'zscore rules: the window before the rule''s window that gives the mean and stddev (default 24 hours)';
+COMMENT ON COLUMN kpi.alert_rules.horizon IS 'forecast rules: how far past the evaluation the window''s trend is extrapolated (default 15 minutes)';

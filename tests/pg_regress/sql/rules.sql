@@ -142,3 +142,18 @@ SELECT pg_temp.try($$SELECT * FROM kpi.backtest_rule('{"metric": "lat", "aggrega
 SELECT pg_temp.try($$SELECT * FROM kpi.backtest_rule('HighLatency', '2026-01-02 00:00+00', '2026-01-01 00:00+00')$$);
 SELECT pg_temp.try($$SELECT * FROM kpi.backtest_rule('Nope', now() - interval '1 hour', now())$$);
 ROLLBACK;
+
+-- the replaced systems' rules (examples/alert_rules.sql) load and evaluate
+BEGIN;
+SET LOCAL client_min_messages = warning;
+\o /dev/null
+\i :abs_srcdir/../../examples/alert_rules.sql
+\o
+SELECT name, aggregate, "window", comparator, warning, critical, "for", group_by FROM kpi.alert_rules ORDER BY name;
+-- latency rising 0.1 s a minute for half an hour: the forecast 15 minutes ahead crosses 1.5 s
+INSERT INTO kpi.metrics (metric, value, ts)
+SELECT 'http_request_duration_seconds', 0.1 * g / 6, date_trunc('hour', now()) - interval '2 hours' - interval '30 minutes' + g * interval '10 seconds'
+FROM generate_series(1, 180) g;
+SELECT rule, series, state, severity, round(value::numeric, 2) AS value
+FROM kpi.evaluate_alerts(date_trunc('hour', now()) - interval '2 hours') ORDER BY rule;
+ROLLBACK;
