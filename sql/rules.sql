@@ -266,6 +266,48 @@ $$;
 COMMENT ON FUNCTION kpi_internal.judge_rule(kpi.alert_rules, float8) IS
     'Internal: a rule''s value judged: holds, cleared (hysteresis), severity, threshold crossed';
 
+-- one rule's value for one series at an evaluation
+CREATE TYPE kpi_internal.rule_value AS (rule_id bigint, series jsonb, value float8);
+COMMENT ON TYPE kpi_internal.rule_value IS 'Internal: one rule''s value for one series at an evaluation';
+
+-- The values of a group of rules at "at": one pass over the rows they all
+-- read (same metric, tags, grouping and window) computing every aggregate
+-- they ask for, or, for a rule of its own kind (absent, ratio, zscore,
+-- forecast), its own query.
+CREATE FUNCTION kpi_internal.rule_group_values(rules kpi.alert_rules[], at timestamptz)
+RETURNS kpi_internal.rule_value[]
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    r kpi.alert_rules := rules[1];
+    out kpi_internal.rule_value[];
+    cols text;
+BEGIN
+    IF cardinality(rules) = 1 AND r.aggregate IN ('absent', 'ratio', 'zscore', 'forecast') THEN
+        EXECUTE format('SELECT array_agg(ROW($8, v.series, v.value)::kpi_internal.rule_value) FROM (%s) v',
+                       kpi_internal.rule_values_sql(r))
+            INTO out
+            USING r.metric, r.tags, at, r."window", r.aggregate = 'absent', r.denominator_metric, r.baseline, r.id;
+        RETURN out;
+    END IF;
+    SELECT string_agg(format('%s AS %I', format(kpi_internal.rule_aggregate_sql(a), extract(epoch FROM r."window"), 0), a), ', ')
+    INTO cols
+    FROM (SELECT DISTINCT x.aggregate AS a FROM unnest(rules) x) d;
+    EXECUTE format($q$
+        SELECT array_agg(ROW(x.id, v.series, (to_jsonb(v) ->> x.aggregate)::float8)::kpi_internal.rule_value)
+        FROM (SELECT %s AS series, %s
+              FROM kpi.metrics m
+              WHERE m.metric = $1 AND m.tags @> $2 AND m.ts > $3 - $4 AND m.ts <= $3
+              GROUP BY 1) v
+        CROSS JOIN unnest($5::kpi.alert_rules[]) x $q$,
+        kpi_internal.series_expr(r.group_by, 'm.tags'), cols)
+        INTO out
+        USING r.metric, r.tags, at, r."window", rules;
+    RETURN out;
+END
+$$;
+COMMENT ON FUNCTION kpi_internal.rule_group_values(kpi.alert_rules[], timestamptz) IS
+    'Internal: the values of a group of rules reading the same rows, in one pass';
+
 -- Renders an annotation template: {{metric}}, {{value}}, {{threshold}},
 -- {{severity}}, {{rule}} and {{labels.KEY}}; values are text, never SQL.
 CREATE FUNCTION kpi_internal.render_template(template text, rule text, metric text, value float8,
@@ -304,7 +346,6 @@ LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
 #variable_conflict use_column
 DECLARE
     r kpi.alert_rules;
-    q text;
     s record;
     st record;
     sev kpi.severity_level;
@@ -314,27 +355,58 @@ DECLARE
     msg text;
     a kpi.alerts;
     j record;
+    g record;
+    vals kpi_internal.rule_value[];
+    failed bigint[];
 BEGIN
     IF at IS NULL OR at > now() THEN
         RAISE EXCEPTION 'kpi.evaluate_alerts: at must be a time up to now(), got %', coalesce(at::text, 'NULL')
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
-    FOR r IN SELECT * FROM kpi.alert_rules ar WHERE ar.enabled ORDER BY ar.id LOOP
+    -- rules reading the same rows are computed together: one pass per metric,
+    -- tags, grouping and window (absent, ratio, zscore and forecast rules alone)
+    FOR g IN
+        SELECT array_agg(ar ORDER BY ar.id) AS rules
+        FROM kpi.alert_rules ar
+        WHERE ar.enabled
+        GROUP BY ar.metric, ar.tags, ar.group_by, ar."window",
+                 CASE WHEN ar.aggregate IN ('absent', 'ratio', 'zscore', 'forecast') THEN ar.id END
+        ORDER BY min(ar.id)
+    LOOP
+      failed := '{}';
+      BEGIN
+        vals := kpi_internal.rule_group_values(g.rules, at);
+      EXCEPTION WHEN OTHERS THEN
+        -- one bad rule must not take its group down: each rule on its own
+        vals := '{}';
+        FOREACH r IN ARRAY g.rules LOOP
+            BEGIN
+                vals := vals || kpi_internal.rule_group_values(ARRAY[r], at);
+            EXCEPTION WHEN OTHERS THEN
+                GET STACKED DIAGNOSTICS msg = MESSAGE_TEXT;
+                failed := failed || r.id;
+                UPDATE kpi.alert_rules ar SET last_error = msg WHERE ar.id = r.id;
+                RAISE WARNING 'pg_kpi: alert rule "%" failed: %', r.name, msg;
+            END;
+        END LOOP;
+      END;
+      FOREACH r IN ARRAY g.rules LOOP
+        CONTINUE WHEN r.id = ANY (failed);
         BEGIN
             -- one evaluation of a rule at a time: a concurrent one waits and then
             -- continues from the state this one leaves (no duplicate alerts)
             PERFORM pg_advisory_xact_lock(hashtext('pg_kpi.alert_rules'), r.id::integer);
-            q := format($q$
-                WITH vals AS (%s), open AS (
+            FOR s IN
+                WITH v AS (SELECT x.series, x.value FROM unnest(vals) x WHERE x.rule_id = r.id),
+                open AS (
                     SELECT a.id, a.labels, a.state, a.started_at, a.fired_at, a.keep_firing_since, a.severity
-                    FROM kpi.alerts a WHERE a.rule_id = $8 AND a.state IN ('pending', 'firing')
+                    FROM kpi.alerts a WHERE a.rule_id = r.id AND a.state IN ('pending', 'firing')
                 )
                 SELECT coalesce(v.series, o.labels) AS series, v.value, o.id, o.state AS old_state,
                        o.started_at, o.fired_at, o.keep_firing_since, o.severity AS old_severity
-                FROM vals v FULL JOIN open o ON o.labels = v.series
-                ORDER BY 1 $q$, kpi_internal.rule_values_sql(r));
-            FOR s IN EXECUTE q USING r.metric, r.tags, at, r."window", r.aggregate = 'absent', r.denominator_metric,
-                                     r.baseline, r.id LOOP
+                FROM v FULL JOIN open o ON o.labels = v.series
+                ORDER BY 1
+            LOOP
                 SELECT * INTO j FROM kpi_internal.judge_rule(r, s.value);
                 sev := j.severity; crossed := j.crossed; holds := j.holds; cleared := j.cleared;
                 SELECT * INTO st FROM kpi_internal.rule_step(s.old_state, s.started_at, s.fired_at, s.keep_firing_since,
@@ -391,13 +463,17 @@ BEGIN
                     RETURN NEXT;
                 END IF;
             END LOOP;
-            UPDATE kpi.alert_rules ar SET last_error = NULL, last_evaluated_at = at WHERE ar.id = r.id;
+            IF r.last_error IS NOT NULL THEN
+                UPDATE kpi.alert_rules ar SET last_error = NULL WHERE ar.id = r.id;
+            END IF;
         EXCEPTION WHEN OTHERS THEN
             GET STACKED DIAGNOSTICS msg = MESSAGE_TEXT;
-            UPDATE kpi.alert_rules ar SET last_error = msg, last_evaluated_at = at WHERE ar.id = r.id;
+            UPDATE kpi.alert_rules ar SET last_error = msg WHERE ar.id = r.id;
             RAISE WARNING 'pg_kpi: alert rule "%" failed: %', r.name, msg;
         END;
+      END LOOP;
     END LOOP;
+    UPDATE kpi.alert_rules ar SET last_evaluated_at = at WHERE ar.enabled;
 END
 $fn$;
 COMMENT ON FUNCTION kpi.evaluate_alerts(timestamptz) IS
