@@ -3,8 +3,9 @@
 # from one run in one session (one backend, no parallelism), with medians of several runs.
 # Usage: bash scripts/bench.sh [rows (default 5000000)] [runs (default 5)]
 # COPY_ROWS (default 1000000) sets the size of the COPY-with-alert-trigger benchmark,
-# ROLLUP_ROWS (default 5000000) the rollup benchmark, IDLE_SECONDS (default 60) how long
-# the idle worker's CPU time is measured.
+# ROLLUP_ROWS (default 5000000) the rollup benchmark, RULES_ROWS (default 1000000) the
+# alert rules benchmark, IDLE_SECONDS (default 60) how long the idle worker's CPU time is
+# measured. ONLY=<section> (aggregates, alerts, models, rollups, rules, idle) runs one section.
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 ROWS="${1:-5000000}"
 RUNS="${2:-5}"
@@ -13,14 +14,34 @@ setup_toolchain postgresql-15-tdigest
 install_extension --release
 start_cluster "$CLUSTER_DATA" "$CLUSTER_PORT" "$CLUSTER_DB,kpi_bench"
 psql_at "$CLUSTER_DATA" "$CLUSTER_PORT" postgres -q -c "DROP DATABASE IF EXISTS kpi_bench WITH (FORCE)" -c "CREATE DATABASE kpi_bench"
-log "loading $ROWS rows, then timing (median of $RUNS runs each)"
-psql_at "$CLUSTER_DATA" "$CLUSTER_PORT" kpi_bench -q -v rows="$ROWS" -v runs="$RUNS" -f "$ROOT/scripts/bench.sql"
-log "COPY of ${COPY_ROWS:-1000000} rows into kpi.metrics with the alert trigger on and off (median of $RUNS runs each)"
-psql_at "$CLUSTER_DATA" "$CLUSTER_PORT" kpi_bench -q -v copy_rows="${COPY_ROWS:-1000000}" -v runs="$RUNS" -f "$ROOT/scripts/bench_alerts.sql"
-log "customer-model fits (median of $RUNS runs each)"
-psql_at "$CLUSTER_DATA" "$CLUSTER_PORT" kpi_bench -q -v runs="$RUNS" -f "$ROOT/scripts/bench_models.sql"
-log "rollups of ${ROLLUP_ROWS:-5000000} rows (median of $RUNS runs each)"
-psql_at "$CLUSTER_DATA" "$CLUSTER_PORT" kpi_bench -q -v rollup_rows="${ROLLUP_ROWS:-5000000}" -v runs="$RUNS" -f "$ROOT/scripts/bench_rollups.sql"
+want() { [ -z "${ONLY:-}" ] || [ "$ONLY" = "$1" ]; }
+if want aggregates; then
+  log "loading $ROWS rows, then timing (median of $RUNS runs each)"
+  psql_at "$CLUSTER_DATA" "$CLUSTER_PORT" kpi_bench -q -v rows="$ROWS" -v runs="$RUNS" -f "$ROOT/scripts/bench.sql"
+else
+  psql_at "$CLUSTER_DATA" "$CLUSTER_PORT" kpi_bench -q -c "CREATE EXTENSION pg_kpi" -c "CREATE EXTENSION tdigest"
+fi
+if want alerts; then
+  log "COPY of ${COPY_ROWS:-1000000} rows into kpi.metrics with the alert trigger on and off (median of $RUNS runs each)"
+  psql_at "$CLUSTER_DATA" "$CLUSTER_PORT" kpi_bench -q -v copy_rows="${COPY_ROWS:-1000000}" -v runs="$RUNS" -f "$ROOT/scripts/bench_alerts.sql"
+fi
+if want models; then
+  log "customer-model fits (median of $RUNS runs each)"
+  psql_at "$CLUSTER_DATA" "$CLUSTER_PORT" kpi_bench -q -v runs="$RUNS" -f "$ROOT/scripts/bench_models.sql"
+fi
+if want rollups; then
+  log "rollups of ${ROLLUP_ROWS:-5000000} rows (median of $RUNS runs each)"
+  psql_at "$CLUSTER_DATA" "$CLUSTER_PORT" kpi_bench -q -v rollup_rows="${ROLLUP_ROWS:-5000000}" -v runs="$RUNS" -f "$ROOT/scripts/bench_rollups.sql"
+fi
+if want rules; then
+  log "alert rules over ${RULES_ROWS:-1000000} rows (median of $RUNS runs each)"
+  # a database of its own: no rows, jobs or alerts from the sections before
+  psql_at "$CLUSTER_DATA" "$CLUSTER_PORT" postgres -q -c "DROP DATABASE IF EXISTS kpi_bench WITH (FORCE)" \
+    -c "CREATE DATABASE kpi_bench"
+  psql_at "$CLUSTER_DATA" "$CLUSTER_PORT" kpi_bench -q -c "CREATE EXTENSION pg_kpi"
+  psql_at "$CLUSTER_DATA" "$CLUSTER_PORT" kpi_bench -q -v rules_rows="${RULES_ROWS:-1000000}" -v runs="$RUNS" -f "$ROOT/scripts/bench_rules.sql"
+fi
+want idle || exit 0
 
 IDLE="${IDLE_SECONDS:-60}"
 log "idle cost of the kpi_bench worker (kpi.naptime = 1s, no due jobs) over ${IDLE}s"

@@ -86,7 +86,7 @@ CREATE FUNCTION kpi_internal.format_number(x float8) RETURNS text
     IMMUTABLE STRICT PARALLEL SAFE LANGUAGE sql AS $$
     -- NaN sorts above every number in PostgreSQL, so abs(x) >= 1e15 also catches it and infinities
     SELECT CASE WHEN x = 0 OR abs(x) >= 1e15 OR abs(x) < 1e-6 THEN x::text
-                ELSE trim_scale(round(x::numeric, greatest(0, 5 - floor(log(abs(x)::numeric))::integer)))::text END
+                ELSE trim_scale(round(x::numeric, greatest(0, 5 - floor(log(abs(x)))::integer)))::text END
 $$;
 COMMENT ON FUNCTION kpi_internal.format_number(float8) IS 'A number with at most six significant digits, as alert messages show it';
 

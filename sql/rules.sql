@@ -57,7 +57,7 @@ BEGIN
     IF array_position(r.group_by, NULL) IS NOT NULL OR array_position(r.group_by, '') IS NOT NULL THEN
         RAISE EXCEPTION 'alert rule "%": group_by must name tag keys', r.name USING ERRCODE = 'invalid_parameter_value';
     END IF;
-    IF kpi_internal.rule_aggregate_sql(r.aggregate) IS NULL THEN
+    IF r.aggregate IS NULL OR NOT kpi_internal.rule_aggregate_known(r.aggregate) THEN
         RAISE EXCEPTION 'alert rule "%": unknown aggregate "%"', r.name, r.aggregate USING ERRCODE = 'invalid_parameter_value',
             HINT = 'Aggregates: avg, min, max, sum, count, rate, last, stddev, absent, ratio, zscore, forecast, and percentiles p50, p95, p99 or any pNN.N.';
     END IF;
@@ -110,25 +110,21 @@ CREATE TRIGGER alert_rules_check
                                resolve_threshold, denominator_metric, baseline, horizon, "for", keep_firing_for, labels, annotations ON kpi.alert_rules
     FOR EACH ROW EXECUTE FUNCTION kpi_internal.check_alert_rule();
 
--- The SQL expression of an aggregate over the window's rows (m.value, m.ts),
--- or NULL for an unknown one; %1$s is the window in seconds.
-CREATE FUNCTION kpi_internal.rule_aggregate_sql(aggregate text) RETURNS text
+-- the fraction of a percentile aggregate (p95 -> 0.95), NULL for the others
+CREATE FUNCTION kpi_internal.rule_fraction(aggregate text) RETURNS float8
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-    SELECT CASE
-        WHEN $1 IN ('avg', 'min', 'max', 'sum') THEN $1 || '(m.value)'
-        WHEN $1 = 'count' THEN 'count(*)::float8'
-        WHEN $1 = 'absent' THEN 'count(*)::float8'
-        WHEN $1 = 'rate' THEN 'count(*)::float8 / %1$s'
-        WHEN $1 = 'last' THEN '(array_agg(m.value ORDER BY m.ts DESC))[1]'
-        WHEN $1 = 'stddev' THEN 'stddev_samp(m.value)'
-        WHEN $1 IN ('ratio', 'zscore') THEN 'avg(m.value)'
-        -- the least-squares line over the window, extrapolated %2$s seconds past "at"
-        WHEN $1 = 'forecast' THEN 'kpi.forecast(kpi.trend_agg(m.ts, m.value), $3 + %2$s * interval ''1 second'')'
-        WHEN $1 ~ '^p[0-9]{1,2}(\.[0-9]+)?$' AND substr($1, 2)::numeric BETWEEN 0 AND 100
-            THEN format('kpi.percentile(m.value, %s)', substr($1, 2)::numeric / 100)
-        END
+    SELECT CASE WHEN $1 ~ '^p[0-9]{1,2}(\.[0-9]+)?$' THEN (substr($1, 2)::numeric / 100)::float8 END
 $$;
-COMMENT ON FUNCTION kpi_internal.rule_aggregate_sql(text) IS 'Internal: the SQL of a rule aggregate over the window''s rows, NULL when unknown';
+COMMENT ON FUNCTION kpi_internal.rule_fraction(text) IS 'Internal: the fraction of a percentile rule aggregate (p95 -> 0.95), NULL for others';
+
+-- Whether a rule aggregate is known: avg, min, max, sum, count, rate, last,
+-- stddev, absent, ratio, zscore, forecast, or a percentile pNN.N.
+CREATE FUNCTION kpi_internal.rule_aggregate_known(aggregate text) RETURNS boolean
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT $1 IN ('avg', 'min', 'max', 'sum', 'count', 'rate', 'last', 'stddev', 'absent', 'ratio', 'zscore', 'forecast')
+           OR kpi_internal.rule_fraction($1) IS NOT NULL
+$$;
+COMMENT ON FUNCTION kpi_internal.rule_aggregate_known(text) IS 'Internal: whether a rule aggregate is known';
 
 -- Whether value is beyond threshold on the comparator's side; false for a NULL threshold.
 CREATE FUNCTION kpi_internal.beyond(value float8, comparator text, threshold float8) RETURNS boolean
@@ -182,47 +178,6 @@ END
 $$;
 COMMENT ON FUNCTION kpi.drop_alert_rule(text) IS 'Drops an alert rule; its open alerts are resolved, its history stays';
 
--- The query of a rule's values at $3: one row (series, value) per series of
--- the group_by tags. Parameters: $1 metric, $2 tags, $3 at, $4 window, $5
--- absent?, $6 denominator metric, $7 baseline.
-CREATE FUNCTION kpi_internal.rule_values_sql(r kpi.alert_rules) RETURNS text
-LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
-DECLARE
-    series text := kpi_internal.series_expr(r.group_by, 'm.tags');
-BEGIN
-    IF r.aggregate = 'ratio' THEN
-        -- the metric's sum over the denominator's, same tags and window (5xx over all requests)
-        RETURN format($q$
-            SELECT %s AS series,
-                   sum(m.value) FILTER (WHERE m.metric = $1) / nullif(sum(m.value) FILTER (WHERE m.metric = $6), 0) AS value
-            FROM kpi.metrics m
-            WHERE m.metric IN ($1, $6) AND m.tags @> $2 AND m.ts > $3 - $4 AND m.ts <= $3
-            GROUP BY 1 $q$, series);
-    ELSIF r.aggregate = 'zscore' THEN
-        -- the window's mean against the baseline window that ends where it starts
-        RETURN format($q$
-            SELECT w.series, (w.mean - b.mu) / nullif(b.sd, 0) AS value
-            FROM (SELECT %1$s AS series, avg(m.value) AS mean FROM kpi.metrics m
-                  WHERE m.metric = $1 AND m.tags @> $2 AND m.ts > $3 - $4 AND m.ts <= $3 GROUP BY 1) w
-            JOIN (SELECT %1$s AS series, avg(m.value) AS mu, stddev_samp(m.value) AS sd FROM kpi.metrics m
-                  WHERE m.metric = $1 AND m.tags @> $2 AND m.ts > $3 - $4 - $7 AND m.ts <= $3 - $4 GROUP BY 1) b
-              ON b.series = w.series $q$, series);
-    END IF;
-    RETURN format($q$
-        WITH vals AS (
-            SELECT %s AS series, %s AS value
-            FROM kpi.metrics m
-            WHERE m.metric = $1 AND m.tags @> $2 AND m.ts > $3 - $4 AND m.ts <= $3
-            GROUP BY 1
-        )
-        SELECT * FROM vals
-        UNION ALL
-        SELECT '{}'::jsonb, 0 WHERE $5 AND NOT EXISTS (SELECT FROM vals) $q$,
-        series, format(kpi_internal.rule_aggregate_sql(r.aggregate), extract(epoch FROM r."window"),
-                       extract(epoch FROM r.horizon)));
-END
-$$;
-COMMENT ON FUNCTION kpi_internal.rule_values_sql(kpi.alert_rules) IS 'Internal: the query of a rule''s value per series at an instant';
 
 -- A rule's value judged: whether the condition holds, whether a firing alert
 -- may resolve (hysteresis), the severity and the threshold crossed.
@@ -266,47 +221,226 @@ $$;
 COMMENT ON FUNCTION kpi_internal.judge_rule(kpi.alert_rules, float8) IS
     'Internal: a rule''s value judged: holds, cleared (hysteresis), severity, threshold crossed';
 
--- one rule's value for one series at an evaluation
-CREATE TYPE kpi_internal.rule_value AS (rule_id bigint, series jsonb, value float8);
-COMMENT ON TYPE kpi_internal.rule_value IS 'Internal: one rule''s value for one series at an evaluation';
+-- The values engine. Rules are turned into groups of rows they read: a
+-- metric's rows whose tags contain the rule's, split by its group_by, over a
+-- range (at - lo, at - hi] (the window, a ratio's denominator over the same
+-- window, a zscore's baseline before it). Groups over the same range are read
+-- in one pass: one scan of the range for all their metrics, grouped by metric
+-- and series, computing the aggregates any of them needs. A metric read with
+-- two groupings over one range takes a second pass.
+CREATE TYPE kpi_internal.rule_group AS (
+    metric text, tags jsonb, group_by text[], lo interval, hi interval, pass integer,
+    need_sd boolean, need_last boolean, need_trend boolean, fracs float8[]);
+COMMENT ON TYPE kpi_internal.rule_group IS 'Internal: rows read by alert rules: a metric, tags, grouping and range, with the aggregates wanted';
 
--- The values of a group of rules at "at": one pass over the rows they all
--- read (same metric, tags, grouping and window) computing every aggregate
--- they ask for, or, for a rule of its own kind (absent, ratio, zscore,
--- forecast), its own query.
-CREATE FUNCTION kpi_internal.rule_group_values(rules kpi.alert_rules[], at timestamptz)
-RETURNS kpi_internal.rule_value[]
-LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+CREATE TYPE kpi_internal.rule_stats AS (
+    at timestamptz, metric text, tags jsonb, group_by text[], lo interval, hi interval, series jsonb,
+    n bigint, sum float8, min float8, max float8, sd float8, last float8, fracs float8[], pcts float8[], trend kpi.trend);
+COMMENT ON TYPE kpi_internal.rule_stats IS 'Internal: the aggregates of one series of a rule group at an instant';
+
+-- one rule's value for one series at an instant
+CREATE TYPE kpi_internal.rule_value AS (at timestamptz, rule_id bigint, series jsonb, value float8);
+COMMENT ON TYPE kpi_internal.rule_value IS 'Internal: one rule''s value for one series at an instant';
+
+-- A series from its grouping keys and their values (a missing tag is JSON null).
+CREATE FUNCTION kpi_internal.series_of(keys text[], vals jsonb[]) RETURNS jsonb
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT coalesce(jsonb_object_agg(u.k, coalesce(u.v, 'null'::jsonb)), '{}'::jsonb)
+    FROM unnest(keys, vals) AS u(k, v) WHERE u.k IS NOT NULL
+$$;
+COMMENT ON FUNCTION kpi_internal.series_of(text[], jsonb[]) IS 'Internal: the series of a row from its grouping keys and their values';
+
+-- The SQL of one pass: the groups' ranges (all equal), one row per instant,
+-- metric and series, as kpi_internal.rule_stats[]. $1 the instants, $2 the groups.
+CREATE FUNCTION kpi_internal.rule_pass_sql(groups kpi_internal.rule_group[], single boolean) RETURNS text
+LANGUAGE plpgsql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $fn$
 DECLARE
-    r kpi.alert_rules := rules[1];
-    out kpi_internal.rule_value[];
-    cols text;
+    g kpi_internal.rule_group := groups[1];
+    metrics text[];
+    fracs float8[];
+    series text;
+    slots text[] := '{}';
+    keycols text;
+    tagf text := '';
+    nkeys bigint;
+    ntags bigint;
 BEGIN
-    IF cardinality(rules) = 1 AND r.aggregate IN ('absent', 'ratio', 'zscore', 'forecast') THEN
-        EXECUTE format('SELECT array_agg(ROW($8, v.series, v.value)::kpi_internal.rule_value) FROM (%s) v',
-                       kpi_internal.rule_values_sql(r))
-            INTO out
-            USING r.metric, r.tags, at, r."window", r.aggregate = 'absent', r.denominator_metric, r.baseline, r.id;
-        RETURN out;
+    SELECT array_agg(x.metric ORDER BY x.metric), count(DISTINCT x.group_by), count(DISTINCT x.tags)
+    INTO metrics, nkeys, ntags FROM unnest(groups) x;
+    SELECT array_agg(DISTINCT f ORDER BY f) INTO fracs FROM unnest(groups) x, unnest(x.fracs) f;
+    -- the series is built after grouping, from the values of its keys (one
+    -- slot per key position): cheaper than a jsonb object per row
+    FOR i IN 1..coalesce((SELECT max(cardinality(x.group_by)) FROM unnest(groups) x), 0) LOOP
+        IF nkeys = 1 THEN
+            slots := slots || format('m.tags -> %L', g.group_by[i]);
+        ELSE
+            slots := slots || ('CASE m.metric ' || (SELECT string_agg(format('WHEN %L THEN m.tags -> %L', x.metric, x.group_by[i]), ' ')
+                                                     FROM unnest(groups) x WHERE cardinality(x.group_by) >= i) || ' END');
+        END IF;
+    END LOOP;
+    IF cardinality(slots) = 0 THEN
+        series := '''{}''::jsonb';
+        keycols := '';
+    ELSE
+        series := format('kpi_internal.series_of(g.group_by, ARRAY[%s]::jsonb[])',
+                         (SELECT string_agg('v.k' || i, ', ') FROM generate_series(1, cardinality(slots)) i));
+        keycols := (SELECT string_agg(format(', %s AS k%s', slots[i], i), '') FROM generate_series(1, cardinality(slots)) i);
     END IF;
-    SELECT string_agg(format('%s AS %I', format(kpi_internal.rule_aggregate_sql(a), extract(epoch FROM r."window"), 0), a), ', ')
-    INTO cols
-    FROM (SELECT DISTINCT x.aggregate AS a FROM unnest(rules) x) d;
-    EXECUTE format($q$
-        SELECT array_agg(ROW(x.id, v.series, (to_jsonb(v) ->> x.aggregate)::float8)::kpi_internal.rule_value)
-        FROM (SELECT %s AS series, %s
-              FROM kpi.metrics m
-              WHERE m.metric = $1 AND m.tags @> $2 AND m.ts > $3 - $4 AND m.ts <= $3
-              GROUP BY 1) v
-        CROSS JOIN unnest($5::kpi.alert_rules[]) x $q$,
-        kpi_internal.series_expr(r.group_by, 'm.tags'), cols)
-        INTO out
-        USING r.metric, r.tags, at, r."window", rules;
-    RETURN out;
+    IF ntags = 1 AND g.tags <> '{}' THEN
+        tagf := format(' AND m.tags @> %L::jsonb', g.tags);
+    ELSIF ntags > 1 THEN
+        SELECT ' AND CASE m.metric ' || string_agg(format('WHEN %L THEN m.tags @> %L::jsonb', x.metric, x.tags), ' ')
+               || ' ELSE false END' INTO tagf FROM unnest(groups) x;
+    END IF;
+    RETURN format($q$
+        SELECT array_agg(ROW(v.at, g.metric, g.tags, g.group_by, g.lo, g.hi, %3$s, v.n, v.sum, v.min, v.max, v.sd,
+                             v.last, %1$L::float8[], v.pcts, v.trend)::kpi_internal.rule_stats)
+        FROM (SELECT %2$s AS at, m.metric%11$s, count(*) AS n, sum(m.value) AS sum,
+                     min(m.value) AS min, max(m.value) AS max, %4$s AS sd, %5$s AS last, %6$s AS pcts, %7$s AS trend
+              FROM %8$s
+              WHERE %9$s%10$s
+              GROUP BY %12$s) v
+        JOIN unnest($2::kpi_internal.rule_group[]) g ON g.metric = v.metric $q$,
+        fracs,
+        CASE WHEN single THEN '$1[1]' ELSE 't.at' END,
+        series,
+        kpi_internal.rule_pass_agg(groups, 'stddev_samp(m.value)', 'float8', (SELECT array_agg(x.metric) FROM unnest(groups) x WHERE x.need_sd)),
+        kpi_internal.rule_pass_agg(groups, 'max(ARRAY[date_part(''epoch'', m.ts), m.value])', 'float8[]',
+                                   (SELECT array_agg(x.metric) FROM unnest(groups) x WHERE x.need_last)) || '[2]',
+        kpi_internal.rule_pass_agg(groups, format('kpi.percentiles(m.value, %L::float8[])', fracs), 'float8[]',
+                                   (SELECT array_agg(x.metric) FROM unnest(groups) x WHERE x.fracs IS NOT NULL)),
+        kpi_internal.rule_pass_agg(groups, 'kpi.trend_agg(m.ts, m.value)', 'kpi.trend',
+                                   (SELECT array_agg(x.metric) FROM unnest(groups) x WHERE x.need_trend)),
+        CASE WHEN single THEN 'kpi.metrics m'
+             ELSE format('unnest($1::timestamptz[]) t(at) JOIN kpi.metrics m ON m.ts > t.at - %L::interval AND m.ts <= t.at - %L::interval',
+                         g.lo, g.hi) END,
+        CASE WHEN single THEN format('m.ts > $1[1] - %L::interval AND m.ts <= $1[1] - %L::interval AND ', g.lo, g.hi) ELSE '' END
+            || CASE WHEN cardinality(metrics) = 1 THEN format('m.metric = %L', metrics[1])
+                    ELSE format('m.metric = ANY (%L::text[])', metrics) END,
+        tagf,
+        keycols,
+        (SELECT string_agg(i::text, ', ') FROM generate_series(1, 2 + cardinality(slots)) i));
+END
+$fn$;
+COMMENT ON FUNCTION kpi_internal.rule_pass_sql(kpi_internal.rule_group[], boolean) IS
+    'Internal: the query of one pass over the rows of rule groups sharing a range';
+
+-- An aggregate of a pass, computed only for the metrics that need it.
+CREATE FUNCTION kpi_internal.rule_pass_agg(groups kpi_internal.rule_group[], agg text, type text, wanted text[]) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT CASE WHEN wanted IS NULL THEN format('(NULL::%s)', type)
+                WHEN cardinality(wanted) = cardinality(groups) THEN format('(%s)', agg)
+                ELSE format('(%s FILTER (WHERE m.metric = ANY (%L::text[])))', agg, wanted) END
+$$;
+COMMENT ON FUNCTION kpi_internal.rule_pass_agg(kpi_internal.rule_group[], text, text, text[]) IS
+    'Internal: an aggregate of a rules pass, filtered to the metrics that need it';
+
+-- The error of a rule whose aggregate is unknown (only when the table was
+-- changed with its check disabled).
+CREATE FUNCTION kpi_internal.rule_unknown_aggregate(r kpi.alert_rules) RETURNS float8
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    RAISE EXCEPTION 'alert rule "%": unknown aggregate "%"', r.name, r.aggregate USING ERRCODE = 'invalid_parameter_value';
 END
 $$;
-COMMENT ON FUNCTION kpi_internal.rule_group_values(kpi.alert_rules[], timestamptz) IS
-    'Internal: the values of a group of rules reading the same rows, in one pass';
+COMMENT ON FUNCTION kpi_internal.rule_unknown_aggregate(kpi.alert_rules) IS 'Internal: raises the error of a rule with an unknown aggregate';
+
+-- The values of rules at each of the instants: one row per rule, series and
+-- instant (an absent rule with no rows at all: one row with value 0).
+CREATE FUNCTION kpi_internal.rule_values(rules kpi.alert_rules[], ats timestamptz[])
+RETURNS SETOF kpi_internal.rule_value
+-- The joins of arrays below have filtered sizes the planner cannot estimate:
+-- nested loops over them would be quadratic. The queries are new at every
+-- evaluation: JIT compilation would cost more than it saves.
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp SET enable_nestloop = off SET jit = off AS $fn$
+DECLARE
+    groups kpi_internal.rule_group[];
+    stats kpi_internal.rule_stats[] := '{}';
+    part kpi_internal.rule_stats[];
+    p record;
+BEGIN
+    -- what the rules read: their metric over the window; a ratio also its
+    -- denominator over the window; a zscore also the baseline before it
+    SELECT array_agg(ROW(g.metric, g.tags, g.group_by, g.lo, g.hi, g.pass,
+                         g.need_sd, g.need_last, g.need_trend, g.fracs)::kpi_internal.rule_group)
+    INTO groups
+    FROM (
+        SELECT q.metric,
+               q.tags, q.group_by, q.lo, q.hi,
+               (dense_rank() OVER (PARTITION BY q.lo, q.hi, q.metric ORDER BY q.tags, q.group_by))::integer AS pass,
+               bool_or(q.want = 'stddev') AS need_sd, bool_or(q.want = 'last') AS need_last,
+               bool_or(q.want = 'forecast') AS need_trend,
+               array_agg(DISTINCT kpi_internal.rule_fraction(q.want) ORDER BY kpi_internal.rule_fraction(q.want))
+                   FILTER (WHERE kpi_internal.rule_fraction(q.want) IS NOT NULL) AS fracs
+        FROM (
+            SELECT r.metric, r.tags, r.group_by, r."window" AS lo, interval '0' AS hi, r.aggregate AS want
+            FROM unnest(rules) r
+            UNION ALL
+            SELECT r.denominator_metric, r.tags, r.group_by, r."window", interval '0', 'sum'
+            FROM unnest(rules) r WHERE r.aggregate = 'ratio'
+            UNION ALL
+            SELECT r.metric, r.tags, r.group_by, r."window" + r.baseline, r."window", 'stddev'
+            FROM unnest(rules) r WHERE r.aggregate = 'zscore'
+        ) q
+        GROUP BY q.metric, q.tags, q.group_by, q.lo, q.hi
+    ) g;
+    FOR p IN SELECT array_agg(g ORDER BY g.metric) AS groups
+             FROM unnest(groups) g GROUP BY g.lo, g.hi, g.pass ORDER BY g.lo, g.hi, g.pass
+    LOOP
+        EXECUTE kpi_internal.rule_pass_sql(p.groups, cardinality(ats) = 1) INTO part USING ats, p.groups;
+        stats := stats || coalesce(part, '{}');
+    END LOOP;
+    -- EXECUTE: planned with the arrays' real sizes (hash joins)
+    RETURN QUERY EXECUTE $q$
+    WITH r AS (SELECT * FROM unnest($1)),
+    s AS (SELECT * FROM unnest($2))
+    SELECT s.at, r.id, s.series,
+           CASE r.aggregate
+               WHEN 'avg' THEN s.sum / s.n
+               WHEN 'min' THEN s.min
+               WHEN 'max' THEN s.max
+               WHEN 'sum' THEN s.sum
+               WHEN 'count' THEN s.n::float8
+               WHEN 'absent' THEN s.n::float8
+               WHEN 'rate' THEN s.n / extract(epoch FROM r."window")::float8
+               WHEN 'last' THEN s.last
+               WHEN 'stddev' THEN s.sd
+               WHEN 'forecast' THEN kpi.forecast(s.trend, s.at + r.horizon)
+               ELSE CASE WHEN kpi_internal.rule_fraction(r.aggregate) IS NOT NULL
+                         THEN s.pcts[array_position(s.fracs, kpi_internal.rule_fraction(r.aggregate))]
+                         ELSE kpi_internal.rule_unknown_aggregate(r) END
+           END
+    FROM r JOIN s ON s.metric = r.metric AND s.tags = r.tags AND s.group_by = r.group_by
+                 AND s.lo = r."window" AND s.hi = interval '0'
+    WHERE r.aggregate NOT IN ('ratio', 'zscore')
+    UNION ALL
+    -- absent: no row at all in the window
+    SELECT t.at, r.id, '{}'::jsonb, 0
+    FROM r CROSS JOIN unnest($3) t(at)
+    WHERE r.aggregate = 'absent'
+      AND NOT EXISTS (SELECT FROM s WHERE s.at = t.at AND s.metric = r.metric AND s.tags = r.tags
+                                      AND s.group_by = r.group_by AND s.lo = r."window" AND s.hi = interval '0')
+    UNION ALL
+    -- ratio: the metric's sum over the denominator's (0 when the metric has no rows)
+    SELECT d.at, r.id, d.series, coalesce(nu.sum, 0) / nullif(d.sum, 0)
+    FROM r JOIN s d ON d.metric = r.denominator_metric AND d.tags = r.tags AND d.group_by = r.group_by
+                   AND d.lo = r."window" AND d.hi = interval '0'
+    LEFT JOIN s nu ON nu.at = d.at AND nu.series = d.series AND nu.metric = r.metric AND nu.tags = r.tags
+                  AND nu.group_by = r.group_by AND nu.lo = r."window" AND nu.hi = interval '0'
+    WHERE r.aggregate = 'ratio'
+    UNION ALL
+    -- zscore: the window's mean against the baseline's mean and stddev
+    SELECT w.at, r.id, w.series, (w.sum / w.n - b.sum / b.n) / nullif(b.sd, 0)
+    FROM r JOIN s w ON w.metric = r.metric AND w.tags = r.tags AND w.group_by = r.group_by
+                   AND w.lo = r."window" AND w.hi = interval '0'
+    JOIN s b ON b.at = w.at AND b.series = w.series AND b.metric = r.metric AND b.tags = r.tags
+            AND b.group_by = r.group_by AND b.lo = r."window" + r.baseline AND b.hi = r."window"
+    WHERE r.aggregate = 'zscore' $q$
+    USING rules, stats, ats;
+END
+$fn$;
+COMMENT ON FUNCTION kpi_internal.rule_values(kpi.alert_rules[], timestamptz[]) IS
+    'Internal: the values of alert rules per series at each instant, one pass per range over the rows they read';
 
 -- Renders an annotation template: {{metric}}, {{value}}, {{threshold}},
 -- {{severity}}, {{rule}} and {{labels.KEY}}; values are text, never SQL.
@@ -334,135 +468,171 @@ $$;
 COMMENT ON FUNCTION kpi_internal.render_template(text, text, text, float8, float8, text, jsonb) IS
     'Internal: an annotation with {{rule}}, {{metric}}, {{value}}, {{threshold}}, {{severity}} and {{labels.KEY}} filled in';
 
+-- one series of a rule stepped at an evaluation: its value judged, its open
+-- alert (if any) and the lifecycle step
+CREATE TYPE kpi_internal.rule_change AS (
+    rule_id bigint, series jsonb, value float8, alert_id bigint, old_severity kpi.severity_level,
+    holds boolean, severity kpi.severity_level, crossed float8,
+    state text, active_at timestamptz, fired_at timestamptz, keep_firing_since timestamptz, event text);
+COMMENT ON TYPE kpi_internal.rule_change IS 'Internal: one series of an alert rule stepped at an evaluation';
+
+-- one row of kpi.evaluate_alerts
+CREATE TYPE kpi_internal.rule_result AS (rule text, series jsonb, state text, severity kpi.severity_level, value float8);
+COMMENT ON TYPE kpi_internal.rule_result IS 'Internal: a series pending, firing or resolved by an evaluation';
+
+-- The message of a rule's alert: its summary annotation rendered, or a default.
+CREATE FUNCTION kpi_internal.rule_message(r kpi.alert_rules, series jsonb, value float8, crossed float8,
+                                          severity kpi.severity_level) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT coalesce(kpi_internal.render_template(r.annotations->>'summary', r.name, r.metric, value, crossed,
+                                                 severity::text, series),
+                    format('%s%s: %s %s is %s %s', r.name, CASE WHEN series <> '{}' THEN ' ' || series::text ELSE '' END,
+                           r.aggregate, kpi_internal.format_number(value), r.comparator,
+                           kpi_internal.format_number(crossed)))
+$$;
+COMMENT ON FUNCTION kpi_internal.rule_message(kpi.alert_rules, jsonb, float8, float8, kpi.severity_level) IS
+    'Internal: the message of a rule''s alert (the summary annotation, or a default)';
+
+-- Evaluates rules at "at" into kpi.alerts, set-based: the values of all the
+-- rules, then every series whose condition may hold or that has an open
+-- alert is judged and stepped (kpi_core::rules::step), and the changes are
+-- written with a few statements; the other series cost nothing more.
+-- Returns the series pending or firing, or resolved by this evaluation.
+CREATE FUNCTION kpi_internal.evaluate_rules(rules kpi.alert_rules[], at timestamptz)
+RETURNS kpi_internal.rule_result[]
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET jit = off AS $fn$
+DECLARE
+    vals kpi_internal.rule_value[];
+    ch kpi_internal.rule_change[];
+    out kpi_internal.rule_result[];
+    n bigint;
+BEGIN
+    vals := ARRAY(SELECT v FROM kpi_internal.rule_values(rules, ARRAY[at]) v);
+    -- EXECUTE: planned with the arrays' real sizes (hash joins, not nested loops)
+    EXECUTE $q$
+    SELECT array_agg(ROW(c.rule_id, c.series, c.value, c.alert_id, c.old_severity, j.holds, j.severity, j.crossed,
+                         st.state, st.active_at, st.fired_at, st.keep_firing_since, st.event)::kpi_internal.rule_change)
+    FROM (
+        SELECT coalesce(v.rule_id, o.rule_id) AS rule_id, coalesce(v.series, o.labels) AS series, v.value,
+               o.id AS alert_id, o.state AS old_state, o.started_at, o.fired_at, o.keep_firing_since,
+               o.severity AS old_severity
+        FROM (SELECT x.rule_id, x.series, x.value,
+                     CASE WHEN r.aggregate = 'absent' THEN x.value = 0
+                          WHEN r.warning IS NULL AND r.critical IS NULL THEN true  -- the metric's definition judges
+                          ELSE kpi_internal.beyond(x.value, r.comparator, coalesce(r.warning, r.critical)) END AS may_hold
+              FROM unnest($1) x JOIN unnest($2) r ON r.id = x.rule_id) v
+        FULL JOIN (SELECT a.id, a.rule_id, a.labels, a.state, a.started_at, a.fired_at, a.keep_firing_since, a.severity
+                   FROM kpi.alerts a
+                   WHERE a.state <> 'resolved' AND a.source = 'rule'
+                     AND a.rule_id = ANY (ARRAY(SELECT r.id FROM unnest($2) r))) o
+          ON o.rule_id = v.rule_id AND o.labels = v.series
+        WHERE v.may_hold OR o.id IS NOT NULL
+    ) c
+    JOIN unnest($2) r ON r.id = c.rule_id
+    CROSS JOIN LATERAL kpi_internal.judge_rule(r, c.value) j
+    CROSS JOIN LATERAL kpi_internal.rule_step(c.old_state, c.started_at, c.fired_at, c.keep_firing_since,
+                                              r."for", r.keep_firing_for, $3, j.holds, j.cleared) st $q$
+    INTO ch USING vals, rules, at;
+    IF ch IS NULL THEN
+        RETURN '{}';
+    END IF;
+
+    -- new alerts: pending, or firing at once (no "for")
+    EXECUTE $q$
+    WITH ins AS (
+        INSERT INTO kpi.alerts AS x (fingerprint, source, rule_id, metric, labels, severity, state, value,
+                                     threshold, message, started_at, last_seen_at, fired_at)
+        SELECT kpi.alert_fingerprint('rule', r.id::text, c.series), 'rule', r.id, r.metric, c.series, c.severity,
+               c.state, c.value, c.crossed, kpi_internal.rule_message(r, c.series, c.value, c.crossed, c.severity),
+               c.active_at, $3, c.fired_at
+        FROM unnest($1) c JOIN unnest($2) r ON r.id = c.rule_id
+        WHERE c.alert_id IS NULL AND c.event IN ('pending', 'fired')
+        ORDER BY r.id, c.series
+        RETURNING x AS a)
+    SELECT count(kpi_internal.notify_alert(ins.a)) FROM ins WHERE (ins.a).state = 'firing' $q$
+    INTO n USING ch, rules, at;
+
+    -- a pending alert that never fired leaves no row and no notification
+    DELETE FROM kpi.alerts x WHERE x.id = ANY (ARRAY(SELECT c.alert_id FROM unnest(ch) c WHERE c.event = 'dropped'));
+
+    WITH res AS (
+        UPDATE kpi.alerts x SET state = 'resolved', resolved_at = at, keep_firing_since = NULL
+        WHERE x.id = ANY (ARRAY(SELECT c.alert_id FROM unnest(ch) c WHERE c.event = 'resolved'))
+        RETURNING x AS a)
+    SELECT count(kpi_internal.notify_alert(res.a)) INTO n FROM res;
+
+    -- still pending or firing: follow the value and severity while the condition holds
+    EXECUTE $q$
+    WITH upd AS (
+        UPDATE kpi.alerts x SET
+            state = c.state, fired_at = c.fired_at, keep_firing_since = c.keep_firing_since,
+            last_seen_at = CASE WHEN c.holds THEN $3 ELSE x.last_seen_at END,
+            severity = CASE WHEN c.holds THEN c.severity ELSE x.severity END,
+            value = CASE WHEN c.holds THEN c.value ELSE x.value END,
+            threshold = CASE WHEN c.holds THEN c.crossed ELSE x.threshold END,
+            message = CASE WHEN c.holds THEN kpi_internal.rule_message(r, c.series, c.value, c.crossed, c.severity)
+                           ELSE x.message END,
+            occurrences = CASE WHEN c.holds THEN least(x.occurrences::bigint + 1, 2147483647)::integer ELSE x.occurrences END
+        FROM unnest($1) c JOIN unnest($2) r ON r.id = c.rule_id
+        WHERE x.id = c.alert_id AND c.event NOT IN ('resolved', 'dropped')
+        RETURNING x AS a, c.event, c.holds, c.old_severity)
+    SELECT count(kpi_internal.notify_alert(upd.a)) FROM upd
+    WHERE upd.event = 'fired' OR ((upd.a).state = 'firing' AND upd.holds AND (upd.a).severity IS DISTINCT FROM upd.old_severity) $q$
+    INTO n USING ch, rules, at;
+
+    EXECUTE $q$
+    SELECT array_agg(ROW(r.name, c.series, CASE WHEN c.event = 'resolved' THEN 'resolved' ELSE c.state END,
+                   coalesce(c.severity, c.old_severity), c.value)::kpi_internal.rule_result ORDER BY r.id, c.series)
+        FROM unnest($1) c JOIN unnest($2) r ON r.id = c.rule_id
+        WHERE c.state IN ('pending', 'firing') OR c.event = 'resolved' $q$
+    INTO out USING ch, rules;
+    RETURN coalesce(out, '{}');
+END
+$fn$;
+COMMENT ON FUNCTION kpi_internal.evaluate_rules(kpi.alert_rules[], timestamptz) IS
+    'Internal: evaluates alert rules at an instant into kpi.alerts, set-based; returns the series pending, firing or resolved';
+
 -- Evaluates every enabled rule at "at": the window is the rows with ts in
 -- (at - window, at], one value per series (the group_by tags), judged
 -- against the thresholds and stepped through the lifecycle; kpi.alerts holds
--- the result. A rule that fails records last_error and is skipped; the
--- others still run. Returns a row per series that is pending or firing, or
--- that this evaluation resolved.
+-- the result. All the rules are evaluated together; if that fails, each on
+-- its own: a rule that fails records last_error and is skipped (and is
+-- evaluated on its own until it succeeds again), the others still run.
+-- Returns a row per series that is pending or firing, or that this
+-- evaluation resolved.
 CREATE FUNCTION kpi.evaluate_alerts(at timestamptz DEFAULT now())
 RETURNS TABLE (rule text, series jsonb, state text, severity kpi.severity_level, value float8)
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
 #variable_conflict use_column
 DECLARE
+    together kpi.alert_rules[];
+    alone kpi.alert_rules[];
     r kpi.alert_rules;
-    s record;
-    st record;
-    sev kpi.severity_level;
-    crossed float8;
-    holds boolean;
-    cleared boolean;
+    out kpi_internal.rule_result[] := '{}';
     msg text;
-    a kpi.alerts;
-    j record;
-    g record;
-    vals kpi_internal.rule_value[];
-    failed bigint[];
 BEGIN
     IF at IS NULL OR at > now() THEN
         RAISE EXCEPTION 'kpi.evaluate_alerts: at must be a time up to now(), got %', coalesce(at::text, 'NULL')
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
-    -- rules reading the same rows are computed together: one pass per metric,
-    -- tags, grouping and window (absent, ratio, zscore and forecast rules alone)
-    FOR g IN
-        SELECT array_agg(ar ORDER BY ar.id) AS rules
-        FROM kpi.alert_rules ar
-        WHERE ar.enabled
-        GROUP BY ar.metric, ar.tags, ar.group_by, ar."window",
-                 CASE WHEN ar.aggregate IN ('absent', 'ratio', 'zscore', 'forecast') THEN ar.id END
-        ORDER BY min(ar.id)
-    LOOP
-      failed := '{}';
-      BEGIN
-        vals := kpi_internal.rule_group_values(g.rules, at);
-      EXCEPTION WHEN OTHERS THEN
-        -- one bad rule must not take its group down: each rule on its own
-        vals := '{}';
-        FOREACH r IN ARRAY g.rules LOOP
-            BEGIN
-                vals := vals || kpi_internal.rule_group_values(ARRAY[r], at);
-            EXCEPTION WHEN OTHERS THEN
-                GET STACKED DIAGNOSTICS msg = MESSAGE_TEXT;
-                failed := failed || r.id;
-                UPDATE kpi.alert_rules ar SET last_error = msg WHERE ar.id = r.id;
-                RAISE WARNING 'pg_kpi: alert rule "%" failed: %', r.name, msg;
-            END;
-        END LOOP;
-      END;
-      FOREACH r IN ARRAY g.rules LOOP
-        CONTINUE WHEN r.id = ANY (failed);
+    -- one evaluation at a time: a concurrent one waits, then continues from
+    -- the state this one leaves (no duplicate alerts)
+    PERFORM pg_advisory_xact_lock(hashtext('pg_kpi.alert_rules'), 0);
+    SELECT array_agg(ar ORDER BY ar.id) FILTER (WHERE ar.last_error IS NULL),
+           array_agg(ar ORDER BY ar.id) FILTER (WHERE ar.last_error IS NOT NULL)
+    INTO together, alone
+    FROM kpi.alert_rules ar WHERE ar.enabled;
+    IF together IS NOT NULL THEN
         BEGIN
-            -- one evaluation of a rule at a time: a concurrent one waits and then
-            -- continues from the state this one leaves (no duplicate alerts)
-            PERFORM pg_advisory_xact_lock(hashtext('pg_kpi.alert_rules'), r.id::integer);
-            FOR s IN
-                WITH v AS (SELECT x.series, x.value FROM unnest(vals) x WHERE x.rule_id = r.id),
-                open AS (
-                    SELECT a.id, a.labels, a.state, a.started_at, a.fired_at, a.keep_firing_since, a.severity
-                    FROM kpi.alerts a WHERE a.rule_id = r.id AND a.state IN ('pending', 'firing')
-                )
-                SELECT coalesce(v.series, o.labels) AS series, v.value, o.id, o.state AS old_state,
-                       o.started_at, o.fired_at, o.keep_firing_since, o.severity AS old_severity
-                FROM v FULL JOIN open o ON o.labels = v.series
-                ORDER BY 1
-            LOOP
-                SELECT * INTO j FROM kpi_internal.judge_rule(r, s.value);
-                sev := j.severity; crossed := j.crossed; holds := j.holds; cleared := j.cleared;
-                SELECT * INTO st FROM kpi_internal.rule_step(s.old_state, s.started_at, s.fired_at, s.keep_firing_since,
-                                                             r."for", r.keep_firing_for, at, holds, cleared);
-                IF st.event = 'pending' OR (st.event = 'fired' AND s.id IS NULL) THEN
-                    INSERT INTO kpi.alerts AS x (fingerprint, source, rule_id, metric, labels, severity, state, value,
-                                                 threshold, message, started_at, last_seen_at, fired_at)
-                    VALUES (kpi.alert_fingerprint('rule', r.id::text, s.series), 'rule', r.id, r.metric, s.series, sev,
-                            st.state, s.value, crossed,
-                            coalesce(kpi_internal.render_template(r.annotations->>'summary', r.name, r.metric, s.value,
-                                                                  crossed, sev::text, s.series),
-                                     format('%s%s: %s %s is %s %s', r.name,
-                                            CASE WHEN s.series <> '{}' THEN ' ' || s.series::text ELSE '' END,
-                                            r.aggregate, kpi_internal.format_number(s.value), r.comparator,
-                                            kpi_internal.format_number(crossed))),
-                            st.active_at, at, st.fired_at)
-                    RETURNING * INTO a;
-                    IF st.event = 'fired' THEN
-                        PERFORM kpi_internal.notify_alert(a);
-                    END IF;
-                ELSIF st.event = 'dropped' THEN
-                    -- a pending alert that never fired leaves no row and no notification
-                    DELETE FROM kpi.alerts x WHERE x.id = s.id;
-                ELSIF st.event = 'resolved' THEN
-                    UPDATE kpi.alerts x SET state = 'resolved', resolved_at = at, keep_firing_since = NULL
-                    WHERE x.id = s.id RETURNING * INTO a;
-                    PERFORM kpi_internal.notify_alert(a);
-                ELSIF s.id IS NOT NULL THEN
-                    -- still pending or firing: follow the value and severity while the condition holds
-                    UPDATE kpi.alerts x SET
-                        state = st.state, fired_at = st.fired_at, keep_firing_since = st.keep_firing_since,
-                        last_seen_at = CASE WHEN holds THEN at ELSE x.last_seen_at END,
-                        severity = CASE WHEN holds THEN sev ELSE x.severity END,
-                        value = CASE WHEN holds THEN s.value ELSE x.value END,
-                        threshold = CASE WHEN holds THEN crossed ELSE x.threshold END,
-                        message = CASE WHEN holds THEN
-                            coalesce(kpi_internal.render_template(r.annotations->>'summary', r.name, r.metric, s.value,
-                                                                  crossed, sev::text, s.series),
-                                     format('%s%s: %s %s is %s %s', r.name,
-                                            CASE WHEN s.series <> '{}' THEN ' ' || s.series::text ELSE '' END,
-                                            r.aggregate, kpi_internal.format_number(s.value), r.comparator,
-                                            kpi_internal.format_number(crossed)))
-                            ELSE x.message END,
-                        occurrences = CASE WHEN holds THEN least(x.occurrences::bigint + 1, 2147483647)::integer
-                                           ELSE x.occurrences END
-                    WHERE x.id = s.id RETURNING * INTO a;
-                    IF st.event = 'fired' OR (st.state = 'firing' AND holds AND sev IS DISTINCT FROM s.old_severity) THEN
-                        PERFORM kpi_internal.notify_alert(a);
-                    END IF;
-                END IF;
-                IF st.state IN ('pending', 'firing') OR st.event = 'resolved' THEN
-                    rule := r.name; series := s.series; state := CASE WHEN st.event = 'resolved' THEN 'resolved' ELSE st.state END;
-                    severity := coalesce(sev, a.severity); value := s.value;
-                    RETURN NEXT;
-                END IF;
-            END LOOP;
+            out := kpi_internal.evaluate_rules(together, at);
+        EXCEPTION WHEN OTHERS THEN
+            -- find the culprit: each rule on its own
+            alone := together || coalesce(alone, '{}');
+        END;
+    END IF;
+    FOREACH r IN ARRAY coalesce(alone, '{}') LOOP
+        BEGIN
+            out := out || kpi_internal.evaluate_rules(ARRAY[r], at);
             IF r.last_error IS NOT NULL THEN
                 UPDATE kpi.alert_rules ar SET last_error = NULL WHERE ar.id = r.id;
             END IF;
@@ -471,13 +641,14 @@ BEGIN
             UPDATE kpi.alert_rules ar SET last_error = msg WHERE ar.id = r.id;
             RAISE WARNING 'pg_kpi: alert rule "%" failed: %', r.name, msg;
         END;
-      END LOOP;
     END LOOP;
     UPDATE kpi.alert_rules ar SET last_evaluated_at = at WHERE ar.enabled;
+    RETURN QUERY SELECT o.rule, o.series, o.state, o.severity, o.value FROM unnest(out) o;
 END
 $fn$;
 COMMENT ON FUNCTION kpi.evaluate_alerts(timestamptz) IS
     'Evaluates every enabled alert rule at "at" (default now()) into kpi.alerts; returns the series pending, firing or resolved by this evaluation';
+
 
 CREATE FUNCTION kpi.alter_alert_rule(
     name text, metric text DEFAULT NULL, aggregate text DEFAULT NULL, "window" interval DEFAULT NULL,
@@ -521,21 +692,26 @@ COMMENT ON FUNCTION kpi.alter_alert_rule(text, text, text, interval, text, float
     'Changes the given settings of an alert rule (NULL keeps one); checked as at creation; returns the rule';
 
 -- What a rule would have done: evaluations every step from "from" to "to",
--- with the lifecycle kept in memory; kpi.alerts is not touched.
+-- with the lifecycle kept in memory; kpi.alerts is not touched. The values
+-- of all the evaluations come from one pass per range (kpi_internal.rule_values).
 CREATE FUNCTION kpi_internal.backtest(r kpi.alert_rules, "from" timestamptz, "to" timestamptz, step interval)
 RETURNS TABLE ("at" timestamptz, series jsonb, state text, severity kpi.severity_level, value float8)
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $fn$
 #variable_conflict use_column
 DECLARE
-    q text := kpi_internal.rule_values_sql(r);
-    t timestamptz;
-    s record;
+    ats timestamptz[];
+    vals kpi_internal.rule_value[];
+    v kpi_internal.rule_value;
+    i integer := 1;
+    n integer;
     j record;
     st record;
     mem jsonb := '{}';   -- series (as text) -> {state, active_at, fired_at, keep_firing_since, severity}
     cur jsonb;
     k text;
     seen text[];
+    t timestamptz;
+    val float8;
 BEGIN
     IF "from" IS NULL OR "to" IS NULL OR "from" > "to" THEN
         RAISE EXCEPTION 'kpi.backtest_rule: "from" (%) must not be after "to" (%)', "from", "to" USING ERRCODE = 'invalid_parameter_value';
@@ -548,46 +724,49 @@ BEGIN
         RAISE EXCEPTION 'kpi.backtest_rule: more than 100,000 evaluations' USING ERRCODE = 'program_limit_exceeded',
             HINT = 'Use a longer step or a shorter range.';
     END IF;
-    t := "from";
-    WHILE t <= "to" LOOP
+    ats := ARRAY(SELECT generate_series("from", "to", step));
+    vals := ARRAY(SELECT x FROM kpi_internal.rule_values(ARRAY[r], ats) x ORDER BY x.at, x.series);
+    n := cardinality(vals);
+    FOREACH t IN ARRAY ats LOOP
         seen := '{}';
-        FOR s IN EXECUTE q USING r.metric, r.tags, t, r."window", r.aggregate = 'absent', r.denominator_metric, r.baseline LOOP
-            k := s.series::text;
-            seen := seen || k;
+        -- the series with a value at t, then those with an open alert and no value
+        LOOP
+            IF i <= n AND vals[i].at = t THEN
+                v := vals[i];
+                i := i + 1;
+                k := v.series::text;
+                seen := seen || k;
+                val := v.value;
+            ELSE
+                k := (SELECT key FROM jsonb_object_keys(mem) key WHERE NOT (key = ANY (seen)) LIMIT 1);
+                EXIT WHEN k IS NULL;
+                seen := seen || k;
+                val := NULL;
+            END IF;
             cur := mem->k;
-            SELECT * INTO j FROM kpi_internal.judge_rule(r, s.value);
+            SELECT * INTO j FROM kpi_internal.judge_rule(r, val);
             SELECT * INTO st FROM kpi_internal.rule_step(cur->>'state', (cur->>'active_at')::timestamptz,
                 (cur->>'fired_at')::timestamptz, (cur->>'keep_firing_since')::timestamptz,
                 r."for", r.keep_firing_for, t, j.holds, j.cleared);
-            mem := mem || jsonb_build_object(k, jsonb_build_object('state', st.state, 'active_at', st.active_at,
-                'fired_at', st.fired_at, 'keep_firing_since', st.keep_firing_since,
-                'severity', coalesce(j.severity::text, cur->>'severity')));
+            IF st.state = 'inactive' THEN
+                mem := mem - k;
+            ELSE
+                mem := mem || jsonb_build_object(k, jsonb_build_object('state', st.state, 'active_at', st.active_at,
+                    'fired_at', st.fired_at, 'keep_firing_since', st.keep_firing_since,
+                    'severity', coalesce(j.severity::text, cur->>'severity')));
+            END IF;
             IF st.state IN ('pending', 'firing') OR st.event = 'resolved' THEN
-                "at" := t; series := s.series; state := CASE WHEN st.event = 'resolved' THEN 'resolved' ELSE st.state END;
-                severity := coalesce(j.severity, (cur->>'severity')::kpi.severity_level); value := s.value;
-                RETURN NEXT;
-            END IF;
-        END LOOP;
-        -- series with an open alert and no rows now: the condition does not hold
-        FOR k IN SELECT key FROM jsonb_each(mem) WHERE NOT (key = ANY (seen)) AND value->>'state' IN ('pending', 'firing') LOOP
-            cur := mem->k;
-            SELECT * INTO st FROM kpi_internal.rule_step(cur->>'state', (cur->>'active_at')::timestamptz,
-                (cur->>'fired_at')::timestamptz, (cur->>'keep_firing_since')::timestamptz,
-                r."for", r.keep_firing_for, t, false, true);
-            mem := mem || jsonb_build_object(k, (cur || jsonb_build_object('state', st.state,
-                'keep_firing_since', st.keep_firing_since)));
-            IF st.state = 'firing' OR st.event = 'resolved' THEN
                 "at" := t; series := k::jsonb; state := CASE WHEN st.event = 'resolved' THEN 'resolved' ELSE st.state END;
-                severity := (cur->>'severity')::kpi.severity_level; value := NULL;
+                severity := coalesce(j.severity, (cur->>'severity')::kpi.severity_level); value := val;
                 RETURN NEXT;
             END IF;
         END LOOP;
-        t := t + step;
     END LOOP;
 END
 $fn$;
 COMMENT ON FUNCTION kpi_internal.backtest(kpi.alert_rules, timestamptz, timestamptz, interval) IS
     'Internal: the evaluations of a rule from "from" to "to" every step, without touching kpi.alerts';
+
 
 CREATE FUNCTION kpi.backtest_rule(rule text, "from" timestamptz, "to" timestamptz, step interval DEFAULT '15 seconds')
 RETURNS TABLE ("at" timestamptz, series jsonb, state text, severity kpi.severity_level, value float8)

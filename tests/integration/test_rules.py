@@ -10,6 +10,16 @@ import psycopg
 from test_worker import WORKER_DSN, wait_for, wdb  # noqa: F401  (fixture)
 
 
+def stop_rules_job(conn):
+    """Disables the rules job and waits for a run the worker had already begun."""
+    conn.execute("UPDATE kpi.jobs SET enabled = false WHERE kind = 'rules'")
+    wait_for(
+        conn,
+        "SELECT NOT EXISTS (SELECT 1 FROM kpi.job_runs r JOIN kpi.jobs j ON j.id = r.job_id "
+        "WHERE j.kind = 'rules' AND r.status = 'running')",
+    )
+
+
 def test_worker_raises_and_resolves_rule_alerts_on_its_own(wdb):
     wdb.execute("SELECT kpi.alter_job(id, schedule_interval => '1 second', next_run => now()) FROM kpi.jobs WHERE kind = 'rules'")
     wdb.execute(
@@ -28,7 +38,7 @@ def test_worker_raises_and_resolves_rule_alerts_on_its_own(wdb):
 
 
 def test_pending_start_survives_a_worker_restart(wdb):
-    wdb.execute("UPDATE kpi.jobs SET enabled = false WHERE kind = 'rules'")
+    stop_rules_job(wdb)
     wdb.execute("SELECT kpi.add_alert_rule('Slow', 'lat', 'max', '10 minutes', '>', 100, \"for\" => '1 minute')")
     wdb.execute("INSERT INTO kpi.metrics (metric, value, ts) VALUES ('lat', 500, now() - interval '2 minutes')")
     t0 = wdb.execute("SELECT now() - interval '90 seconds'").fetchone()[0]
@@ -48,7 +58,7 @@ def test_pending_start_survives_a_worker_restart(wdb):
 
 
 def test_concurrent_evaluations_make_one_alert(wdb):
-    wdb.execute("UPDATE kpi.jobs SET enabled = false WHERE kind = 'rules'")
+    stop_rules_job(wdb)
     wdb.execute("SELECT kpi.add_alert_rule('Errors', 'err', 'sum', '1 minute', '>', 1)")
     wdb.execute("INSERT INTO kpi.metrics (metric, value, ts) VALUES ('err', 5, now() - interval '5 seconds')")
     at = wdb.execute("SELECT now()").fetchone()[0]
