@@ -157,3 +157,60 @@ FROM generate_series(1, 180) g;
 SELECT rule, series, state, severity, round(value::numeric, 2) AS value
 FROM kpi.evaluate_alerts(date_trunc('hour', now()) - interval '2 hours') ORDER BY rule;
 ROLLBACK;
+
+-- The values engine against plain SQL: rules of different groupings and tag
+-- filters on two metrics read in one pass per range (a metric read twice
+-- takes a second pass); every aggregate equals its independent computation.
+BEGIN;
+INSERT INTO kpi.metrics (metric, value, ts, tags)
+SELECT CASE WHEN g % 2 = 0 THEN 'pa' ELSE 'pb' END, (g * 37 % 101)::float8 + 0.25,
+       timestamptz '2026-01-01 12:00:00+00' - g * interval '1 second',
+       jsonb_build_object('host', 'h' || g % 3, 'region', CASE WHEN g % 5 = 0 THEN 'eu' ELSE 'us' END)
+FROM generate_series(0, 299) g;
+SELECT count(kpi.add_alert_rule(name => x.name, metric => x.metric, aggregate => x.agg, "window" => '2 minutes',
+                                comparator => '>', warning => -1e9, group_by => x.gb, tags => x.tags,
+                                denominator_metric => x.den))
+FROM (VALUES ('VA', 'pa', 'avg', '{host}'::text[], '{}'::jsonb, NULL),
+             ('VB', 'pb', 'max', '{region}', '{}', NULL),
+             ('VC', 'pa', 'p90', '{}', '{"region": "eu"}', NULL),
+             ('VD', 'pa', 'last', '{host}', '{}', NULL),
+             ('VE', 'pb', 'stddev', '{}', '{}', NULL),
+             ('VF', 'pa', 'rate', '{}', '{}', NULL),
+             ('VG', 'pa', 'count', '{host,region}', '{}', NULL),
+             ('VH', 'pa', 'ratio', '{host}', '{}', 'pb'),
+             ('VI', 'pz', 'ratio', '{host}', '{}', 'pb'),
+             ('VJ', 'pb', 'sum', '{host}', '{"region": "us"}', NULL),
+             ('VK', 'pb', 'min', '{host}', '{}', NULL)) x(name, metric, agg, gb, tags, den);
+WITH w AS (
+    SELECT * FROM kpi.metrics
+    WHERE ts > timestamptz '2026-01-01 11:58:00+00' AND ts <= timestamptz '2026-01-01 12:00:00+00'
+), expected(name, series, value) AS (
+    SELECT 'VA', jsonb_build_object('host', tags->'host'), avg(value) FROM w WHERE metric = 'pa' GROUP BY 2
+    UNION ALL SELECT 'VB', jsonb_build_object('region', tags->'region'), max(value) FROM w WHERE metric = 'pb' GROUP BY 2
+    UNION ALL SELECT 'VC', '{}', percentile_cont(0.9) WITHIN GROUP (ORDER BY value) FROM w
+              WHERE metric = 'pa' AND tags->>'region' = 'eu'
+    UNION ALL SELECT 'VD', jsonb_build_object('host', tags->'host'), (array_agg(value ORDER BY ts DESC))[1] FROM w
+              WHERE metric = 'pa' GROUP BY 2
+    UNION ALL SELECT 'VE', '{}', stddev_samp(value) FROM w WHERE metric = 'pb'
+    UNION ALL SELECT 'VF', '{}', count(*) / 120.0 FROM w WHERE metric = 'pa'
+    UNION ALL SELECT 'VG', jsonb_build_object('host', tags->'host', 'region', tags->'region'), count(*) FROM w
+              WHERE metric = 'pa' GROUP BY 2
+    UNION ALL SELECT 'VH', jsonb_build_object('host', tags->'host'),
+                     sum(value) FILTER (WHERE metric = 'pa') / sum(value) FILTER (WHERE metric = 'pb') FROM w GROUP BY 2
+    UNION ALL SELECT 'VI', jsonb_build_object('host', tags->'host'), 0 FROM w WHERE metric = 'pb' GROUP BY 2
+    UNION ALL SELECT 'VJ', jsonb_build_object('host', tags->'host'), sum(value) FROM w
+              WHERE metric = 'pb' AND tags->>'region' = 'us' GROUP BY 2
+    UNION ALL SELECT 'VK', jsonb_build_object('host', tags->'host'), min(value) FROM w WHERE metric = 'pb' GROUP BY 2
+), got AS (
+    SELECT r.name, v.series, v.value
+    FROM kpi_internal.rule_values((SELECT array_agg(r ORDER BY r.id) FROM kpi.alert_rules r WHERE r.name LIKE 'V_'),
+                                  ARRAY[timestamptz '2026-01-01 12:00:00+00']) v
+    JOIN kpi.alert_rules r ON r.id = v.rule_id
+)
+SELECT count(*) AS values_compared,
+       count(*) FILTER (WHERE g.value IS NULL OR e.value IS NULL
+                        OR abs(g.value - e.value) > 1e-9 * greatest(1, abs(e.value))) AS mismatches
+FROM got g FULL JOIN expected e USING (name, series);
+-- the same values drive kpi.evaluate_alerts: every series fires (the thresholds are far below)
+SELECT count(*) AS firing FROM kpi.evaluate_alerts('2026-01-01 12:00:00+00') WHERE state = 'firing' AND rule LIKE 'V_';
+ROLLBACK;
