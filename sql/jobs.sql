@@ -293,6 +293,11 @@ BEGIN
     IF NOT FOUND THEN
         RETURN kpi_internal.end_run(run_id, false, NULL, NULL, false, 'skipped', 'another session was running this job', started);
     END IF;
+    IF skip_locked AND NOT j.enabled THEN
+        -- disabled after the worker picked it: disabling takes effect at once
+        -- (and an UPDATE of the job waits for a run holding its row)
+        RETURN kpi_internal.end_run(run_id, false, NULL, NULL, false, 'skipped', 'the job was disabled', started);
+    END IF;
     BEGIN
         res := kpi_internal.execute_job(j);
     EXCEPTION WHEN others THEN

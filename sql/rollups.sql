@@ -134,6 +134,19 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
     SELECT series ?& keys AND series - keys = '{}'::jsonb
 $$;
 
+-- Whether a rollup's summaries hold a metric: its pattern and the patterns of
+-- its whole chain of sources match the metric.
+CREATE FUNCTION kpi_internal.rollup_covers(rollup bigint, metric text) RETURNS boolean
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    WITH RECURSIVE chain AS (
+        SELECT ro.source_rollup AS next, $2 LIKE ro.metrics AS ok FROM kpi.rollups ro WHERE ro.id = $1
+        UNION ALL
+        SELECT s.source_rollup, $2 LIKE s.metrics FROM chain c JOIN kpi.rollups s ON s.id = c.next
+    )
+    SELECT coalesce(bool_and(chain.ok), false) FROM chain
+$$;
+COMMENT ON FUNCTION kpi_internal.rollup_covers(bigint, text) IS 'Internal: whether a rollup (and its chain of sources) covers a metric';
+
 CREATE FUNCTION kpi.add_rollup(
     resolution interval,
     source_resolution interval DEFAULT NULL,

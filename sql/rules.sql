@@ -230,7 +230,8 @@ COMMENT ON FUNCTION kpi_internal.judge_rule(kpi.alert_rules, float8) IS
 -- two groupings over one range takes a second pass.
 CREATE TYPE kpi_internal.rule_group AS (
     metric text, tags jsonb, group_by text[], lo interval, hi interval, pass integer,
-    need_sd boolean, need_last boolean, need_trend boolean, fracs float8[]);
+    need_sd boolean, need_last boolean, need_trend boolean, fracs float8[],
+    rollup bigint, res interval, wm timestamptz, rkeys text[]);
 COMMENT ON TYPE kpi_internal.rule_group IS 'Internal: rows read by alert rules: a metric, tags, grouping and range, with the aggregates wanted';
 
 CREATE TYPE kpi_internal.rule_stats AS (
@@ -250,6 +251,114 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
 $$;
 COMMENT ON FUNCTION kpi_internal.series_of(text[], jsonb[]) IS 'Internal: the series of a row from its grouping keys and their values';
 
+-- The SQL of one pass that reads a rollup: the complete buckets of the range
+-- below the rollup's watermark from kpi.summaries, the rest of the range from
+-- raw rows, merged per instant, metric and series (counts and sums add up,
+-- the standard deviation is pooled, sketches and trends merge; percentiles
+-- are then the sketches' approximations). $1 the instants, $2 the groups.
+CREATE FUNCTION kpi_internal.rule_summary_pass_sql(groups kpi_internal.rule_group[], single boolean) RETURNS text
+LANGUAGE plpgsql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $fn$
+DECLARE
+    g kpi_internal.rule_group := groups[1];
+    metrics text[];
+    fracs float8[];
+    nslots integer;
+    trend boolean;
+    mslots text := '';
+    sslots text := '';
+    pslots text := '';
+    keys text := '';
+    groupby text;
+    mtagf text := '';
+    stagf text := '';
+    tat text;
+    blo text;
+    bhi text;
+    mfrom text;
+    sfrom text;
+    raw text;
+BEGIN
+    SELECT array_agg(x.metric ORDER BY x.metric), coalesce(max(cardinality(x.group_by)), 0), bool_or(x.need_trend)
+    INTO metrics, nslots, trend FROM unnest(groups) x;
+    SELECT array_agg(DISTINCT f ORDER BY f) INTO fracs FROM unnest(groups) x, unnest(x.fracs) f;
+    -- one slot per key position; a missing tag is JSON null on both sides
+    FOR i IN 1..nslots LOOP
+        mslots := mslots || format(', coalesce(CASE m.metric %s END, ''null''::jsonb) AS k%s',
+            (SELECT string_agg(format('WHEN %L THEN m.tags -> %L', x.metric, x.group_by[i]), ' ')
+             FROM unnest(groups) x WHERE cardinality(x.group_by) >= i), i);
+        sslots := sslots || format(', coalesce(CASE s.metric %s END, ''null''::jsonb) AS k%s',
+            (SELECT string_agg(format('WHEN %L THEN s.series -> %L', x.metric, x.group_by[i]), ' ')
+             FROM unnest(groups) x WHERE cardinality(x.group_by) >= i), i);
+        pslots := pslots || format(', p.k%s', i);
+        keys := keys || format(', q.k%s', i);
+    END LOOP;
+    groupby := '1, 2' || coalesce((SELECT string_agg(', ' || (i + 2), '') FROM generate_series(1, nslots) i), '');
+    IF EXISTS (SELECT FROM unnest(groups) x WHERE x.tags <> '{}') THEN
+        SELECT ' AND CASE m.metric ' || string_agg(format('WHEN %L THEN m.tags @> %L::jsonb', x.metric, x.tags), ' ') || ' END',
+               ' AND CASE s.metric ' || string_agg(format('WHEN %L THEN s.series @> %L::jsonb', x.metric, x.tags), ' ') || ' END'
+        INTO mtagf, stagf FROM unnest(groups) x;
+    END IF;
+    -- complete buckets: from the first boundary after the range's (open) start
+    -- to the last one at or before its end, and not above the watermark;
+    -- computed once per instant
+    tat := CASE WHEN single THEN '$1[1]' ELSE 't.at' END;
+    blo := format('kpi_internal.ceil_bucket(%L::interval, %s - %L::interval + interval ''1 microsecond'')', g.res, tat, g.lo);
+    bhi := format('greatest(least(kpi.bucket(%L::interval, %s - %L::interval), %L::timestamptz), %s)', g.res, tat, g.hi, g.wm, blo);
+    IF single THEN
+        mfrom := 'kpi.metrics m WHERE ';
+        sfrom := format('kpi.summaries s WHERE s.bucket >= %s AND s.bucket < %s AND ', blo, bhi);
+    ELSE
+        -- the raw ends are index ranges whose bounds are computed once per
+        -- instant; for the summaries, OFFSET 0 keeps them computed once per
+        -- instant rather than per joined row
+        mfrom := 'unnest($1::timestamptz[]) t(at) JOIN kpi.metrics m ON ';
+        sfrom := format('(SELECT t.at, %s AS blo, %s AS bhi FROM unnest($1::timestamptz[]) t(at) OFFSET 0) t '
+                        'JOIN kpi.summaries s ON s.bucket >= t.blo AND s.bucket < t.bhi WHERE ', blo, bhi);
+    END IF;
+    -- the raw rows at the two ends of the range, each one index range
+    raw := format($q$
+        SELECT %1$s AS at, m.metric%2$s, count(*) AS n, sum(m.value) AS sum, min(m.value) AS min, max(m.value) AS max,
+               avg(m.value) AS mean, coalesce(var_samp(m.value) * (count(*) - 1), 0) AS m2, %3$s AS sk, %4$s AS tr
+        FROM %5$s%%s AND m.metric = ANY (%6$L::text[])%7$s
+        GROUP BY %8$s $q$,
+        tat, mslots,
+        CASE WHEN fracs IS NULL THEN 'NULL::kpi.sketch' ELSE 'kpi.sketch_agg(m.value)' END,
+        CASE WHEN trend THEN 'kpi.trend_agg(m.ts, m.value)' ELSE 'NULL::kpi.trend' END,
+        mfrom, metrics, mtagf, groupby);
+    RETURN format($q$
+        SELECT array_agg(ROW(x.at, g.metric, g.tags, g.group_by, g.lo, g.hi, %1$s, x.n, x.sum, x.min, x.max, x.sd,
+                             NULL::float8, %2$L::float8[], x.pcts, x.trend)::kpi_internal.rule_stats)
+        FROM (SELECT p.at, p.metric%3$s, sum(p.n)::bigint AS n, sum(p.sum) AS sum, min(p.min) AS min, max(p.max) AS max,
+                     sqrt(greatest(sum(p.m2 + p.n * (p.mean - p.gmean) ^ 2), 0) / nullif(sum(p.n) - 1, 0)) AS sd,
+                     %4$s AS pcts, %5$s AS trend
+              FROM (SELECT q.*, sum(q.sum) OVER w / sum(q.n) OVER w AS gmean
+                    FROM (%6$s
+                          UNION ALL
+                          %7$s
+                          UNION ALL
+                          SELECT %8$s, s.metric%9$s, s.count, s.sum, s.min, s.max, s.avg,
+                                 coalesce(s.stddev ^ 2 * (s.count - 1), 0), s.sketch, s.trend
+                          FROM %10$s s.resolution = %11$L::interval AND s.metric = ANY (%12$L::text[])
+                            AND kpi_internal.series_keys_match(s.series, %13$L::text[])%14$s) q
+                    WINDOW w AS (PARTITION BY q.at, q.metric%15$s)) p
+              GROUP BY p.at, p.metric%3$s) x
+        JOIN unnest($2::kpi_internal.rule_group[]) g ON g.metric = x.metric $q$,
+        CASE WHEN nslots = 0 THEN '''{}''::jsonb'
+             ELSE format('kpi_internal.series_of(g.group_by, ARRAY[%s]::jsonb[])',
+                         (SELECT string_agg('x.k' || i, ', ') FROM generate_series(1, nslots) i)) END,
+        fracs,
+        pslots,
+        CASE WHEN fracs IS NULL THEN 'NULL::float8[]'
+             ELSE format('kpi.approx_percentiles(kpi.sketch_agg(p.sk), %L::float8[])', fracs) END,
+        CASE WHEN trend THEN 'kpi.trend_agg(p.tr)' ELSE 'NULL::kpi.trend' END,
+        format(raw, format('m.ts > %s - %L::interval AND m.ts < %s', tat, g.lo, blo)),
+        format(raw, format('m.ts >= %s AND m.ts <= %s - %L::interval', bhi, tat, g.hi)),
+        tat, sslots, sfrom, g.res, metrics, g.rkeys, stagf, keys);
+END
+$fn$;
+COMMENT ON FUNCTION kpi_internal.rule_summary_pass_sql(kpi_internal.rule_group[], boolean) IS
+    'Internal: the query of one pass of rule groups over a range read from a rollup''s summaries and raw rows at its ends';
+
 -- The SQL of one pass: the groups' ranges (all equal), one row per instant,
 -- metric and series, as kpi_internal.rule_stats[]. $1 the instants, $2 the groups.
 CREATE FUNCTION kpi_internal.rule_pass_sql(groups kpi_internal.rule_group[], single boolean) RETURNS text
@@ -265,6 +374,9 @@ DECLARE
     nkeys bigint;
     ntags bigint;
 BEGIN
+    IF g.rollup IS NOT NULL THEN
+        RETURN kpi_internal.rule_summary_pass_sql(groups, single);
+    END IF;
     SELECT array_agg(x.metric ORDER BY x.metric), count(DISTINCT x.group_by), count(DISTINCT x.tags)
     INTO metrics, nkeys, ntags FROM unnest(groups) x;
     SELECT array_agg(DISTINCT f ORDER BY f) INTO fracs FROM unnest(groups) x, unnest(x.fracs) f;
@@ -362,7 +474,8 @@ BEGIN
     -- what the rules read: their metric over the window; a ratio also its
     -- denominator over the window; a zscore also the baseline before it
     SELECT array_agg(ROW(g.metric, g.tags, g.group_by, g.lo, g.hi, g.pass,
-                         g.need_sd, g.need_last, g.need_trend, g.fracs)::kpi_internal.rule_group)
+                         g.need_sd, g.need_last, g.need_trend, g.fracs,
+                         ro.id, ro.resolution, ro.watermark, ro.group_by_tags)::kpi_internal.rule_group)
     INTO groups
     FROM (
         SELECT q.metric,
@@ -383,9 +496,24 @@ BEGIN
             FROM unnest(rules) r WHERE r.aggregate = 'zscore'
         ) q
         GROUP BY q.metric, q.tags, q.group_by, q.lo, q.hi
-    ) g;
+    ) g
+    -- a long range (ten buckets or more) reads the complete buckets of the
+    -- coarsest rollup that covers the metric and can regroup to the rule's
+    -- series (its grouping tags hold the rule's group_by and tag keys) from
+    -- kpi.summaries, and only the partial buckets at its ends (and those
+    -- above the rollup's watermark) from raw rows; `last` always reads raw rows
+    LEFT JOIN LATERAL (
+        SELECT ro.id, ro.resolution, ro.watermark, ro.group_by_tags
+        FROM kpi.rollups ro
+        WHERE NOT g.need_last AND ro.watermark IS NOT NULL
+          AND ro.resolution * 10 <= g.lo - g.hi
+          AND ro.group_by_tags @> (g.group_by || ARRAY(SELECT jsonb_object_keys(g.tags)))
+          AND kpi_internal.rollup_covers(ro.id, g.metric)
+        ORDER BY ro.resolution DESC, ro.id
+        LIMIT 1
+    ) ro ON true;
     FOR p IN SELECT array_agg(g ORDER BY g.metric) AS groups
-             FROM unnest(groups) g GROUP BY g.lo, g.hi, g.pass ORDER BY g.lo, g.hi, g.pass
+             FROM unnest(groups) g GROUP BY g.lo, g.hi, g.pass, g.rollup ORDER BY g.lo, g.hi, g.pass, g.rollup
     LOOP
         EXECUTE kpi_internal.rule_pass_sql(p.groups, cardinality(ats) = 1) INTO part USING ats, p.groups;
         stats := stats || coalesce(part, '{}');
@@ -618,6 +746,11 @@ BEGIN
     -- one evaluation at a time: a concurrent one waits, then continues from
     -- the state this one leaves (no duplicate alerts)
     PERFORM pg_advisory_xact_lock(hashtext('pg_kpi.alert_rules'), 0);
+    -- the rows are read under a share lock on kpi.metrics and its partitions,
+    -- taken before any snapshot of the evaluation: a partition the partitions
+    -- job is attaching (moving rows out of the default partition) is either
+    -- committed before or waits until after, never half seen
+    LOCK TABLE kpi.metrics IN ACCESS SHARE MODE;
     SELECT array_agg(ar ORDER BY ar.id) FILTER (WHERE ar.last_error IS NULL),
            array_agg(ar ORDER BY ar.id) FILTER (WHERE ar.last_error IS NOT NULL)
     INTO together, alone
@@ -696,7 +829,8 @@ COMMENT ON FUNCTION kpi.alter_alert_rule(text, text, text, interval, text, float
 -- of all the evaluations come from one pass per range (kpi_internal.rule_values).
 CREATE FUNCTION kpi_internal.backtest(r kpi.alert_rules, "from" timestamptz, "to" timestamptz, step interval)
 RETURNS TABLE ("at" timestamptz, series jsonb, state text, severity kpi.severity_level, value float8)
-LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $fn$
+-- VOLATILE only for its share lock on kpi.metrics (see kpi.evaluate_alerts); it writes nothing
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $fn$
 #variable_conflict use_column
 DECLARE
     ats timestamptz[];
@@ -724,6 +858,7 @@ BEGIN
         RAISE EXCEPTION 'kpi.backtest_rule: more than 100,000 evaluations' USING ERRCODE = 'program_limit_exceeded',
             HINT = 'Use a longer step or a shorter range.';
     END IF;
+    LOCK TABLE kpi.metrics IN ACCESS SHARE MODE;
     ats := ARRAY(SELECT generate_series("from", "to", step));
     vals := ARRAY(SELECT x FROM kpi_internal.rule_values(ARRAY[r], ats) x ORDER BY x.at, x.series);
     n := cardinality(vals);
@@ -770,7 +905,7 @@ COMMENT ON FUNCTION kpi_internal.backtest(kpi.alert_rules, timestamptz, timestam
 
 CREATE FUNCTION kpi.backtest_rule(rule text, "from" timestamptz, "to" timestamptz, step interval DEFAULT '15 seconds')
 RETURNS TABLE ("at" timestamptz, series jsonb, state text, severity kpi.severity_level, value float8)
-LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     r kpi.alert_rules;
 BEGIN

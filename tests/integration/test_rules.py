@@ -10,8 +10,23 @@ import psycopg
 from test_worker import WORKER_DSN, wait_for, wdb  # noqa: F401  (fixture)
 
 
+def diagnostics(conn):
+    """What the database holds when an expected alert is not there."""
+    return {
+        "alerts": conn.execute("SELECT id, state, started_at, fired_at, last_seen_at, resolved_at, fingerprint, labels FROM kpi.alerts").fetchall(),
+        "rules": conn.execute("SELECT name, last_error, last_evaluated_at FROM kpi.alert_rules").fetchall(),
+        "runs": conn.execute(
+            "SELECT j.kind, r.status, r.started_at, r.finished_at, r.error FROM kpi.job_runs r "
+            "JOIN kpi.jobs j ON j.id = r.job_id ORDER BY r.id"
+        ).fetchall(),
+        "now": conn.execute("SELECT now()").fetchone()[0],
+        "rows": conn.execute("SELECT tableoid::regclass::text, metric, ts, value FROM kpi.metrics").fetchall(),
+    }
+
+
 def stop_rules_job(conn):
-    """Disables the rules job and waits for a run the worker had already begun."""
+    """Disables the rules job: the UPDATE waits for a run in progress, and a run the
+    worker had already picked is skipped; wait for that one to be recorded."""
     conn.execute("UPDATE kpi.jobs SET enabled = false WHERE kind = 'rules'")
     wait_for(
         conn,
@@ -43,7 +58,9 @@ def test_pending_start_survives_a_worker_restart(wdb):
     wdb.execute("INSERT INTO kpi.metrics (metric, value, ts) VALUES ('lat', 500, now() - interval '2 minutes')")
     t0 = wdb.execute("SELECT now() - interval '90 seconds'").fetchone()[0]
     wdb.execute("SELECT count(*) FROM kpi.evaluate_alerts(%s)", (t0,))
-    started = wdb.execute("SELECT started_at FROM kpi.alerts WHERE source = 'rule' AND state = 'pending'").fetchone()[0]
+    row = wdb.execute("SELECT started_at FROM kpi.alerts WHERE source = 'rule' AND state = 'pending'").fetchone()
+    assert row is not None, diagnostics(wdb)
+    started = row[0]
     assert started == t0
     # the worker dies in the middle of the for period and comes back
     pid = wdb.execute(
@@ -77,4 +94,4 @@ def test_concurrent_evaluations_make_one_alert(wdb):
     for t in threads:
         t.join()
     assert errors == []
-    assert wdb.execute("SELECT count(*) FROM kpi.alerts WHERE source = 'rule'").fetchone()[0] == 1
+    assert wdb.execute("SELECT count(*) FROM kpi.alerts WHERE source = 'rule'").fetchone()[0] == 1, diagnostics(wdb)
