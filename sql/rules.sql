@@ -952,10 +952,20 @@ COMMENT ON FUNCTION kpi.backtest_rule(jsonb, timestamptz, timestamptz, interval)
 
 -- the 'rules' job kind and its built-in job: every 15 seconds
 CREATE FUNCTION kpi_internal.run_rules_job(config jsonb, OUT rows bigint, OUT buckets bigint, OUT more boolean)
-LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$
-    SELECT count(*), 0::bigint, false FROM kpi.evaluate_alerts()
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    every interval := coalesce(nullif(current_setting('kpi.alert_interval', true), ''), '15s')::interval;
+BEGIN
+    -- the built-in job follows kpi.alert_interval when the setting changes
+    -- (its next run is scheduled from it); kpi.alter_job overrides it until then
+    UPDATE kpi.jobs j SET schedule_interval = every,
+                          config = j.config || jsonb_build_object('alert_interval', every::text)
+    WHERE j.kind = 'rules' AND j.builtin
+      AND coalesce((j.config->>'alert_interval')::interval, interval '15 seconds') <> every;
+    SELECT count(*), 0, false INTO rows, buckets, more FROM kpi.evaluate_alerts();
+END
 $$;
-COMMENT ON FUNCTION kpi_internal.run_rules_job(jsonb) IS 'Internal: runs the rules job (kpi.evaluate_alerts)';
+COMMENT ON FUNCTION kpi_internal.run_rules_job(jsonb) IS 'Internal: runs the rules job (kpi.evaluate_alerts; the built-in job follows kpi.alert_interval)';
 SELECT kpi_internal.register_job_kind('rules', 'kpi_internal.run_rules_job(jsonb)', NULL, false,
                                       'Evaluates the alert rules');
 INSERT INTO kpi.jobs (kind, config, schedule_interval, builtin) VALUES ('rules', '{}', '15 seconds', true);

@@ -24,6 +24,9 @@ pub static MAX_FUTURE: GucSetting<i32> = GucSetting::<i32>::new(3600);
 /// `kpi.require_definitions`: reject rows of metrics without a definition.
 pub static REQUIRE_DEFINITIONS: GucSetting<bool> = GucSetting::<bool>::new(false);
 
+/// `kpi.alert_interval`: seconds between evaluations of the alert rules by the built-in `rules` job.
+pub static ALERT_INTERVAL: GucSetting<i32> = GucSetting::<i32>::new(15);
+
 /// `kpi.enabled`: whether the background workers run jobs.
 pub static ENABLED: GucSetting<bool> = GucSetting::<bool>::new(true);
 
@@ -63,6 +66,16 @@ pub fn init_postmaster() {
 }
 
 pub fn init() {
+    GucRegistry::define_int_guc(
+        c"kpi.alert_interval",
+        c"Time between evaluations of the alert rules by the built-in rules job.",
+        c"The job reschedules itself from this value at each run; kpi.evaluate_alerts can also be called at any time.",
+        &ALERT_INTERVAL,
+        1,
+        86_400,
+        GucContext::Sighup,
+        GucFlags::UNIT_S,
+    );
     GucRegistry::define_int_guc(
         c"kpi.rollup_batch_buckets",
         c"Most buckets one rollup run materializes.",

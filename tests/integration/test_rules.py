@@ -7,6 +7,7 @@ import time
 
 import psycopg
 
+from conftest import DSN
 from test_worker import WORKER_DSN, wait_for, wdb  # noqa: F401  (fixture)
 
 
@@ -95,3 +96,26 @@ def test_concurrent_evaluations_make_one_alert(wdb):
         t.join()
     assert errors == []
     assert wdb.execute("SELECT count(*) FROM kpi.alerts WHERE source = 'rule'").fetchone()[0] == 1, diagnostics(wdb)
+
+
+def test_rules_job_follows_alert_interval(wdb):
+    with psycopg.connect(DSN, autocommit=True) as admin:
+        admin.execute("ALTER SYSTEM SET kpi.alert_interval = '3s'")
+        admin.execute("SELECT pg_reload_conf()")
+    try:
+        # at its next run the built-in job reschedules itself from the setting
+        wdb.execute("UPDATE kpi.jobs SET next_run = now() WHERE kind = 'rules'")
+        wait_for(wdb, "SELECT schedule_interval = interval '3 seconds' FROM kpi.jobs WHERE kind = 'rules'")
+        row = wdb.execute(
+            "SELECT r.status FROM kpi.job_runs r JOIN kpi.jobs j ON j.id = r.job_id "
+            "WHERE j.kind = 'rules' ORDER BY r.id DESC LIMIT 1"
+        ).fetchone()
+        assert row == ("success",)
+        # kpi.alter_job overrides it until the setting changes again
+        wdb.execute("SELECT kpi.alter_job(id, schedule_interval => '1 second') FROM kpi.jobs WHERE kind = 'rules'")
+        wait_for(wdb, "SELECT count(*) >= 3 FROM kpi.job_runs r JOIN kpi.jobs j ON j.id = r.job_id WHERE j.kind = 'rules'")
+        assert wdb.execute("SELECT schedule_interval FROM kpi.jobs WHERE kind = 'rules'").fetchone()[0].total_seconds() == 1
+    finally:
+        with psycopg.connect(DSN, autocommit=True) as admin:
+            admin.execute("ALTER SYSTEM RESET kpi.alert_interval")
+            admin.execute("SELECT pg_reload_conf()")
