@@ -222,6 +222,9 @@ BEGIN
         'id', a.id, 'fingerprint', a.fingerprint, 'metric', a.metric, 'severity', a.severity,
         'value', a.value, 'threshold', a.threshold, 'state', a.state, 'source', a.source,
         'rule_id', a.rule_id, 'labels', a.labels, 'message', a.message,
+        -- rule alerts: the rule's name and the series (its group_by tags)
+        'rule', (SELECT r.name FROM kpi.alert_rules r WHERE r.id = a.rule_id),
+        'series', CASE WHEN a.source = 'rule' THEN a.labels END,
         'started_at', a.started_at, 'resolved_at', a.resolved_at);
     INSERT INTO kpi.notifications (alert_id, event, payload)
     VALUES (a.id, CASE WHEN a.state = 'resolved' THEN 'resolved' ELSE 'firing' END, payload);
@@ -229,6 +232,78 @@ BEGIN
     RETURN 1;
 END
 $$;
+
+-- One change of an alert rule's series decided by its lifecycle
+-- (kpi_core::rules::step, in kpi_internal.evaluate_rules): the value judged,
+-- the open alert if any, the next state and the event.
+CREATE TYPE kpi_internal.alert_change AS (
+    alert_id bigint, rule_id bigint, metric text, series jsonb, value float8, holds boolean,
+    severity kpi.severity_level, old_severity kpi.severity_level, crossed float8, message text,
+    state text, active_at timestamptz, fired_at timestamptz, keep_firing_since timestamptz, event text);
+COMMENT ON TYPE kpi_internal.alert_change IS 'Internal: one lifecycle change of an alert rule''s series';
+
+-- The other way alert rows are written: the lifecycle changes of alert
+-- rules' series, set-based. New alerts are pending, or firing at once
+-- without "for"; a pending alert that never fired leaves no row and no
+-- notification; a resolved one is closed; an open one follows its value,
+-- severity and message while its condition holds. NOTIFY kpi_alerts and the
+-- outbox for each alert that fires, changes severity while firing, or
+-- resolves. Returns the number of notifications.
+CREATE FUNCTION kpi_internal.apply_rule_changes(changes kpi_internal.alert_change[], at timestamptz)
+RETURNS bigint
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $fn$
+DECLARE
+    notes bigint := 0;
+    n bigint;
+BEGIN
+    IF changes IS NULL OR cardinality(changes) = 0 THEN
+        RETURN 0;
+    END IF;
+    -- EXECUTE: planned with the array's real size
+    EXECUTE $q$
+    WITH ins AS (
+        INSERT INTO kpi.alerts AS x (fingerprint, source, rule_id, metric, labels, severity, state, value,
+                                     threshold, message, started_at, last_seen_at, fired_at)
+        SELECT kpi.alert_fingerprint('rule', c.rule_id::text, c.series), 'rule', c.rule_id, c.metric, c.series,
+               c.severity, c.state, c.value, c.crossed, c.message, c.active_at, $2, c.fired_at
+        FROM unnest($1) c
+        WHERE c.alert_id IS NULL AND c.event IN ('pending', 'fired')
+        ORDER BY c.rule_id, c.series
+        RETURNING x AS a)
+    SELECT count(kpi_internal.notify_alert(ins.a)) FROM ins WHERE (ins.a).state = 'firing' $q$
+    INTO n USING changes, at;
+    notes := notes + n;
+
+    DELETE FROM kpi.alerts x WHERE x.id = ANY (ARRAY(SELECT c.alert_id FROM unnest(changes) c WHERE c.event = 'dropped'));
+
+    WITH res AS (
+        UPDATE kpi.alerts x SET state = 'resolved', resolved_at = at, keep_firing_since = NULL
+        WHERE x.id = ANY (ARRAY(SELECT c.alert_id FROM unnest(changes) c WHERE c.event = 'resolved'))
+        RETURNING x AS a)
+    SELECT count(kpi_internal.notify_alert(res.a)) INTO n FROM res;
+    notes := notes + n;
+
+    EXECUTE $q$
+    WITH upd AS (
+        UPDATE kpi.alerts x SET
+            state = c.state, fired_at = c.fired_at, keep_firing_since = c.keep_firing_since,
+            last_seen_at = CASE WHEN c.holds THEN $2 ELSE x.last_seen_at END,
+            severity = CASE WHEN c.holds THEN c.severity ELSE x.severity END,
+            value = CASE WHEN c.holds THEN c.value ELSE x.value END,
+            threshold = CASE WHEN c.holds THEN c.crossed ELSE x.threshold END,
+            message = CASE WHEN c.holds THEN c.message ELSE x.message END,
+            occurrences = CASE WHEN c.holds THEN least(x.occurrences::bigint + 1, 2147483647)::integer ELSE x.occurrences END
+        FROM unnest($1) c
+        WHERE x.id = c.alert_id AND c.event NOT IN ('resolved', 'dropped')
+        RETURNING x AS a, c.event, c.holds, c.old_severity)
+    SELECT count(kpi_internal.notify_alert(upd.a)) FROM upd
+    WHERE upd.event = 'fired' OR ((upd.a).state = 'firing' AND upd.holds AND (upd.a).severity IS DISTINCT FROM upd.old_severity) $q$
+    INTO n USING changes, at;
+    RETURN notes + n;
+END
+$fn$;
+COMMENT ON FUNCTION kpi_internal.apply_rule_changes(kpi_internal.alert_change[], timestamptz) IS
+    'Internal: writes the lifecycle changes of alert rules'' series into kpi.alerts (set-based) with their notifications; returns how many notifications';
 
 -- The one way alert rows are written, whatever raised them (the trigger on
 -- kpi.metrics now, alert rules later): each incident is a run of breaches of

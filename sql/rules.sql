@@ -596,14 +596,6 @@ $$;
 COMMENT ON FUNCTION kpi_internal.render_template(text, text, text, float8, float8, text, jsonb) IS
     'Internal: an annotation with {{rule}}, {{metric}}, {{value}}, {{threshold}}, {{severity}} and {{labels.KEY}} filled in';
 
--- one series of a rule stepped at an evaluation: its value judged, its open
--- alert (if any) and the lifecycle step
-CREATE TYPE kpi_internal.rule_change AS (
-    rule_id bigint, series jsonb, value float8, alert_id bigint, old_severity kpi.severity_level,
-    holds boolean, severity kpi.severity_level, crossed float8,
-    state text, active_at timestamptz, fired_at timestamptz, keep_firing_since timestamptz, event text);
-COMMENT ON TYPE kpi_internal.rule_change IS 'Internal: one series of an alert rule stepped at an evaluation';
-
 -- one row of kpi.evaluate_alerts
 CREATE TYPE kpi_internal.rule_result AS (rule text, series jsonb, state text, severity kpi.severity_level, value float8);
 COMMENT ON TYPE kpi_internal.rule_result IS 'Internal: a series pending, firing or resolved by an evaluation';
@@ -623,23 +615,24 @@ COMMENT ON FUNCTION kpi_internal.rule_message(kpi.alert_rules, jsonb, float8, fl
 
 -- Evaluates rules at "at" into kpi.alerts, set-based: the values of all the
 -- rules, then every series whose condition may hold or that has an open
--- alert is judged and stepped (kpi_core::rules::step), and the changes are
--- written with a few statements; the other series cost nothing more.
+-- alert is judged and stepped (kpi_core::rules::step) in one query, and the
+-- changes are written by kpi_internal.apply_rule_changes; the other series
+-- cost nothing more.
 -- Returns the series pending or firing, or resolved by this evaluation.
 CREATE FUNCTION kpi_internal.evaluate_rules(rules kpi.alert_rules[], at timestamptz)
 RETURNS kpi_internal.rule_result[]
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET jit = off AS $fn$
 DECLARE
     vals kpi_internal.rule_value[];
-    ch kpi_internal.rule_change[];
+    ch kpi_internal.alert_change[];
     out kpi_internal.rule_result[];
-    n bigint;
 BEGIN
     vals := ARRAY(SELECT v FROM kpi_internal.rule_values(rules, ARRAY[at]) v);
     -- EXECUTE: planned with the arrays' real sizes (hash joins, not nested loops)
     EXECUTE $q$
-    SELECT array_agg(ROW(c.rule_id, c.series, c.value, c.alert_id, c.old_severity, j.holds, j.severity, j.crossed,
-                         st.state, st.active_at, st.fired_at, st.keep_firing_since, st.event)::kpi_internal.rule_change)
+    SELECT array_agg(ROW(c.alert_id, r.id, r.metric, c.series, c.value, j.holds, j.severity, c.old_severity, j.crossed,
+                         CASE WHEN j.holds THEN kpi_internal.rule_message(r, c.series, c.value, j.crossed, j.severity) END,
+                         st.state, st.active_at, st.fired_at, st.keep_firing_since, st.event)::kpi_internal.alert_change)
     FROM (
         SELECT coalesce(v.rule_id, o.rule_id) AS rule_id, coalesce(v.series, o.labels) AS series, v.value,
                o.id AS alert_id, o.state AS old_state, o.started_at, o.fired_at, o.keep_firing_since,
@@ -665,48 +658,8 @@ BEGIN
         RETURN '{}';
     END IF;
 
-    -- new alerts: pending, or firing at once (no "for")
-    EXECUTE $q$
-    WITH ins AS (
-        INSERT INTO kpi.alerts AS x (fingerprint, source, rule_id, metric, labels, severity, state, value,
-                                     threshold, message, started_at, last_seen_at, fired_at)
-        SELECT kpi.alert_fingerprint('rule', r.id::text, c.series), 'rule', r.id, r.metric, c.series, c.severity,
-               c.state, c.value, c.crossed, kpi_internal.rule_message(r, c.series, c.value, c.crossed, c.severity),
-               c.active_at, $3, c.fired_at
-        FROM unnest($1) c JOIN unnest($2) r ON r.id = c.rule_id
-        WHERE c.alert_id IS NULL AND c.event IN ('pending', 'fired')
-        ORDER BY r.id, c.series
-        RETURNING x AS a)
-    SELECT count(kpi_internal.notify_alert(ins.a)) FROM ins WHERE (ins.a).state = 'firing' $q$
-    INTO n USING ch, rules, at;
-
-    -- a pending alert that never fired leaves no row and no notification
-    DELETE FROM kpi.alerts x WHERE x.id = ANY (ARRAY(SELECT c.alert_id FROM unnest(ch) c WHERE c.event = 'dropped'));
-
-    WITH res AS (
-        UPDATE kpi.alerts x SET state = 'resolved', resolved_at = at, keep_firing_since = NULL
-        WHERE x.id = ANY (ARRAY(SELECT c.alert_id FROM unnest(ch) c WHERE c.event = 'resolved'))
-        RETURNING x AS a)
-    SELECT count(kpi_internal.notify_alert(res.a)) INTO n FROM res;
-
-    -- still pending or firing: follow the value and severity while the condition holds
-    EXECUTE $q$
-    WITH upd AS (
-        UPDATE kpi.alerts x SET
-            state = c.state, fired_at = c.fired_at, keep_firing_since = c.keep_firing_since,
-            last_seen_at = CASE WHEN c.holds THEN $3 ELSE x.last_seen_at END,
-            severity = CASE WHEN c.holds THEN c.severity ELSE x.severity END,
-            value = CASE WHEN c.holds THEN c.value ELSE x.value END,
-            threshold = CASE WHEN c.holds THEN c.crossed ELSE x.threshold END,
-            message = CASE WHEN c.holds THEN kpi_internal.rule_message(r, c.series, c.value, c.crossed, c.severity)
-                           ELSE x.message END,
-            occurrences = CASE WHEN c.holds THEN least(x.occurrences::bigint + 1, 2147483647)::integer ELSE x.occurrences END
-        FROM unnest($1) c JOIN unnest($2) r ON r.id = c.rule_id
-        WHERE x.id = c.alert_id AND c.event NOT IN ('resolved', 'dropped')
-        RETURNING x AS a, c.event, c.holds, c.old_severity)
-    SELECT count(kpi_internal.notify_alert(upd.a)) FROM upd
-    WHERE upd.event = 'fired' OR ((upd.a).state = 'firing' AND upd.holds AND (upd.a).severity IS DISTINCT FROM upd.old_severity) $q$
-    INTO n USING ch, rules, at;
+    -- written where every alert is written (sql/alerts.sql)
+    PERFORM kpi_internal.apply_rule_changes(ch, at);
 
     EXECUTE $q$
     SELECT array_agg(ROW(r.name, c.series, CASE WHEN c.event = 'resolved' THEN 'resolved' ELSE c.state END,

@@ -52,6 +52,10 @@ SELECT i, host, state, severity, value FROM hist ORDER BY host, i;
 SELECT labels->>'host' AS host, state, severity, occurrences, source, message,
        (fired_at - started_at) AS pending_for, (resolved_at - fired_at) AS fired_for
 FROM kpi.alerts ORDER BY labels->>'host', started_at;
+-- the outbox and NOTIFY payloads: a: fired, turned critical, resolved; b: fired, resolved
+SELECT n.event, n.payload->>'rule' AS rule, n.payload->'series' AS series, n.payload->>'state' AS state,
+       n.payload->>'severity' AS severity
+FROM kpi.notifications n ORDER BY n.payload->'series'->>'host', n.id;
 ROLLBACK;
 
 -- hysteresis: with > 300 and resolve_threshold 250, 280 keeps the alert firing
