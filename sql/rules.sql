@@ -41,6 +41,8 @@ LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     r kpi.alert_rules := NEW;
     up boolean;
+    span interval;
+    raw_keep interval;
 BEGIN
     IF r.name IS NULL OR btrim(r.name) = '' THEN
         RAISE EXCEPTION 'alert rule: name must not be empty' USING ERRCODE = 'invalid_parameter_value';
@@ -74,6 +76,22 @@ BEGIN
     END IF;
     IF r.baseline IS NULL OR r.baseline <= interval '0' THEN
         RAISE EXCEPTION 'alert rule "%": baseline must be a positive interval', r.name USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    -- what the rule reads must be kept that long: the raw rows, or the
+    -- summaries of a rollup it can read (see kpi_internal.rule_values)
+    span := r."window" + CASE WHEN r.aggregate = 'zscore' THEN r.baseline ELSE interval '0' END;
+    raw_keep := (SELECT p.keep FROM kpi.retention_policies p WHERE p.target = 'metrics');
+    IF raw_keep IS NOT NULL AND span > raw_keep AND NOT EXISTS (
+        SELECT 1 FROM kpi.rollups ro
+        WHERE r.aggregate <> 'last'
+          AND ro.resolution * 10 <= CASE WHEN r.aggregate = 'zscore' THEN r.baseline ELSE r."window" END
+          AND ro.group_by_tags @> (coalesce(r.group_by, '{}') || ARRAY(SELECT jsonb_object_keys(r.tags)))
+          AND kpi_internal.rollup_covers(ro.id, r.metric)
+          AND NOT EXISTS (SELECT 1 FROM kpi.retention_policies p WHERE p.target = ro.resolution::text AND p.keep < span)) THEN
+        RAISE EXCEPTION 'alert rule "%": it reads % back (window%), beyond the % that raw rows of kpi.metrics are kept',
+            r.name, span, CASE WHEN r.aggregate = 'zscore' THEN ' and baseline' ELSE '' END, raw_keep
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Shorten it, or add a rollup the rule can read (grouped by at least its group_by and tag keys, at least ten buckets in the range) whose summaries are kept that long.';
     END IF;
     IF r.comparator IS NULL OR r.comparator NOT IN ('>', '>=', '<', '<=') THEN
         RAISE EXCEPTION 'alert rule "%": comparator must be >, >=, < or <=, got %', r.name, coalesce(r.comparator, 'NULL')

@@ -119,7 +119,8 @@ def test_notify_on_open_escalation_and_resolve_only(db):
     ]
     first = got[0]
     assert set(first) == {"id", "fingerprint", "metric", "severity", "value", "threshold", "state",
-                          "source", "rule_id", "labels", "message", "started_at", "resolved_at"}
+                          "source", "rule_id", "rule", "series", "labels", "message", "started_at", "resolved_at"}
+    assert (first["rule"], first["series"]) == (None, None)  # set for rule alerts only
     # the outbox holds the same notifications, the rolled-back one excluded
     with psycopg.connect(db, autocommit=True) as c:
         assert c.execute("SELECT array_agg(event ORDER BY id) FROM kpi.notifications").fetchone()[0] == [

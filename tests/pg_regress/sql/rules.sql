@@ -22,6 +22,18 @@ SELECT pg_temp.try($$SELECT kpi.add_alert_rule('r', 'lat', 'p150', '1 minute', '
 SELECT pg_temp.try($$SELECT kpi.add_alert_rule('', 'lat', 'avg', '1 minute', '>', 1)$$);
 SELECT pg_temp.try($$SELECT kpi.add_alert_rule('r', 'lat', 'avg', '1 minute', '>', 1, tags => '[]')$$);
 SELECT pg_temp.try($$SELECT kpi.drop_alert_rule('nope')$$);
+-- a window (or zscore baseline) longer than the raw rows are kept, unless a rollup it can read keeps them
+BEGIN;
+SELECT kpi.add_retention('metrics', '7 days') > 0 AS kept_7_days;
+SELECT pg_temp.try($$SELECT kpi.add_alert_rule('r', 'lat', 'avg', '30 days', '>', 1)$$);
+SELECT pg_temp.try($$SELECT kpi.add_alert_rule('r', 'lat', 'zscore', '1 hour', '>', 3, baseline => '14 days')$$);
+SELECT kpi.add_rollup('1 hour', metrics => 'lat%', group_by_tags => '{host}') > 0 AS rollup;
+SELECT kpi.add_alert_rule('r', 'lat', 'zscore', '1 hour', '>', 3, baseline => '14 days', group_by => '{host}') > 0 AS added;
+SELECT pg_temp.try($$SELECT kpi.add_alert_rule('r2', 'lat', 'last', '30 days', '>', 1)$$);
+SELECT pg_temp.try($$SELECT kpi.add_alert_rule('r2', 'lat', 'avg', '30 days', '>', 1, group_by => '{region}')$$);
+SELECT kpi.add_retention('1 hour', '7 days') > 0 AS summaries_kept_7_days;
+SELECT pg_temp.try($$SELECT kpi.add_alert_rule('r2', 'lat', 'avg', '30 days', '>', 1)$$);
+ROLLBACK;
 SELECT split_part(pg_temp.try($$SELECT * FROM kpi.evaluate_alerts(now() + interval '1 hour')$$), ', got', 1) AS future_at;
 
 BEGIN;
