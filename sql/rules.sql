@@ -43,6 +43,9 @@ DECLARE
     up boolean;
     span interval;
     raw_keep interval;
+    ak text;
+    av jsonb;
+    problem text;
 BEGIN
     IF r.name IS NULL OR btrim(r.name) = '' THEN
         RAISE EXCEPTION 'alert rule: name must not be empty' USING ERRCODE = 'invalid_parameter_value';
@@ -56,6 +59,18 @@ BEGIN
     IF jsonb_typeof(r.labels) <> 'object' OR jsonb_typeof(r.annotations) <> 'object' THEN
         RAISE EXCEPTION 'alert rule "%": labels and annotations must be JSON objects', r.name USING ERRCODE = 'invalid_parameter_value';
     END IF;
+    FOR ak, av IN SELECT e.key, e.value FROM jsonb_each(r.annotations) e LOOP
+        IF jsonb_typeof(av) <> 'string' THEN
+            RAISE EXCEPTION 'alert rule "%": annotation "%" must be a string, got %', r.name, ak, av
+                USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+        problem := kpi_internal.template_problem(av #>> '{}');
+        IF problem IS NOT NULL THEN
+            RAISE EXCEPTION 'alert rule "%": annotation "%" is malformed: %', r.name, ak, problem
+                USING ERRCODE = 'invalid_parameter_value',
+                      HINT = 'Placeholders: {{rule}}, {{metric}}, {{value}}, {{threshold}}, {{severity}}, {{forecast_at}}, {{labels.KEY}}.';
+        END IF;
+    END LOOP;
     IF array_position(r.group_by, NULL) IS NOT NULL OR array_position(r.group_by, '') IS NOT NULL THEN
         RAISE EXCEPTION 'alert rule "%": group_by must name tag keys', r.name USING ERRCODE = 'invalid_parameter_value';
     END IF;
@@ -588,10 +603,12 @@ $fn$;
 COMMENT ON FUNCTION kpi_internal.rule_values(kpi.alert_rules[], timestamptz[]) IS
     'Internal: the values of alert rules per series at each instant, one pass per range over the rows they read';
 
--- Renders an annotation template: {{metric}}, {{value}}, {{threshold}},
--- {{severity}}, {{rule}} and {{labels.KEY}}; values are text, never SQL.
+-- Renders an annotation template: {{rule}}, {{metric}}, {{value}},
+-- {{threshold}}, {{severity}}, {{forecast_at}} (a forecast rule's predicted
+-- time) and {{labels.KEY}}; values are text, never SQL.
 CREATE FUNCTION kpi_internal.render_template(template text, rule text, metric text, value float8,
-                                             threshold float8, severity text, labels jsonb) RETURNS text
+                                             threshold float8, severity text, labels jsonb,
+                                             forecast_at timestamptz DEFAULT NULL) RETURNS text
 LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
 DECLARE
     out text := template;
@@ -605,14 +622,30 @@ BEGIN
     out := replace(out, '{{value}}', coalesce(kpi_internal.format_number(value), ''));
     out := replace(out, '{{threshold}}', coalesce(kpi_internal.format_number(threshold), ''));
     out := replace(out, '{{severity}}', coalesce(severity, ''));
+    out := replace(out, '{{forecast_at}}',
+                   coalesce(to_char(forecast_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'), ''));
     FOR k IN SELECT jsonb_object_keys(coalesce(labels, '{}')) LOOP
         out := replace(out, '{{labels.' || k || '}}', coalesce(labels->>k, ''));
     END LOOP;
-    RETURN out;
+    -- a label the series does not have renders empty
+    RETURN regexp_replace(out, '\{\{labels\.[^{}]+\}\}', '', 'g');
 END
 $$;
-COMMENT ON FUNCTION kpi_internal.render_template(text, text, text, float8, float8, text, jsonb) IS
-    'Internal: an annotation with {{rule}}, {{metric}}, {{value}}, {{threshold}}, {{severity}} and {{labels.KEY}} filled in';
+COMMENT ON FUNCTION kpi_internal.render_template(text, text, text, float8, float8, text, jsonb, timestamptz) IS
+    'Internal: an annotation with {{rule}}, {{metric}}, {{value}}, {{threshold}}, {{severity}}, {{forecast_at}} and {{labels.KEY}} filled in';
+
+-- Why an annotation template is malformed (NULL when it is fine): only the
+-- placeholders render_template knows, in balanced double braces.
+CREATE FUNCTION kpi_internal.template_problem(template text) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT coalesce(
+        (SELECT format('unknown placeholder {{%s}}', m[1])
+         FROM regexp_matches($1, '\{\{([^{}]*)\}\}', 'g') m
+         WHERE m[1] !~ '^(rule|metric|value|threshold|severity|forecast_at|labels\.[^{}]+)$'
+         LIMIT 1),
+        CASE WHEN regexp_replace($1, '\{\{[^{}]*\}\}', '', 'g') ~ '\{\{|\}\}' THEN 'unbalanced {{ or }}' END)
+$$;
+COMMENT ON FUNCTION kpi_internal.template_problem(text) IS 'Internal: why an annotation template is malformed, NULL when it is fine';
 
 -- one row of kpi.evaluate_alerts
 CREATE TYPE kpi_internal.rule_result AS (rule text, series jsonb, state text, severity kpi.severity_level, value float8);
@@ -620,15 +653,17 @@ COMMENT ON TYPE kpi_internal.rule_result IS 'Internal: a series pending, firing 
 
 -- The message of a rule's alert: its summary annotation rendered, or a default.
 CREATE FUNCTION kpi_internal.rule_message(r kpi.alert_rules, series jsonb, value float8, crossed float8,
-                                          severity kpi.severity_level) RETURNS text
+                                          severity kpi.severity_level, forecast_at timestamptz DEFAULT NULL) RETURNS text
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
     SELECT coalesce(kpi_internal.render_template(r.annotations->>'summary', r.name, r.metric, value, crossed,
-                                                 severity::text, series),
-                    format('%s%s: %s %s is %s %s', r.name, CASE WHEN series <> '{}' THEN ' ' || series::text ELSE '' END,
-                           r.aggregate, kpi_internal.format_number(value), r.comparator,
-                           kpi_internal.format_number(crossed)))
+                                                 severity::text, series, forecast_at),
+                    format('%s%s: %s %s%s is %s %s', r.name, CASE WHEN series <> '{}' THEN ' ' || series::text ELSE '' END,
+                           r.aggregate, kpi_internal.format_number(value),
+                           CASE WHEN forecast_at IS NOT NULL
+                                THEN format(' at %s', to_char(forecast_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')) ELSE '' END,
+                           r.comparator, kpi_internal.format_number(crossed)))
 $$;
-COMMENT ON FUNCTION kpi_internal.rule_message(kpi.alert_rules, jsonb, float8, float8, kpi.severity_level) IS
+COMMENT ON FUNCTION kpi_internal.rule_message(kpi.alert_rules, jsonb, float8, float8, kpi.severity_level, timestamptz) IS
     'Internal: the message of a rule''s alert (the summary annotation, or a default)';
 
 -- Evaluates rules at "at" into kpi.alerts, set-based: the values of all the
@@ -649,7 +684,8 @@ BEGIN
     -- EXECUTE: planned with the arrays' real sizes (hash joins, not nested loops)
     EXECUTE $q$
     SELECT array_agg(ROW(c.alert_id, r.id, r.metric, c.series, c.value, j.holds, j.severity, c.old_severity, j.crossed,
-                         CASE WHEN j.holds THEN kpi_internal.rule_message(r, c.series, c.value, j.crossed, j.severity) END,
+                         CASE WHEN j.holds THEN kpi_internal.rule_message(r, c.series, c.value, j.crossed, j.severity,
+                                                                          CASE WHEN r.aggregate = 'forecast' THEN $3 + r.horizon END) END,
                          st.state, st.active_at, st.fired_at, st.keep_firing_since, st.event)::kpi_internal.alert_change)
     FROM (
         SELECT coalesce(v.rule_id, o.rule_id) AS rule_id, coalesce(v.series, o.labels) AS series, v.value,

@@ -22,6 +22,12 @@ SELECT pg_temp.try($$SELECT kpi.add_alert_rule('r', 'lat', 'p150', '1 minute', '
 SELECT pg_temp.try($$SELECT kpi.add_alert_rule('', 'lat', 'avg', '1 minute', '>', 1)$$);
 SELECT pg_temp.try($$SELECT kpi.add_alert_rule('r', 'lat', 'avg', '1 minute', '>', 1, tags => '[]')$$);
 SELECT pg_temp.try($$SELECT kpi.drop_alert_rule('nope')$$);
+SELECT pg_temp.try($$SELECT kpi.add_alert_rule('r', 'lat', 'avg', '1 minute', '>', 1, annotations => '{"summary": "{{valu}} ms"}')$$);
+SELECT pg_temp.try($$SELECT kpi.add_alert_rule('r', 'lat', 'avg', '1 minute', '>', 1, annotations => '{"summary": "{{value} ms"}')$$);
+SELECT pg_temp.try($$SELECT kpi.add_alert_rule('r', 'lat', 'avg', '1 minute', '>', 1, annotations => '{"summary": 42}')$$);
+-- quotes and SQL in names, tags and templates are data
+SELECT kpi_internal.render_template($t${{rule}}: {{labels.host}} {{labels.gone}}'; DROP TABLE kpi.metrics; --$t$,
+                                    $n$O'Brien "x"$n$, 'm', 1.5, 2, 'warning', '{"host": "a''b"}') AS rendered;
 -- a window (or zscore baseline) longer than the raw rows are kept, unless a rollup it can read keeps them
 BEGIN;
 SELECT kpi.add_retention('metrics', '7 days') > 0 AS kept_7_days;
