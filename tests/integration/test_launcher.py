@@ -41,6 +41,11 @@ def cluster():
     tag = uuid.uuid4().hex[:8]
     a, b = f"kpi_la_{tag}", f"kpi_lb_{tag}"
     with psycopg.connect(DSN, autocommit=True) as admin:
+        # the worker tests' database has a worker too (it may not exist yet on a fresh cluster)
+        if not admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", (WORKER_DB,)).fetchone():
+            admin.execute(f"CREATE DATABASE {WORKER_DB}")
+        with psycopg.connect(DSN.replace("dbname=postgres", f"dbname={WORKER_DB}"), autocommit=True) as c:
+            c.execute("CREATE EXTENSION IF NOT EXISTS pg_kpi")
         admin.execute(f"CREATE DATABASE {a}")
         admin.execute(f"CREATE DATABASE {b}")
         with psycopg.connect(DSN.replace("dbname=postgres", f"dbname={a}"), autocommit=True) as c:
