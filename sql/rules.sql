@@ -342,11 +342,11 @@ BEGIN
         sfrom := format('kpi.summaries s WHERE s.bucket >= %s AND s.bucket < %s AND ', blo, bhi);
     ELSE
         -- the raw ends are index ranges whose bounds are computed once per
-        -- instant; for the summaries, OFFSET 0 keeps them computed once per
-        -- instant rather than per joined row
+        -- instant; for the summaries, a materialized CTE computes them once
+        -- per instant, whichever side of the join the planner puts it on
         mfrom := 'unnest($1::timestamptz[]) t(at) JOIN kpi.metrics m ON ';
-        sfrom := format('(SELECT t.at, %s AS blo, %s AS bhi FROM unnest($1::timestamptz[]) t(at) OFFSET 0) t '
-                        'JOIN kpi.summaries s ON s.bucket >= t.blo AND s.bucket < t.bhi WHERE ', blo, bhi);
+        sfrom := format('(WITH steps AS MATERIALIZED (SELECT t.at, %s AS blo, %s AS bhi FROM unnest($1::timestamptz[]) t(at)) '
+                        'SELECT * FROM steps) t JOIN kpi.summaries s ON s.bucket >= t.blo AND s.bucket < t.bhi WHERE ', blo, bhi);
     END IF;
     -- the raw rows at the two ends of the range, each one index range
     raw := format($q$
