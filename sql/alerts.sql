@@ -121,29 +121,53 @@ COMMENT ON COLUMN kpi.silences.comment IS 'Why';
 COMMENT ON COLUMN kpi.silences.created_by IS 'Who';
 COMMENT ON COLUMN kpi.silences.created_at IS 'When it was created';
 
+-- Why alert matchers are malformed (NULL when fine): a JSON object of
+-- metric, severity, source, rule (strings) and labels (an object); used by
+-- silences and receivers.
+CREATE FUNCTION kpi_internal.matchers_problem(matchers jsonb) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT CASE
+        WHEN $1 IS NULL OR jsonb_typeof($1) <> 'object' THEN format('must be a JSON object, got %s', coalesce($1::text, 'NULL'))
+        WHEN EXISTS (SELECT 1 FROM jsonb_object_keys($1) k WHERE k NOT IN ('metric', 'severity', 'source', 'rule', 'labels'))
+            THEN format('has an unknown matcher "%s"', (SELECT k FROM jsonb_object_keys($1) k
+                                                       WHERE k NOT IN ('metric', 'severity', 'source', 'rule', 'labels') LIMIT 1))
+        WHEN $1 ? 'labels' AND jsonb_typeof($1->'labels') <> 'object' THEN 'labels must be a JSON object'
+        WHEN EXISTS (SELECT 1 FROM jsonb_each($1) e WHERE e.key <> 'labels' AND jsonb_typeof(e.value) <> 'string')
+            THEN 'metric, severity, source and rule must be strings'
+        WHEN $1 ? 'severity' AND NOT ($1->>'severity' = ANY (enum_range(NULL::kpi.severity_level)::text[]))
+            THEN format('has an unknown severity "%s"', $1->>'severity')
+        WHEN $1 ? 'source' AND $1->>'source' NOT IN ('threshold', 'rule')
+            THEN format('has an unknown source "%s" (threshold or rule)', $1->>'source')
+        END
+$$;
+COMMENT ON FUNCTION kpi_internal.matchers_problem(jsonb) IS 'Internal: why alert matchers are malformed, NULL when fine';
+
+-- Whether alert matchers select an alert: every matcher given matches.
+CREATE FUNCTION kpi_internal.alert_matches(matchers jsonb, a kpi.alerts) RETURNS boolean
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT (NOT $1 ? 'metric' OR $1->>'metric' = a.metric)
+       AND (NOT $1 ? 'severity' OR $1->>'severity' = a.severity::text)
+       AND (NOT $1 ? 'source' OR $1->>'source' = a.source)
+       AND (NOT $1 ? 'labels' OR a.labels @> ($1->'labels'))
+       AND (NOT $1 ? 'rule' OR EXISTS (SELECT FROM kpi.alert_rules r WHERE r.id = a.rule_id AND r.name = $1->>'rule'))
+$$;
+COMMENT ON FUNCTION kpi_internal.alert_matches(jsonb, kpi.alerts) IS 'Internal: whether alert matchers (of a silence or a receiver) select an alert';
+
 CREATE FUNCTION kpi.silence(matchers jsonb, starts_at timestamptz DEFAULT now(), ends_at timestamptz DEFAULT now() + interval '1 hour',
                             comment text DEFAULT NULL, created_by text DEFAULT current_user) RETURNS bigint
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-    k text;
     sid bigint;
 BEGIN
-    IF matchers IS NULL OR jsonb_typeof(matchers) <> 'object' OR matchers = '{}' THEN
-        RAISE EXCEPTION 'kpi.silence: matchers must be a non-empty JSON object, got %', coalesce(matchers::text, 'NULL')
+    IF matchers = '{}' THEN
+        RAISE EXCEPTION 'kpi.silence: matchers must not be empty (that would silence everything)'
             USING ERRCODE = 'invalid_parameter_value',
                   HINT = 'For example {"metric": "api_response_time", "labels": {"host": "web-1"}}.';
     END IF;
-    FOR k IN SELECT jsonb_object_keys(matchers) LOOP
-        IF k NOT IN ('metric', 'severity', 'source', 'rule', 'labels') THEN
-            RAISE EXCEPTION 'kpi.silence: unknown matcher "%"', k USING ERRCODE = 'invalid_parameter_value',
-                HINT = 'Matchers are metric, severity, source, rule and labels.';
-        END IF;
-    END LOOP;
-    IF matchers ? 'labels' AND jsonb_typeof(matchers->'labels') <> 'object' THEN
-        RAISE EXCEPTION 'kpi.silence: matcher labels must be a JSON object' USING ERRCODE = 'invalid_parameter_value';
-    END IF;
-    IF matchers ? 'severity' AND NOT (matchers->>'severity' = ANY (enum_range(NULL::kpi.severity_level)::text[])) THEN
-        RAISE EXCEPTION 'kpi.silence: unknown severity "%"', matchers->>'severity' USING ERRCODE = 'invalid_parameter_value';
+    IF kpi_internal.matchers_problem(matchers) IS NOT NULL THEN
+        RAISE EXCEPTION 'kpi.silence: matchers %', kpi_internal.matchers_problem(matchers)
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Matchers are metric, severity, source, rule and labels, e.g. {"metric": "api_response_time", "labels": {"host": "web-1"}}.';
     END IF;
     IF starts_at IS NULL OR ends_at IS NULL OR ends_at <= starts_at THEN
         RAISE EXCEPTION 'kpi.silence: ends_at (%) must be after starts_at (%)', coalesce(ends_at::text, 'NULL'),
@@ -177,13 +201,7 @@ LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     RETURN EXISTS (
         SELECT FROM kpi.silences s
-        WHERE s.starts_at <= now() AND s.ends_at > now()
-          AND (NOT s.matchers ? 'metric' OR s.matchers->>'metric' = a.metric)
-          AND (NOT s.matchers ? 'severity' OR s.matchers->>'severity' = a.severity::text)
-          AND (NOT s.matchers ? 'source' OR s.matchers->>'source' = a.source)
-          AND (NOT s.matchers ? 'labels' OR a.labels @> (s.matchers->'labels'))
-          AND (NOT s.matchers ? 'rule'
-               OR EXISTS (SELECT FROM kpi.alert_rules r WHERE r.id = a.rule_id AND r.name = s.matchers->>'rule')));
+        WHERE s.starts_at <= now() AND s.ends_at > now() AND kpi_internal.alert_matches(s.matchers, a));
 END
 $$;
 COMMENT ON FUNCTION kpi_internal.silenced(kpi.alerts) IS 'Internal: whether an active silence matches the alert';

@@ -10,6 +10,7 @@ mod pg;
 
 // features, named as in crates/kpi-core/src and sql/
 mod business;
+mod delivery;
 mod ingest;
 mod jobs;
 mod models;
@@ -252,6 +253,16 @@ extension_sql_file!(
     "../sql/rules.sql",
     name = "rules",
     requires = ["alerts", "jobs", "severity", "rollups", rules::rule_step]
+);
+extension_sql_file!(
+    "../sql/delivery.sql",
+    name = "delivery",
+    requires = [
+        "alerts",
+        "rules",
+        delivery::receiver_url_problem,
+        delivery::deliver_now
+    ]
 );
 
 #[pg_guard]

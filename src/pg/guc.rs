@@ -27,6 +27,12 @@ pub static REQUIRE_DEFINITIONS: GucSetting<bool> = GucSetting::<bool>::new(false
 /// `kpi.alert_interval`: seconds between evaluations of the alert rules by the built-in `rules` job.
 pub static ALERT_INTERVAL: GucSetting<i32> = GucSetting::<i32>::new(15);
 
+/// `kpi.delivery_timeout`: milliseconds one delivery request may take.
+pub static DELIVERY_TIMEOUT: GucSetting<i32> = GucSetting::<i32>::new(5000);
+
+/// `kpi.delivery_max_age`: seconds a notification is retried before it is given up.
+pub static DELIVERY_MAX_AGE: GucSetting<i32> = GucSetting::<i32>::new(86_400);
+
 /// `kpi.enabled`: whether the background workers run jobs.
 pub static ENABLED: GucSetting<bool> = GucSetting::<bool>::new(true);
 
@@ -66,6 +72,26 @@ pub fn init_postmaster() {
 }
 
 pub fn init() {
+    GucRegistry::define_int_guc(
+        c"kpi.delivery_timeout",
+        c"Longest one alert delivery request may take.",
+        c"A request that takes longer fails and is tried again later.",
+        &DELIVERY_TIMEOUT,
+        100,
+        600_000,
+        GucContext::Userset,
+        GucFlags::UNIT_MS,
+    );
+    GucRegistry::define_int_guc(
+        c"kpi.delivery_max_age",
+        c"How long a notification is retried before its delivery is given up.",
+        c"Failed deliveries are retried with exponential backoff until the notification is this old.",
+        &DELIVERY_MAX_AGE,
+        60,
+        30 * 86_400,
+        GucContext::Userset,
+        GucFlags::UNIT_S,
+    );
     GucRegistry::define_int_guc(
         c"kpi.alert_interval",
         c"Time between evaluations of the alert rules by the built-in rules job.",

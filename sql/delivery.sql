@@ -1,0 +1,363 @@
+-- Alert delivery (first part of the delivery feature): receivers, the
+-- delivery queue fed by the notification outbox, the bodies each kind of
+-- receiver understands (Alertmanager's webhook format, Slack's incoming
+-- webhooks, Alertmanager's API), every attempt, and kpi.deliver_now
+-- (src/delivery.rs) that sends what is due with retries and backoff.
+
+CREATE TABLE kpi.alert_receivers (
+    id               bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    name             text NOT NULL UNIQUE,
+    kind             text NOT NULL,
+    url              text NOT NULL,
+    headers          jsonb NOT NULL DEFAULT '{}',
+    matchers         jsonb NOT NULL DEFAULT '{}',
+    repeat_interval  interval NOT NULL DEFAULT '4 hours',
+    send_resolved    boolean NOT NULL DEFAULT true,
+    enabled          boolean NOT NULL DEFAULT true,
+    created_at       timestamptz NOT NULL DEFAULT now()
+);
+COMMENT ON TABLE kpi.alert_receivers IS
+    'Where alert notifications are sent: a webhook (Alertmanager''s webhook JSON), a Slack incoming webhook, or an Alertmanager';
+
+-- A receiver's config, checked at definition time: every mistake is an
+-- ERROR naming the field (22023).
+CREATE FUNCTION kpi_internal.check_alert_receiver() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    r kpi.alert_receivers := NEW;
+    problem text;
+    hk text;
+    hv jsonb;
+BEGIN
+    IF r.name IS NULL OR btrim(r.name) = '' THEN
+        RAISE EXCEPTION 'alert receiver: name must not be empty' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF r.kind IS NULL OR r.kind NOT IN ('webhook', 'slack', 'alertmanager') THEN
+        RAISE EXCEPTION 'alert receiver "%": kind must be webhook, slack or alertmanager, got %', r.name,
+            coalesce(r.kind, 'NULL') USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    problem := kpi_internal.receiver_url_problem(r.url);
+    IF problem IS NOT NULL THEN
+        RAISE EXCEPTION 'alert receiver "%": url %', r.name, problem USING ERRCODE = 'invalid_parameter_value',
+            HINT = 'For example http://localhost:9093 (an Alertmanager) or https://hooks.slack.com/services/...';
+    END IF;
+    IF jsonb_typeof(r.headers) <> 'object' THEN
+        RAISE EXCEPTION 'alert receiver "%": headers must be a JSON object of strings', r.name
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    FOR hk, hv IN SELECT e.key, e.value FROM jsonb_each(r.headers) e LOOP
+        IF hk !~ '^[!#$%&''*+.^_`|~0-9A-Za-z-]+$' THEN
+            RAISE EXCEPTION 'alert receiver "%": header name "%" is not a valid HTTP header name', r.name, hk
+                USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+        IF jsonb_typeof(hv) <> 'string' OR (hv #>> '{}') ~ '[\r\n]' THEN
+            RAISE EXCEPTION 'alert receiver "%": header "%" must be a string on one line', r.name, hk
+                USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+    END LOOP;
+    problem := kpi_internal.matchers_problem(r.matchers);
+    IF problem IS NOT NULL THEN
+        RAISE EXCEPTION 'alert receiver "%": matchers %', r.name, problem USING ERRCODE = 'invalid_parameter_value',
+            HINT = 'Matchers are metric, severity, source, rule and labels, e.g. {"severity": "critical"}.';
+    END IF;
+    IF r.repeat_interval IS NULL OR r.repeat_interval < interval '0' THEN
+        RAISE EXCEPTION 'alert receiver "%": repeat_interval must not be negative', r.name
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    RETURN NEW;
+END
+$$;
+CREATE TRIGGER alert_receivers_check BEFORE INSERT OR UPDATE ON kpi.alert_receivers
+    FOR EACH ROW EXECUTE FUNCTION kpi_internal.check_alert_receiver();
+
+CREATE FUNCTION kpi.add_receiver(
+    name text, kind text, url text, headers jsonb DEFAULT '{}', matchers jsonb DEFAULT '{}',
+    repeat_interval interval DEFAULT '4 hours', send_resolved boolean DEFAULT true)
+RETURNS bigint
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    rid bigint;
+BEGIN
+    IF EXISTS (SELECT 1 FROM kpi.alert_receivers r WHERE r.name = add_receiver.name) THEN
+        RAISE EXCEPTION 'kpi.add_receiver: a receiver named "%" exists', name USING ERRCODE = 'duplicate_object';
+    END IF;
+    INSERT INTO kpi.alert_receivers (name, kind, url, headers, matchers, repeat_interval, send_resolved)
+    VALUES (name, kind, url, coalesce(headers, '{}'), coalesce(matchers, '{}'), coalesce(repeat_interval, '4 hours'),
+            coalesce(send_resolved, true))
+    RETURNING id INTO rid;
+    RETURN rid;
+END
+$$;
+COMMENT ON FUNCTION kpi.add_receiver(text, text, text, jsonb, jsonb, interval, boolean) IS
+    'Adds an alert receiver (kind webhook, slack or alertmanager) for the notifications its matchers select; returns its id';
+
+CREATE FUNCTION kpi.drop_receiver(name text) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    DELETE FROM kpi.alert_receivers r WHERE r.name = drop_receiver.name;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'kpi.drop_receiver: no receiver named "%"', coalesce(name, 'NULL') USING ERRCODE = 'undefined_object';
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION kpi.drop_receiver(text) IS 'Drops an alert receiver and its pending deliveries';
+
+-- The queue: one row per notification and receiver it goes to.
+CREATE TABLE kpi.deliveries (
+    -- no foreign key to the outbox: it may be pruned or truncated; a delivery
+    -- whose notification is gone is dropped by kpi_internal.claim_deliveries
+    notification_id  bigint NOT NULL,
+    receiver_id      bigint NOT NULL REFERENCES kpi.alert_receivers (id) ON DELETE CASCADE,
+    status           text NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'delivered', 'failed')),
+    attempts         integer NOT NULL DEFAULT 0,
+    next_attempt_at  timestamptz NOT NULL DEFAULT now(),
+    delivered_at     timestamptz,
+    last_error       text,
+    created_at       timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (notification_id, receiver_id)
+);
+CREATE INDEX deliveries_due_idx ON kpi.deliveries (next_attempt_at) WHERE status = 'pending';
+CREATE INDEX deliveries_receiver_idx ON kpi.deliveries (receiver_id, status);
+COMMENT ON TABLE kpi.deliveries IS 'Delivery queue: each notification to each receiver whose matchers select it';
+
+CREATE TABLE kpi.delivery_attempts (
+    id               bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    notification_id  bigint NOT NULL,
+    receiver_id      bigint NOT NULL,
+    attempted_at     timestamptz NOT NULL DEFAULT now(),
+    status_code      integer,
+    error            text,
+    duration_ms      double precision
+);
+CREATE INDEX delivery_attempts_receiver_idx ON kpi.delivery_attempts (receiver_id, attempted_at);
+COMMENT ON TABLE kpi.delivery_attempts IS 'Every delivery attempt: HTTP status or error, and how long it took';
+
+-- every notification is queued for the enabled receivers that select it
+CREATE FUNCTION kpi_internal.queue_deliveries() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    INSERT INTO kpi.deliveries (notification_id, receiver_id)
+    SELECT n.id, r.id
+    FROM new_notifications n
+    JOIN kpi.alerts a ON a.id = n.alert_id
+    JOIN kpi.alert_receivers r ON r.enabled AND (n.event <> 'resolved' OR r.send_resolved)
+    WHERE kpi_internal.alert_matches(r.matchers, a)
+    ON CONFLICT DO NOTHING;
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER notifications_queue_deliveries AFTER INSERT ON kpi.notifications
+    REFERENCING NEW TABLE AS new_notifications
+    FOR EACH STATEMENT EXECUTE FUNCTION kpi_internal.queue_deliveries();
+
+-- a timestamp as RFC 3339 in UTC, as Alertmanager writes them
+CREATE FUNCTION kpi_internal.rfc3339(ts timestamptz) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT to_char($1 AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+$$;
+
+-- An alert as Alertmanager sees one: labels (alertname, severity, metric,
+-- the rule's labels and the series' tags, all strings) and annotations (the
+-- message as summary, the rule's other annotations rendered).
+CREATE FUNCTION kpi_internal.alertmanager_alert(a kpi.alerts) RETURNS jsonb
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT jsonb_build_object(
+        'labels', coalesce((SELECT jsonb_object_agg(l.key, l.value)
+                            FROM (SELECT t.key, CASE WHEN jsonb_typeof(t.value) = 'string' THEN t.value
+                                                     ELSE to_jsonb(t.value::text) END AS value
+                                  FROM jsonb_each(coalesce(ru.labels, '{}') || a.labels) t) l), '{}')
+                  || jsonb_build_object('alertname', coalesce(ru.name, a.metric), 'severity', a.severity::text,
+                                        'metric', a.metric, 'source', a.source),
+        'annotations', coalesce((SELECT jsonb_object_agg(t.key, kpi_internal.render_template(t.value #>> '{}', ru.name,
+                                                         a.metric, a.value, a.threshold, a.severity::text, a.labels))
+                                 FROM jsonb_each(coalesce(ru.annotations, '{}')) t WHERE t.key <> 'summary'), '{}')
+                       || jsonb_build_object('summary', a.message),
+        'startsAt', kpi_internal.rfc3339(a.started_at))
+    FROM (SELECT NULL) x
+    LEFT JOIN kpi.alert_rules ru ON ru.id = a.rule_id
+$$;
+
+-- The body a receiver gets for a notification: webhook (Alertmanager's
+-- webhook JSON, version 4), slack (an incoming-webhook message) or
+-- alertmanager (the alerts array of POST /api/v2/alerts; a firing alert
+-- ends in 4 evaluation intervals unless re-sent, a resolved one at its
+-- resolution).
+CREATE FUNCTION kpi_internal.delivery_body(kind text, receiver text, n kpi.notifications, a kpi.alerts) RETURNS jsonb
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    am jsonb := kpi_internal.alertmanager_alert(a);
+    status text := CASE WHEN n.event = 'resolved' THEN 'resolved' ELSE 'firing' END;
+    every interval := coalesce(nullif(current_setting('kpi.alert_interval', true), ''), '15s')::interval;
+BEGIN
+    IF kind = 'alertmanager' THEN
+        RETURN jsonb_build_array(am || jsonb_build_object(
+            'endsAt', kpi_internal.rfc3339(CASE WHEN status = 'resolved' THEN a.resolved_at ELSE now() + 4 * every END),
+            'generatorURL', ''));
+    ELSIF kind = 'slack' THEN
+        RETURN jsonb_build_object(
+            'text', format('[%s:%s] %s: %s', upper(status), a.severity, am->'labels'->>'alertname', a.message),
+            'blocks', jsonb_build_array(jsonb_build_object(
+                'type', 'section',
+                'text', jsonb_build_object('type', 'mrkdwn', 'text',
+                    format(E'*[%s:%s] %s*\n%s%s', upper(status), a.severity, am->'labels'->>'alertname', a.message,
+                           CASE WHEN a.labels <> '{}' THEN E'\n`' || a.labels::text || '`' ELSE '' END)))));
+    END IF;
+    RETURN jsonb_build_object(
+        'version', '4',
+        'receiver', receiver,
+        'status', status,
+        'groupKey', format('{}:{alertname=%s}', to_json(am->'labels'->>'alertname')::text),
+        'truncatedAlerts', 0,
+        'groupLabels', jsonb_build_object('alertname', am->'labels'->>'alertname'),
+        'commonLabels', am->'labels',
+        'commonAnnotations', am->'annotations',
+        'externalURL', '',
+        'alerts', jsonb_build_array(am || jsonb_build_object(
+            'status', status,
+            'endsAt', CASE WHEN status = 'resolved' THEN kpi_internal.rfc3339(a.resolved_at) ELSE '0001-01-01T00:00:00Z' END,
+            'generatorURL', '',
+            'fingerprint', a.fingerprint)));
+END
+$$;
+
+-- The due deliveries, locked for this session (others skip them), with
+-- where and what to send.
+CREATE FUNCTION kpi_internal.claim_deliveries(max integer)
+RETURNS TABLE (notification_id bigint, receiver_id bigint, receiver text, url text, headers jsonb, body text,
+               attempts integer)
+LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$
+    -- deliveries whose notification or alert is gone cannot be sent
+    DELETE FROM kpi.deliveries d
+    WHERE d.status = 'pending'
+      AND NOT EXISTS (SELECT 1 FROM kpi.notifications n JOIN kpi.alerts a ON a.id = n.alert_id
+                      WHERE n.id = d.notification_id);
+    SELECT d.notification_id, d.receiver_id, r.name,
+           CASE WHEN r.kind = 'alertmanager' THEN rtrim(r.url, '/') || '/api/v2/alerts' ELSE r.url END,
+           r.headers, kpi_internal.delivery_body(r.kind, r.name, n, a)::text, d.attempts
+    FROM kpi.deliveries d
+    JOIN kpi.alert_receivers r ON r.id = d.receiver_id
+    JOIN kpi.notifications n ON n.id = d.notification_id
+    JOIN kpi.alerts a ON a.id = n.alert_id
+    WHERE d.status = 'pending' AND d.next_attempt_at <= now() AND r.enabled
+    ORDER BY d.next_attempt_at, d.notification_id, d.receiver_id
+    LIMIT max
+    FOR UPDATE OF d SKIP LOCKED
+$$;
+
+-- One attempt's outcome: delivered on a 2xx; otherwise tried again after
+-- retry_ms, or failed once the notification is older than
+-- kpi.delivery_max_age. Returns the delivery's status.
+CREATE FUNCTION kpi_internal.record_delivery(notification_id bigint, receiver_id bigint, status_code integer,
+                                             error text, duration_ms float8, retry_ms bigint) RETURNS text
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    max_age interval := coalesce(nullif(current_setting('kpi.delivery_max_age', true), ''), '1d')::interval;
+    ok boolean := status_code BETWEEN 200 AND 299;
+    st text;
+BEGIN
+    INSERT INTO kpi.delivery_attempts (notification_id, receiver_id, status_code, error, duration_ms)
+    VALUES (record_delivery.notification_id, record_delivery.receiver_id, record_delivery.status_code,
+            CASE WHEN ok THEN NULL ELSE coalesce(record_delivery.error, format('HTTP %s', record_delivery.status_code)) END,
+            record_delivery.duration_ms);
+    UPDATE kpi.deliveries d SET
+        attempts = d.attempts + 1,
+        status = CASE WHEN ok THEN 'delivered' WHEN d.created_at + max_age <= now() THEN 'failed' ELSE 'pending' END,
+        delivered_at = CASE WHEN ok THEN now() END,
+        next_attempt_at = CASE WHEN ok THEN d.next_attempt_at ELSE now() + retry_ms * interval '1 millisecond' END,
+        last_error = CASE WHEN ok THEN NULL ELSE coalesce(record_delivery.error, format('HTTP %s', record_delivery.status_code)) END
+    WHERE d.notification_id = record_delivery.notification_id AND d.receiver_id = record_delivery.receiver_id
+    RETURNING d.status INTO st;
+    -- the outbox row is done when no receiver still waits for it
+    UPDATE kpi.notifications n SET delivered_at = now()
+    WHERE n.id = record_delivery.notification_id AND n.delivered_at IS NULL
+      AND NOT EXISTS (SELECT 1 FROM kpi.deliveries d WHERE d.notification_id = n.id AND d.status = 'pending');
+    RETURN st;
+END
+$$;
+
+CREATE VIEW kpi.delivery_status AS
+SELECT r.name AS receiver, r.kind, r.enabled,
+       count(d.*) FILTER (WHERE d.status = 'pending') AS pending,
+       count(d.*) FILTER (WHERE d.status = 'delivered' AND d.delivered_at > now() - interval '1 hour') AS delivered_last_hour,
+       (SELECT count(*) FROM kpi.delivery_attempts t
+        WHERE t.receiver_id = r.id AND t.attempted_at > now() - interval '1 hour' AND t.error IS NOT NULL) AS failed_attempts_last_hour,
+       count(d.*) FILTER (WHERE d.status = 'failed') AS given_up,
+       (SELECT t.error FROM kpi.delivery_attempts t WHERE t.receiver_id = r.id AND t.error IS NOT NULL
+        ORDER BY t.id DESC LIMIT 1) AS last_error,
+       now() - min(d.created_at) FILTER (WHERE d.status = 'pending') AS oldest_undelivered_age
+FROM kpi.alert_receivers r
+LEFT JOIN kpi.deliveries d ON d.receiver_id = r.id
+GROUP BY r.id, r.name, r.kind, r.enabled;
+
+-- the 'delivery' job kind and its built-in job: every 5 seconds, while a
+-- receiver exists (with none, a run costs one index probe)
+CREATE FUNCTION kpi_internal.run_delivery_job(config jsonb, OUT rows bigint, OUT buckets bigint, OUT more boolean)
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    batch integer := coalesce((config->>'batch')::integer, 100);
+BEGIN
+    rows := 0;
+    buckets := 0;
+    more := false;
+    IF NOT EXISTS (SELECT 1 FROM kpi.deliveries d WHERE d.status = 'pending' AND d.next_attempt_at <= now()) THEN
+        RETURN;
+    END IF;
+    SELECT count(*) INTO rows FROM kpi.deliver_now(batch);
+    -- a full batch: run again at once for the rest
+    more := rows >= batch;
+END
+$$;
+COMMENT ON FUNCTION kpi_internal.run_delivery_job(jsonb) IS 'Internal: runs the delivery job (kpi.deliver_now)';
+SELECT kpi_internal.register_job_kind('delivery', 'kpi_internal.run_delivery_job(jsonb)', NULL, false,
+                                      'Sends the alert notifications to the receivers');
+INSERT INTO kpi.jobs (kind, config, schedule_interval, builtin) VALUES ('delivery', '{}', '5 seconds', true);
+
+SELECT pg_catalog.pg_extension_config_dump('kpi.alert_receivers', '');
+SELECT pg_catalog.pg_extension_config_dump('kpi.alert_receivers_id_seq', '');
+
+COMMENT ON FUNCTION kpi_internal.receiver_url_problem(text) IS 'Internal: why a receiver URL is not acceptable (kpi_core::delivery::url_problem), NULL when it is';
+COMMENT ON FUNCTION kpi.deliver_now(integer) IS
+    'Sends the alert deliveries that are due (at most max, default 100) and records each attempt; the built-in delivery job runs it every 5 seconds';
+COMMENT ON COLUMN kpi.delivery_status.receiver IS 'Receiver name';
+COMMENT ON COLUMN kpi.delivery_status.kind IS 'webhook, slack or alertmanager';
+COMMENT ON COLUMN kpi.delivery_status.enabled IS 'Whether the receiver is enabled';
+COMMENT ON COLUMN kpi.delivery_status.pending IS 'Deliveries not yet sent (due or waiting for a retry)';
+COMMENT ON COLUMN kpi.delivery_status.delivered_last_hour IS 'Deliveries answered with a 2xx in the last hour';
+COMMENT ON COLUMN kpi.delivery_status.failed_attempts_last_hour IS 'Attempts that failed in the last hour';
+COMMENT ON COLUMN kpi.delivery_status.given_up IS 'Deliveries given up after kpi.delivery_max_age';
+COMMENT ON COLUMN kpi.delivery_status.last_error IS 'The last failed attempt''s error';
+COMMENT ON COLUMN kpi.delivery_status.oldest_undelivered_age IS 'Age of the oldest pending delivery';
+COMMENT ON VIEW kpi.delivery_status IS
+    'Per receiver: deliveries pending, delivered in the last hour, failed attempts in the last hour, given up, the last error and the oldest undelivered age';
+COMMENT ON FUNCTION kpi_internal.check_alert_receiver() IS 'Internal: trigger checking an alert receiver''s config';
+COMMENT ON FUNCTION kpi_internal.queue_deliveries() IS 'Internal: queues each new notification for the receivers whose matchers select it';
+COMMENT ON FUNCTION kpi_internal.rfc3339(timestamptz) IS 'Internal: a timestamp as RFC 3339 in UTC';
+COMMENT ON FUNCTION kpi_internal.alertmanager_alert(kpi.alerts) IS 'Internal: an alert''s labels, annotations and start as Alertmanager sees them';
+COMMENT ON FUNCTION kpi_internal.delivery_body(text, text, kpi.notifications, kpi.alerts) IS 'Internal: the JSON body a receiver of this kind gets for a notification';
+COMMENT ON FUNCTION kpi_internal.claim_deliveries(integer) IS 'Internal: locks and returns the due deliveries with their URL, headers and body';
+COMMENT ON FUNCTION kpi_internal.record_delivery(bigint, bigint, integer, text, float8, bigint) IS 'Internal: records a delivery attempt and its outcome (delivered, retried later, or given up)';
+COMMENT ON COLUMN kpi.alert_receivers.id IS 'Receiver id';
+COMMENT ON COLUMN kpi.alert_receivers.name IS 'Unique name (the receiver of Alertmanager''s webhook JSON)';
+COMMENT ON COLUMN kpi.alert_receivers.kind IS 'webhook (Alertmanager''s webhook JSON, version 4), slack (incoming webhook) or alertmanager (POST /api/v2/alerts)';
+COMMENT ON COLUMN kpi.alert_receivers.url IS 'http(s) URL: the webhook, or the Alertmanager''s base URL';
+COMMENT ON COLUMN kpi.alert_receivers.headers IS 'HTTP headers sent with every delivery (e.g. Authorization); never in a body';
+COMMENT ON COLUMN kpi.alert_receivers.matchers IS 'Which notifications: metric, severity, source, rule and labels (contained), as for silences; {} is all';
+COMMENT ON COLUMN kpi.alert_receivers.repeat_interval IS 'How often a still-firing alert is sent again';
+COMMENT ON COLUMN kpi.alert_receivers.send_resolved IS 'Whether resolutions are sent too';
+COMMENT ON COLUMN kpi.alert_receivers.enabled IS 'false: nothing is queued or sent';
+COMMENT ON COLUMN kpi.alert_receivers.created_at IS 'When the receiver was added';
+COMMENT ON COLUMN kpi.deliveries.notification_id IS 'The notification (kpi.notifications.id)';
+COMMENT ON COLUMN kpi.deliveries.receiver_id IS 'The receiver (kpi.alert_receivers.id)';
+COMMENT ON COLUMN kpi.deliveries.status IS 'pending, delivered or failed (given up after kpi.delivery_max_age)';
+COMMENT ON COLUMN kpi.deliveries.attempts IS 'Attempts so far';
+COMMENT ON COLUMN kpi.deliveries.next_attempt_at IS 'When it is due (backoff after a failure)';
+COMMENT ON COLUMN kpi.deliveries.delivered_at IS 'When a 2xx answer was received';
+COMMENT ON COLUMN kpi.deliveries.last_error IS 'Why the last attempt failed';
+COMMENT ON COLUMN kpi.deliveries.created_at IS 'When it was queued';
+COMMENT ON COLUMN kpi.delivery_attempts.id IS 'Attempt id';
+COMMENT ON COLUMN kpi.delivery_attempts.notification_id IS 'The notification';
+COMMENT ON COLUMN kpi.delivery_attempts.receiver_id IS 'The receiver';
+COMMENT ON COLUMN kpi.delivery_attempts.attempted_at IS 'When it was made';
+COMMENT ON COLUMN kpi.delivery_attempts.status_code IS 'HTTP status (NULL when no answer)';
+COMMENT ON COLUMN kpi.delivery_attempts.error IS 'NULL for a 2xx; otherwise the HTTP status or the transport error';
+COMMENT ON COLUMN kpi.delivery_attempts.duration_ms IS 'How long the request took';
