@@ -218,6 +218,7 @@ CREATE TABLE kpi.notifications (
     delivered_at  timestamptz
 );
 CREATE INDEX notifications_undelivered_idx ON kpi.notifications (created_at) WHERE delivered_at IS NULL;
+CREATE INDEX notifications_alert_idx ON kpi.notifications (alert_id);
 COMMENT ON TABLE kpi.notifications IS 'Outbox of alert notifications (firing, escalated, resolved), written with the alert change';
 COMMENT ON COLUMN kpi.notifications.id IS 'Notification id, in the order they were written';
 COMMENT ON COLUMN kpi.notifications.alert_id IS 'The alert (kpi.alerts.id)';

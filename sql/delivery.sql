@@ -180,16 +180,19 @@ $$;
 -- The body a receiver gets for a notification: webhook (Alertmanager's
 -- webhook JSON, version 4), slack (an incoming-webhook message) or
 -- alertmanager (the alerts array of POST /api/v2/alerts; a firing alert
--- ends in 4 evaluation intervals unless re-sent, a resolved one at its
--- resolution).
+-- ends in 4 times the longer of kpi.alert_interval and
+-- kpi.alertmanager_resend unless re-sent, a resolved one at its resolution).
 CREATE FUNCTION kpi_internal.delivery_body(kind text, receiver text, n kpi.notifications, a kpi.alerts) RETURNS jsonb
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     am jsonb := kpi_internal.alertmanager_alert(a);
     status text := CASE WHEN n.event = 'resolved' THEN 'resolved' ELSE 'firing' END;
-    every interval := coalesce(nullif(current_setting('kpi.alert_interval', true), ''), '15s')::interval;
+    every interval := greatest(coalesce(nullif(current_setting('kpi.alert_interval', true), ''), '15s')::interval,
+                               coalesce(nullif(current_setting('kpi.alertmanager_resend', true), ''), '1min')::interval);
 BEGIN
     IF kind = 'alertmanager' THEN
+        -- as Prometheus: valid for 4 times the longer of the evaluation
+        -- interval and the re-send delay, re-sent before it runs out
         RETURN jsonb_build_array(am || jsonb_build_object(
             'endsAt', kpi_internal.rfc3339(CASE WHEN status = 'resolved' THEN a.resolved_at ELSE now() + 4 * every END),
             'generatorURL', ''));
@@ -220,12 +223,41 @@ BEGIN
 END
 $$;
 
+-- Re-sends while an alert fires: its latest notification, delivered to a
+-- receiver longer ago than the receiver's repeat_interval (0: never), or
+-- than kpi.alertmanager_resend for an Alertmanager (which otherwise ends the
+-- alert at its endsAt), is queued again; the body is built from the alert
+-- as it is now. Returns how many.
+CREATE FUNCTION kpi_internal.queue_repeats() RETURNS bigint
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    resend interval := coalesce(nullif(current_setting('kpi.alertmanager_resend', true), ''), '1min')::interval;
+    n bigint;
+BEGIN
+    UPDATE kpi.deliveries d SET status = 'pending', next_attempt_at = now(), attempts = 0, last_error = NULL,
+                                delivered_at = NULL, created_at = now()
+    FROM kpi.alerts a
+    JOIN LATERAL (SELECT max(x.id) AS id FROM kpi.notifications x WHERE x.alert_id = a.id) last ON true
+    JOIN kpi.notifications nt ON nt.id = last.id AND nt.event = 'firing'
+    JOIN kpi.alert_receivers r ON r.enabled
+    WHERE a.state = 'firing'
+      AND d.notification_id = nt.id AND d.receiver_id = r.id AND d.status = 'delivered'
+      AND d.delivered_at <= now() - CASE WHEN r.kind = 'alertmanager' THEN resend ELSE r.repeat_interval END
+      AND (r.kind = 'alertmanager' OR r.repeat_interval > interval '0');
+    GET DIAGNOSTICS n = ROW_COUNT;
+    RETURN n;
+END
+$$;
+COMMENT ON FUNCTION kpi_internal.queue_repeats() IS
+    'Internal: queues again the latest notification of firing alerts for receivers whose repeat_interval (or kpi.alertmanager_resend) has passed';
+
 -- The due deliveries, locked for this session (others skip them), with
 -- where and what to send.
 CREATE FUNCTION kpi_internal.claim_deliveries(max integer)
 RETURNS TABLE (notification_id bigint, receiver_id bigint, receiver text, url text, headers jsonb, body text,
                attempts integer)
 LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$
+    SELECT kpi_internal.queue_repeats();
     -- deliveries whose notification or alert is gone cannot be sent
     DELETE FROM kpi.deliveries d
     WHERE d.status = 'pending'
@@ -299,6 +331,7 @@ BEGIN
     rows := 0;
     buckets := 0;
     more := false;
+    PERFORM kpi_internal.queue_repeats();
     IF NOT EXISTS (SELECT 1 FROM kpi.deliveries d WHERE d.status = 'pending' AND d.next_attempt_at <= now()) THEN
         RETURN;
     END IF;
@@ -342,7 +375,7 @@ COMMENT ON COLUMN kpi.alert_receivers.kind IS 'webhook (Alertmanager''s webhook 
 COMMENT ON COLUMN kpi.alert_receivers.url IS 'http(s) URL: the webhook, or the Alertmanager''s base URL';
 COMMENT ON COLUMN kpi.alert_receivers.headers IS 'HTTP headers sent with every delivery (e.g. Authorization); never in a body';
 COMMENT ON COLUMN kpi.alert_receivers.matchers IS 'Which notifications: metric, severity, source, rule and labels (contained), as for silences; {} is all';
-COMMENT ON COLUMN kpi.alert_receivers.repeat_interval IS 'How often a still-firing alert is sent again';
+COMMENT ON COLUMN kpi.alert_receivers.repeat_interval IS 'How often a still-firing alert is sent again (0: never; Alertmanagers get kpi.alertmanager_resend)';
 COMMENT ON COLUMN kpi.alert_receivers.send_resolved IS 'Whether resolutions are sent too';
 COMMENT ON COLUMN kpi.alert_receivers.enabled IS 'false: nothing is queued or sent';
 COMMENT ON COLUMN kpi.alert_receivers.created_at IS 'When the receiver was added';

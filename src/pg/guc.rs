@@ -33,6 +33,9 @@ pub static DELIVERY_TIMEOUT: GucSetting<i32> = GucSetting::<i32>::new(5000);
 /// `kpi.delivery_max_age`: seconds a notification is retried before it is given up.
 pub static DELIVERY_MAX_AGE: GucSetting<i32> = GucSetting::<i32>::new(86_400);
 
+/// `kpi.alertmanager_resend`: seconds between re-sends of a firing alert to an Alertmanager.
+pub static ALERTMANAGER_RESEND: GucSetting<i32> = GucSetting::<i32>::new(60);
+
 /// `kpi.enabled`: whether the background workers run jobs.
 pub static ENABLED: GucSetting<bool> = GucSetting::<bool>::new(true);
 
@@ -81,6 +84,16 @@ pub fn init() {
         600_000,
         GucContext::Userset,
         GucFlags::UNIT_MS,
+    );
+    GucRegistry::define_int_guc(
+        c"kpi.alertmanager_resend",
+        c"Time between re-sends of a firing alert to an Alertmanager receiver.",
+        c"Alertmanager ends an alert that is not re-sent before its endsAt (4 times the longer of this and kpi.alert_interval).",
+        &ALERTMANAGER_RESEND,
+        1,
+        86_400,
+        GucContext::Userset,
+        GucFlags::UNIT_S,
     );
     GucRegistry::define_int_guc(
         c"kpi.delivery_max_age",

@@ -59,6 +59,18 @@ FROM kpi.deliveries d JOIN kpi.alert_receivers r ON r.id = d.receiver_id ORDER B
 SELECT count(*) AS nothing_due_yet FROM kpi.deliver_now();
 SELECT receiver, kind, enabled, pending, delivered_last_hour, failed_attempts_last_hour >= 2 AS failing, given_up,
        last_error IS NOT NULL AS has_last_error FROM kpi.delivery_status ORDER BY 1;
+-- re-sends while firing: after repeat_interval (4 hours by default; 0 never) or, to an
+-- Alertmanager, after kpi.alertmanager_resend (1 minute)
+SELECT kpi.add_receiver('once', 'webhook', 'http://127.0.0.1:1/once', repeat_interval => '0') > 0 AS once;
+INSERT INTO kpi.deliveries (notification_id, receiver_id)
+SELECT n.id, r.id FROM kpi.notifications n, kpi.alert_receivers r WHERE r.name = 'once';
+UPDATE kpi.deliveries SET status = 'delivered', delivered_at = now() - interval '2 minutes', attempts = 1;
+SELECT kpi_internal.queue_repeats() AS requeued_after_2_minutes;
+SELECT r.name, d.status, d.attempts FROM kpi.deliveries d JOIN kpi.alert_receivers r ON r.id = d.receiver_id ORDER BY 1, d.notification_id;
+UPDATE kpi.deliveries SET status = 'delivered', delivered_at = now() - interval '5 hours', attempts = 1;
+SELECT kpi_internal.queue_repeats() AS requeued_after_5_hours;
+SELECT r.name, d.status FROM kpi.deliveries d JOIN kpi.alert_receivers r ON r.id = d.receiver_id ORDER BY 1, d.notification_id;
+SELECT kpi.drop_receiver('once');
 -- a resolution goes to "all" and "am", not to "oncall" (send_resolved false)
 INSERT INTO kpi.metrics (metric, value, ts, tags) VALUES ('lat', 100, '2026-01-01 12:01:00+00', '{"host": "b"}');
 SELECT rule, series, state FROM kpi.evaluate_alerts('2026-01-01 12:01:30+00') WHERE state = 'resolved';
