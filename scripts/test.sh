@@ -4,7 +4,7 @@
 # and client-side integration tests against a real server with pg_kpi preloaded.
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
-setup_toolchain python3-venv
+setup_toolchain python3-venv prometheus-alertmanager
 
 log "cargo fmt --check"
 cargo fmt --all -- --check

@@ -1,8 +1,9 @@
--- Alert delivery (first part of the delivery feature): receivers, the
--- delivery queue fed by the notification outbox, the bodies each kind of
--- receiver understands (Alertmanager's webhook format, Slack's incoming
--- webhooks, Alertmanager's API), every attempt, and kpi.deliver_now
--- (src/delivery.rs) that sends what is due with retries and backoff.
+-- Alert delivery: receivers, the delivery queue fed by the notification
+-- outbox, the bodies each kind of receiver understands (Alertmanager's
+-- webhook format, Slack's incoming webhooks, Alertmanager's API), every
+-- attempt, and the sending (src/delivery.rs): the delivery worker of each
+-- database with a receiver, or kpi.deliver_now from any session, with
+-- retries and backoff.
 
 CREATE TABLE kpi.alert_receivers (
     id               bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
@@ -105,7 +106,7 @@ COMMENT ON FUNCTION kpi.drop_receiver(text) IS 'Drops an alert receiver and its 
 -- The queue: one row per notification and receiver it goes to.
 CREATE TABLE kpi.deliveries (
     -- no foreign key to the outbox: it may be pruned or truncated; a delivery
-    -- whose notification is gone is dropped by kpi_internal.claim_deliveries
+    -- whose notification is gone is dropped by kpi_internal.delivery_housekeeping
     notification_id  bigint NOT NULL,
     receiver_id      bigint NOT NULL REFERENCES kpi.alert_receivers (id) ON DELETE CASCADE,
     status           text NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'delivered', 'failed')),
@@ -116,8 +117,9 @@ CREATE TABLE kpi.deliveries (
     created_at       timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (notification_id, receiver_id)
 );
-CREATE INDEX deliveries_due_idx ON kpi.deliveries (next_attempt_at) WHERE status = 'pending';
+CREATE INDEX deliveries_due_idx ON kpi.deliveries (receiver_id, next_attempt_at, notification_id) WHERE status = 'pending';
 CREATE INDEX deliveries_receiver_idx ON kpi.deliveries (receiver_id, status);
+CREATE INDEX deliveries_done_idx ON kpi.deliveries (coalesce(delivered_at, created_at)) WHERE status <> 'pending';
 COMMENT ON TABLE kpi.deliveries IS 'Delivery queue: each notification to each receiver whose matchers select it';
 
 CREATE TABLE kpi.delivery_attempts (
@@ -130,18 +132,23 @@ CREATE TABLE kpi.delivery_attempts (
     duration_ms      double precision
 );
 CREATE INDEX delivery_attempts_receiver_idx ON kpi.delivery_attempts (receiver_id, attempted_at);
+CREATE INDEX delivery_attempts_at_idx ON kpi.delivery_attempts (attempted_at);
 COMMENT ON TABLE kpi.delivery_attempts IS 'Every delivery attempt: HTTP status or error, and how long it took';
 
 -- every notification is queued for the enabled receivers that select it
 CREATE FUNCTION kpi_internal.queue_deliveries() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
+    IF NOT EXISTS (SELECT 1 FROM kpi.alert_receivers r WHERE r.enabled) THEN
+        RETURN NULL;
+    END IF;
+    -- the payload is the alert as it was notified (what the matchers read),
+    -- so no lookup in kpi.alerts per notification
     INSERT INTO kpi.deliveries (notification_id, receiver_id)
     SELECT n.id, r.id
     FROM new_notifications n
-    JOIN kpi.alerts a ON a.id = n.alert_id
     JOIN kpi.alert_receivers r ON r.enabled AND (n.event <> 'resolved' OR r.send_resolved)
-    WHERE kpi_internal.alert_matches(r.matchers, a)
+    WHERE kpi_internal.alert_matches(r.matchers, jsonb_populate_record(NULL::kpi.alerts, n.payload))
     ON CONFLICT DO NOTHING;
     RETURN NULL;
 END
@@ -150,25 +157,51 @@ CREATE TRIGGER notifications_queue_deliveries AFTER INSERT ON kpi.notifications
     REFERENCING NEW TABLE AS new_notifications
     FOR EACH STATEMENT EXECUTE FUNCTION kpi_internal.queue_deliveries();
 
+-- new deliveries, and new or changed receivers, wake the database's delivery
+-- worker when the transaction commits (or have the launcher start one)
+CREATE FUNCTION kpi_internal.wake_delivery_trigger() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    PERFORM kpi_internal.wake_delivery();
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER deliveries_wake AFTER INSERT ON kpi.deliveries
+    FOR EACH STATEMENT EXECUTE FUNCTION kpi_internal.wake_delivery_trigger();
+CREATE TRIGGER alert_receivers_wake AFTER INSERT OR UPDATE ON kpi.alert_receivers
+    FOR EACH STATEMENT EXECUTE FUNCTION kpi_internal.wake_delivery_trigger();
+
 -- a timestamp as RFC 3339 in UTC, as Alertmanager writes them
 CREATE FUNCTION kpi_internal.rfc3339(ts timestamptz) RETURNS text
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
     SELECT to_char($1 AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
 $$;
 
--- An alert as Alertmanager sees one: labels (alertname, severity, metric,
--- the rule's labels and the series' tags, all strings) and annotations (the
--- message as summary, the rule's other annotations rendered).
+-- A label or annotation name as Alertmanager accepts it
+-- ([a-zA-Z_][a-zA-Z0-9_]*): other characters become _, a leading digit gets a _.
+CREATE FUNCTION kpi_internal.label_name(name text) RETURNS text
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
+    SELECT CASE WHEN n ~ '^[0-9]' OR n = '' THEN '_' || n ELSE n END
+    FROM (SELECT regexp_replace($1, '[^a-zA-Z0-9_]', '_', 'g') AS n) x
+$$;
+
+-- An alert as Alertmanager sees one: labels (the rule's labels and the
+-- series' tags, all strings, empty ones left out as Prometheus does, then
+-- alertname, severity, metric and source) and annotations (the message as
+-- summary, the rule's other annotations rendered), names made valid for
+-- Alertmanager.
 CREATE FUNCTION kpi_internal.alertmanager_alert(a kpi.alerts) RETURNS jsonb
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
     SELECT jsonb_build_object(
-        'labels', coalesce((SELECT jsonb_object_agg(l.key, l.value)
+        'labels', coalesce((SELECT jsonb_object_agg(kpi_internal.label_name(l.key), l.value)
                             FROM (SELECT t.key, CASE WHEN jsonb_typeof(t.value) = 'string' THEN t.value
                                                      ELSE to_jsonb(t.value::text) END AS value
-                                  FROM jsonb_each(coalesce(ru.labels, '{}') || a.labels) t) l), '{}')
+                                  FROM jsonb_each(coalesce(ru.labels, '{}') || a.labels) t
+                                  WHERE jsonb_typeof(t.value) <> 'null' AND t.value <> '""') l), '{}')
                   || jsonb_build_object('alertname', coalesce(ru.name, a.metric), 'severity', a.severity::text,
                                         'metric', a.metric, 'source', a.source),
-        'annotations', coalesce((SELECT jsonb_object_agg(t.key, kpi_internal.render_template(t.value #>> '{}', ru.name,
+        'annotations', coalesce((SELECT jsonb_object_agg(kpi_internal.label_name(t.key),
+                                                         kpi_internal.render_template(t.value #>> '{}', ru.name,
                                                          a.metric, a.value, a.threshold, a.severity::text, a.labels))
                                  FROM jsonb_each(coalesce(ru.annotations, '{}')) t WHERE t.key <> 'summary'), '{}')
                        || jsonb_build_object('summary', a.message),
@@ -251,59 +284,95 @@ $$;
 COMMENT ON FUNCTION kpi_internal.queue_repeats() IS
     'Internal: queues again the latest notification of firing alerts for receivers whose repeat_interval (or kpi.alertmanager_resend) has passed';
 
--- The due deliveries, locked for this session (others skip them), with
--- where and what to send.
-CREATE FUNCTION kpi_internal.claim_deliveries(max integer)
-RETURNS TABLE (notification_id bigint, receiver_id bigint, receiver text, url text, headers jsonb, body text,
-               attempts integer)
-LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$
-    SELECT kpi_internal.queue_repeats();
-    -- deliveries whose notification or alert is gone cannot be sent
+-- Housekeeping before sending: re-sends of firing alerts, deliveries whose
+-- notification or alert is gone (the outbox was pruned or truncated), and
+-- finished deliveries and attempts older than kpi.delivery_retention (the
+-- latest delivery of a firing alert is kept: re-sends start from it).
+CREATE FUNCTION kpi_internal.delivery_housekeeping(prune boolean DEFAULT true) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    keep interval := coalesce(nullif(current_setting('kpi.delivery_retention', true), ''), '7d')::interval;
+BEGIN
+    PERFORM kpi_internal.queue_repeats();
     DELETE FROM kpi.deliveries d
     WHERE d.status = 'pending'
       AND NOT EXISTS (SELECT 1 FROM kpi.notifications n JOIN kpi.alerts a ON a.id = n.alert_id
                       WHERE n.id = d.notification_id);
-    SELECT d.notification_id, d.receiver_id, r.name,
+    IF prune THEN
+        DELETE FROM kpi.deliveries d
+        WHERE d.status <> 'pending' AND coalesce(d.delivered_at, d.created_at) < now() - keep
+          AND NOT EXISTS (SELECT 1 FROM kpi.notifications n JOIN kpi.alerts a ON a.id = n.alert_id
+                          WHERE n.id = d.notification_id AND a.state = 'firing');
+        DELETE FROM kpi.delivery_attempts t WHERE t.attempted_at < now() - keep;
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION kpi_internal.delivery_housekeeping(boolean) IS
+    'Internal: queues re-sends, drops deliveries whose notification is gone and (prune) finished deliveries and attempts older than kpi.delivery_retention';
+
+-- The due deliveries, at most per_receiver of each enabled receiver (so a
+-- receiver with a backlog does not crowd the others out), locked for this
+-- session (others skip them), with where and what to send.
+CREATE FUNCTION kpi_internal.claim_deliveries(per_receiver integer)
+RETURNS TABLE (notification_id bigint, receiver_id bigint, receiver text, kind text, url text, headers jsonb,
+               body text, attempts integer, alert_id bigint)
+LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$
+    SELECT d.notification_id, d.receiver_id, r.name, r.kind,
            CASE WHEN r.kind = 'alertmanager' THEN rtrim(r.url, '/') || '/api/v2/alerts' ELSE r.url END,
-           r.headers, kpi_internal.delivery_body(r.kind, r.name, n, a)::text, d.attempts
-    FROM kpi.deliveries d
-    JOIN kpi.alert_receivers r ON r.id = d.receiver_id
+           r.headers, kpi_internal.delivery_body(r.kind, r.name, n, a)::text, d.attempts, a.id
+    FROM kpi.alert_receivers r
+    CROSS JOIN LATERAL (
+        SELECT x.notification_id, x.receiver_id, x.attempts, x.next_attempt_at
+        FROM kpi.deliveries x
+        WHERE x.receiver_id = r.id AND x.status = 'pending' AND x.next_attempt_at <= now()
+        ORDER BY x.next_attempt_at, x.notification_id
+        LIMIT per_receiver
+        FOR UPDATE SKIP LOCKED) d
     JOIN kpi.notifications n ON n.id = d.notification_id
     JOIN kpi.alerts a ON a.id = n.alert_id
-    WHERE d.status = 'pending' AND d.next_attempt_at <= now() AND r.enabled
-    ORDER BY d.next_attempt_at, d.notification_id, d.receiver_id
-    LIMIT max
-    FOR UPDATE OF d SKIP LOCKED
+    WHERE r.enabled
+    ORDER BY r.id, d.next_attempt_at, d.notification_id
 $$;
 
--- One attempt's outcome: delivered on a 2xx; otherwise tried again after
--- retry_ms, or failed once the notification is older than
--- kpi.delivery_max_age. Returns the delivery's status.
-CREATE FUNCTION kpi_internal.record_delivery(notification_id bigint, receiver_id bigint, status_code integer,
-                                             error text, duration_ms float8, retry_ms bigint) RETURNS text
+-- The outcomes of a round, one element per claimed delivery: attempted ones
+-- are recorded (delivered on a 2xx; otherwise tried again after retry_ms,
+-- or failed once the notification is older than kpi.delivery_max_age); the
+-- others were not sent because their receiver was unavailable and wait
+-- retry_ms. Returns each delivery's status.
+CREATE FUNCTION kpi_internal.record_deliveries(notification_ids bigint[], receiver_ids bigint[], status_codes integer[],
+                                               errors text[], durations_ms float8[], retries_ms bigint[],
+                                               attempted boolean[])
+RETURNS TABLE (notification_id bigint, receiver_id bigint, status text)
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     max_age interval := coalesce(nullif(current_setting('kpi.delivery_max_age', true), ''), '1d')::interval;
-    ok boolean := status_code BETWEEN 200 AND 299;
-    st text;
 BEGIN
     INSERT INTO kpi.delivery_attempts (notification_id, receiver_id, status_code, error, duration_ms)
-    VALUES (record_delivery.notification_id, record_delivery.receiver_id, record_delivery.status_code,
-            CASE WHEN ok THEN NULL ELSE coalesce(record_delivery.error, format('HTTP %s', record_delivery.status_code)) END,
-            record_delivery.duration_ms);
+    SELECT o.n, o.r, o.code,
+           CASE WHEN o.code BETWEEN 200 AND 299 THEN NULL ELSE coalesce(o.err, format('HTTP %s', o.code)) END, o.ms
+    FROM unnest(notification_ids, receiver_ids, status_codes, errors, durations_ms, attempted) o(n, r, code, err, ms, tried)
+    WHERE o.tried;
     UPDATE kpi.deliveries d SET
-        attempts = d.attempts + 1,
-        status = CASE WHEN ok THEN 'delivered' WHEN d.created_at + max_age <= now() THEN 'failed' ELSE 'pending' END,
-        delivered_at = CASE WHEN ok THEN now() END,
-        next_attempt_at = CASE WHEN ok THEN d.next_attempt_at ELSE now() + retry_ms * interval '1 millisecond' END,
-        last_error = CASE WHEN ok THEN NULL ELSE coalesce(record_delivery.error, format('HTTP %s', record_delivery.status_code)) END
-    WHERE d.notification_id = record_delivery.notification_id AND d.receiver_id = record_delivery.receiver_id
-    RETURNING d.status INTO st;
-    -- the outbox row is done when no receiver still waits for it
+        attempts = d.attempts + CASE WHEN o.tried THEN 1 ELSE 0 END,
+        status = CASE WHEN NOT o.tried THEN d.status WHEN o.ok THEN 'delivered'
+                      WHEN d.created_at + max_age <= now() THEN 'failed' ELSE 'pending' END,
+        delivered_at = CASE WHEN o.tried AND o.ok THEN now() ELSE d.delivered_at END,
+        next_attempt_at = CASE WHEN o.tried AND o.ok THEN d.next_attempt_at
+                               ELSE now() + o.retry * interval '1 millisecond' END,
+        last_error = CASE WHEN NOT o.tried THEN d.last_error WHEN o.ok THEN NULL
+                          ELSE coalesce(o.err, format('HTTP %s', o.code)) END
+    FROM (SELECT u.*, coalesce(u.code BETWEEN 200 AND 299, false) AS ok
+          FROM unnest(notification_ids, receiver_ids, status_codes, errors, retries_ms, attempted)
+               u(n, r, code, err, retry, tried)) o
+    WHERE d.notification_id = o.n AND d.receiver_id = o.r;
+    -- an outbox row is done when no receiver still waits for it
     UPDATE kpi.notifications n SET delivered_at = now()
-    WHERE n.id = record_delivery.notification_id AND n.delivered_at IS NULL
+    WHERE n.id = ANY (notification_ids) AND n.delivered_at IS NULL
       AND NOT EXISTS (SELECT 1 FROM kpi.deliveries d WHERE d.notification_id = n.id AND d.status = 'pending');
-    RETURN st;
+    RETURN QUERY
+    SELECT d.notification_id, d.receiver_id, d.status
+    FROM unnest(notification_ids, receiver_ids) o(n, r)
+    JOIN kpi.deliveries d ON d.notification_id = o.n AND d.receiver_id = o.r;
 END
 $$;
 
@@ -321,36 +390,14 @@ FROM kpi.alert_receivers r
 LEFT JOIN kpi.deliveries d ON d.receiver_id = r.id
 GROUP BY r.id, r.name, r.kind, r.enabled;
 
--- the 'delivery' job kind and its built-in job: every 5 seconds, while a
--- receiver exists (with none, a run costs one index probe)
-CREATE FUNCTION kpi_internal.run_delivery_job(config jsonb, OUT rows bigint, OUT buckets bigint, OUT more boolean)
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
-DECLARE
-    batch integer := coalesce((config->>'batch')::integer, 100);
-BEGIN
-    rows := 0;
-    buckets := 0;
-    more := false;
-    PERFORM kpi_internal.queue_repeats();
-    IF NOT EXISTS (SELECT 1 FROM kpi.deliveries d WHERE d.status = 'pending' AND d.next_attempt_at <= now()) THEN
-        RETURN;
-    END IF;
-    SELECT count(*) INTO rows FROM kpi.deliver_now(batch);
-    -- a full batch: run again at once for the rest
-    more := rows >= batch;
-END
-$$;
-COMMENT ON FUNCTION kpi_internal.run_delivery_job(jsonb) IS 'Internal: runs the delivery job (kpi.deliver_now)';
-SELECT kpi_internal.register_job_kind('delivery', 'kpi_internal.run_delivery_job(jsonb)', NULL, false,
-                                      'Sends the alert notifications to the receivers');
-INSERT INTO kpi.jobs (kind, config, schedule_interval, builtin) VALUES ('delivery', '{}', '5 seconds', true);
-
 SELECT pg_catalog.pg_extension_config_dump('kpi.alert_receivers', '');
 SELECT pg_catalog.pg_extension_config_dump('kpi.alert_receivers_id_seq', '');
 
 COMMENT ON FUNCTION kpi_internal.receiver_url_problem(text) IS 'Internal: why a receiver URL is not acceptable (kpi_core::delivery::url_problem), NULL when it is';
 COMMENT ON FUNCTION kpi.deliver_now(integer) IS
-    'Sends the alert deliveries that are due (at most max, default 100) and records each attempt; the built-in delivery job runs it every 5 seconds';
+    'Sends the alert deliveries that are due (at most max per receiver, default 100) and records each attempt; the delivery worker does the same on its own';
+COMMENT ON FUNCTION kpi_internal.wake_delivery() IS 'Internal: wakes the database''s delivery worker (or has the launcher start one) when the transaction commits';
+COMMENT ON FUNCTION kpi_internal.wake_delivery_trigger() IS 'Internal: trigger waking the delivery worker after new deliveries or receiver changes';
 COMMENT ON COLUMN kpi.delivery_status.receiver IS 'Receiver name';
 COMMENT ON COLUMN kpi.delivery_status.kind IS 'webhook, slack or alertmanager';
 COMMENT ON COLUMN kpi.delivery_status.enabled IS 'Whether the receiver is enabled';
@@ -365,10 +412,11 @@ COMMENT ON VIEW kpi.delivery_status IS
 COMMENT ON FUNCTION kpi_internal.check_alert_receiver() IS 'Internal: trigger checking an alert receiver''s config';
 COMMENT ON FUNCTION kpi_internal.queue_deliveries() IS 'Internal: queues each new notification for the receivers whose matchers select it';
 COMMENT ON FUNCTION kpi_internal.rfc3339(timestamptz) IS 'Internal: a timestamp as RFC 3339 in UTC';
+COMMENT ON FUNCTION kpi_internal.label_name(text) IS 'Internal: a label or annotation name made valid for Alertmanager ([a-zA-Z_][a-zA-Z0-9_]*)';
 COMMENT ON FUNCTION kpi_internal.alertmanager_alert(kpi.alerts) IS 'Internal: an alert''s labels, annotations and start as Alertmanager sees them';
 COMMENT ON FUNCTION kpi_internal.delivery_body(text, text, kpi.notifications, kpi.alerts) IS 'Internal: the JSON body a receiver of this kind gets for a notification';
-COMMENT ON FUNCTION kpi_internal.claim_deliveries(integer) IS 'Internal: locks and returns the due deliveries with their URL, headers and body';
-COMMENT ON FUNCTION kpi_internal.record_delivery(bigint, bigint, integer, text, float8, bigint) IS 'Internal: records a delivery attempt and its outcome (delivered, retried later, or given up)';
+COMMENT ON FUNCTION kpi_internal.claim_deliveries(integer) IS 'Internal: locks and returns the due deliveries (at most per_receiver of each receiver) with their URL, headers and body';
+COMMENT ON FUNCTION kpi_internal.record_deliveries(bigint[], bigint[], integer[], text[], float8[], bigint[], boolean[]) IS 'Internal: records a round of delivery attempts and their outcomes (delivered, retried later, or given up)';
 COMMENT ON COLUMN kpi.alert_receivers.id IS 'Receiver id';
 COMMENT ON COLUMN kpi.alert_receivers.name IS 'Unique name (the receiver of Alertmanager''s webhook JSON)';
 COMMENT ON COLUMN kpi.alert_receivers.kind IS 'webhook (Alertmanager''s webhook JSON, version 4), slack (incoming webhook) or alertmanager (POST /api/v2/alerts)';

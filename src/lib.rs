@@ -261,7 +261,8 @@ extension_sql_file!(
         "alerts",
         "rules",
         delivery::receiver_url_problem,
-        delivery::deliver_now
+        delivery::deliver_now,
+        delivery::wake_delivery
     ]
 );
 

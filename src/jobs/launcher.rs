@@ -18,7 +18,12 @@
 //!   its tablespace) and needs every other connection gone; the
 //!   ProcessUtility hook sets it, stops the worker, and clears it afterwards;
 //! - `wake`: bumped by `CREATE EXTENSION`, so a worker that looked for the
-//!   extension just before the commit does not rule the database out.
+//!   extension just before the commit does not rule the database out;
+//! - `delivery_*`: the database's delivery worker (src/delivery/worker.rs),
+//!   wanted while an enabled alert receiver exists: a commit that adds a
+//!   receiver or queues deliveries sets its latch, or asks the launcher to
+//!   start it; the job worker asks too when it finds receivers (after a
+//!   restart). It exits when the last receiver is gone.
 //!
 //! Nothing runs while the server is in recovery (the launcher starts once
 //! recovery has finished).
@@ -61,6 +66,13 @@ struct DbSlot {
     active: bool,
     pid: i32,
     wake: u32,
+    /// the database has a receiver: the launcher keeps a delivery worker running
+    delivery_wanted: bool,
+    /// a delivery worker is registered or running (cleared by its exit callback)
+    delivery_active: bool,
+    delivery_pid: i32,
+    /// the delivery worker's latch (in its PGPROC), 0 while none runs
+    delivery_latch: usize,
 }
 
 #[derive(Copy, Clone)]
@@ -97,9 +109,9 @@ impl Registry {
             self.used - 1
         } else {
             // full: forget a database known to lack the extension (it is looked at again)
-            self.dbs
-                .iter()
-                .position(|s| s.state == NO_EXTENSION && !s.active && s.held_by == 0)?
+            self.dbs.iter().position(|s| {
+                s.state == NO_EXTENSION && !s.active && !s.delivery_active && s.held_by == 0
+            })?
         };
         self.dbs[i] = DbSlot {
             oid,
@@ -113,7 +125,7 @@ impl Registry {
         let mut kept = 0;
         for i in 0..self.used {
             let s = self.dbs[i];
-            if alive.contains(&s.oid) || s.active || s.held_by != 0 {
+            if alive.contains(&s.oid) || s.active || s.delivery_active || s.held_by != 0 {
                 self.dbs[kept] = s;
                 kept += 1;
             }
@@ -253,6 +265,23 @@ fn start_worker(db: &Database, role_oid: u32) -> Option<DynamicBackgroundWorker>
         .ok()
 }
 
+fn start_delivery_worker(db: &Database, role_oid: u32) -> Option<DynamicBackgroundWorker> {
+    // SAFETY: reading this process's pid
+    let me = unsafe { pg_sys::MyProcPid };
+    BackgroundWorkerBuilder::new(&format!("pg_kpi delivery for database {}", db.name))
+        .set_type("pg_kpi delivery")
+        .set_library("pg_kpi")
+        .set_function("pg_kpi_delivery_main")
+        .set_argument(Some(pg_sys::Datum::from(db.oid)))
+        .set_extra(&format!("{role_oid} {}", db.name))
+        .enable_spi_access()
+        .set_start_time(BgWorkerStartTime::RecoveryFinished)
+        .set_restart_time(None)
+        .set_notify_pid(me)
+        .load_dynamic()
+        .ok()
+}
+
 #[pg_guard]
 #[no_mangle]
 pub extern "C-unwind" fn pg_kpi_launcher_main(_arg: pg_sys::Datum) {
@@ -268,6 +297,10 @@ pub extern "C-unwind" fn pg_kpi_launcher_main(_arg: pg_sys::Datum) {
     unsafe { pg_sys::before_shmem_exit(Some(launcher_exit), pg_sys::Datum::from(0)) };
     log!("pg_kpi launcher started");
     let mut handles: HashMap<u32, DynamicBackgroundWorker> = HashMap::new();
+    let mut delivery_handles: HashMap<u32, DynamicBackgroundWorker> = HashMap::new();
+    // when each database's delivery worker was last started (a worker that
+    // keeps exiting is started again at most every RESTART_SECONDS)
+    let mut delivery_started: HashMap<u32, std::time::Instant> = HashMap::new();
     // what was already reported, so the log says each thing once
     let mut told_missing: HashSet<String> = HashSet::new();
     let mut told_full: HashSet<u32> = HashSet::new();
@@ -303,6 +336,10 @@ pub extern "C-unwind" fn pg_kpi_launcher_main(_arg: pg_sys::Datum) {
                         alive.contains(oid)
                             && matches!(h.pid(), Ok(_) | Err(BackgroundWorkerStatus::NotYetStarted))
                     });
+                    delivery_handles.retain(|oid, h| {
+                        alive.contains(oid)
+                            && matches!(h.pid(), Ok(_) | Err(BackgroundWorkerStatus::NotYetStarted))
+                    });
                     let max = usize::try_from(MAX_WORKERS.get()).unwrap_or(0);
                     let mut r = REGISTRY.exclusive();
                     for i in 0..r.used {
@@ -310,6 +347,12 @@ pub extern "C-unwind" fn pg_kpi_launcher_main(_arg: pg_sys::Datum) {
                         // a worker that failed before it started never cleared its flag
                         if s.active && s.pid == 0 && !handles.contains_key(&s.oid) {
                             r.dbs[i].active = false;
+                        }
+                        if s.delivery_active
+                            && s.delivery_pid == 0
+                            && !delivery_handles.contains_key(&s.oid)
+                        {
+                            r.dbs[i].delivery_active = false;
                         }
                         // a backend that held the database and died without letting go
                         // SAFETY: kill(pid, 0) only tests whether the process exists
@@ -332,6 +375,30 @@ pub extern "C-unwind" fn pg_kpi_launcher_main(_arg: pg_sys::Datum) {
                             }
                             continue;
                         };
+                        if slot.delivery_wanted
+                            && !slot.delivery_active
+                            && slot.held_by == 0
+                            && slot.state != NO_EXTENSION
+                            && delivery_started
+                                .get(&db.oid)
+                                .is_none_or(|t| t.elapsed().as_secs() >= RESTART_SECONDS)
+                        {
+                            match start_delivery_worker(db, role_oid) {
+                                Some(h) => {
+                                    slot.delivery_active = true;
+                                    delivery_started.insert(db.oid, std::time::Instant::now());
+                                    delivery_handles.insert(db.oid, h);
+                                }
+                                None => {
+                                    if told_full.insert(db.oid) {
+                                        pgrx::warning!(
+                                            "pg_kpi launcher: could not start the delivery worker for database \"{}\"; raise max_worker_processes",
+                                            db.name
+                                        );
+                                    }
+                                }
+                            }
+                        }
                         if slot.active || slot.held_by != 0 || slot.state == NO_EXTENSION {
                             continue;
                         }
@@ -366,7 +433,18 @@ pub extern "C-unwind" fn pg_kpi_launcher_main(_arg: pg_sys::Datum) {
                 }
             }
         }
-        if !BackgroundWorker::wait_latch(Some(Duration::from_secs(LOOK_SECONDS))) {
+        let look = {
+            let r = REGISTRY.share();
+            let throttled = r.dbs[..r.used]
+                .iter()
+                .any(|s| s.delivery_wanted && !s.delivery_active && s.held_by == 0);
+            if throttled {
+                Duration::from_secs(1)
+            } else {
+                Duration::from_secs(LOOK_SECONDS)
+            }
+        };
+        if !BackgroundWorker::wait_latch(Some(look)) {
             // SIGTERM or postmaster death: exit non-zero, so the postmaster
             // starts the launcher again unless it is shutting down; the
             // workers keep running and the next launcher finds them active
@@ -424,6 +502,87 @@ unsafe extern "C-unwind" fn worker_exit(_code: std::ffi::c_int, arg: pg_sys::Dat
         s.active = false;
     }
     r.wake_launcher();
+}
+
+// ---- the delivery worker's side --------------------------------------------
+
+/// Called by a delivery worker before it connects: claims its database's
+/// delivery slot. Returns false when it must not run (the database is held,
+/// or another delivery worker serves it).
+pub fn delivery_claim(db_oid: u32) -> bool {
+    let mut r = REGISTRY.exclusive();
+    let Some(slot) = r.find_or_add(db_oid) else {
+        return false;
+    };
+    // SAFETY: reading this process's pid and latch
+    let (me, latch) = unsafe { (pg_sys::MyProcPid, pg_sys::MyLatch as usize) };
+    if slot.delivery_pid != 0 && slot.delivery_pid != me {
+        return false;
+    }
+    if slot.held_by != 0 {
+        slot.delivery_active = false;
+        r.wake_launcher();
+        return false;
+    }
+    slot.delivery_pid = me;
+    slot.delivery_active = true;
+    slot.delivery_latch = latch;
+    drop(r);
+    // SAFETY: registering an exit callback with a plain integer argument
+    unsafe { pg_sys::before_shmem_exit(Some(delivery_exit), pg_sys::Datum::from(db_oid)) };
+    true
+}
+
+#[pg_guard]
+unsafe extern "C-unwind" fn delivery_exit(_code: std::ffi::c_int, arg: pg_sys::Datum) {
+    let oid = arg.value() as u32;
+    let mut r = REGISTRY.exclusive();
+    if let Some(s) = r.find(oid) {
+        s.delivery_pid = 0;
+        s.delivery_active = false;
+        s.delivery_latch = 0;
+    }
+    r.wake_launcher();
+}
+
+/// The delivery worker found no enabled receiver and is leaving: no other is
+/// started until a receiver is added.
+pub fn delivery_not_wanted(db_oid: u32) {
+    if let Some(s) = REGISTRY.exclusive().find(db_oid) {
+        s.delivery_wanted = false;
+    }
+}
+
+/// The database has deliveries or receivers: wakes its delivery worker, or
+/// asks the launcher to start one. Does nothing unless pg_kpi is preloaded.
+pub fn want_delivery(db_oid: u32) {
+    if !PRELOADED.load(Ordering::Relaxed) {
+        return;
+    }
+    let mut r = REGISTRY.exclusive();
+    let Some(s) = r.find_or_add(db_oid) else {
+        return;
+    };
+    s.delivery_wanted = true;
+    if s.delivery_latch != 0 {
+        // SAFETY: the latch lives in the delivery worker's PGPROC, in shared memory; its exit callback clears it
+        unsafe { pg_sys::SetLatch(s.delivery_latch as *mut pg_sys::Latch) };
+    } else if !s.delivery_active {
+        r.wake_launcher();
+    }
+}
+
+/// Called by the job worker, which found an enabled receiver: makes sure a
+/// delivery worker runs (after a restart, or one that exited).
+pub fn ensure_delivery(db_oid: u32) {
+    let mut r = REGISTRY.exclusive();
+    let Some(s) = r.find_or_add(db_oid) else {
+        return;
+    };
+    if !s.delivery_active {
+        s.delivery_wanted = true;
+        r.wake_launcher();
+    }
 }
 
 /// The wake generation of a database, read before looking for the extension.
@@ -587,7 +746,7 @@ thread_local! {
     static RELEASE_AT_EXIT: Cell<bool> = const { Cell::new(false) };
 }
 
-/// Stops the database's worker and keeps the launcher from starting one until
+/// Stops the database's workers and keeps the launcher from starting them until
 /// `release`; a backend that dies first lets go in its exit callback (and the
 /// launcher clears holds of processes that are gone).
 fn hold(oid: u32) {
@@ -605,9 +764,9 @@ fn hold(oid: u32) {
         if s.held_by == 0 {
             s.held_by = me;
         }
-        s.pid
+        [s.pid, s.delivery_pid]
     };
-    if pid != 0 {
+    for pid in pid.into_iter().filter(|p| *p != 0) {
         // SAFETY: signalling a process of this cluster, as pg_terminate_backend does
         unsafe { libc::kill(pid, libc::SIGTERM) };
     }
@@ -616,7 +775,7 @@ fn hold(oid: u32) {
         let busy = REGISTRY
             .exclusive()
             .find(oid)
-            .map(|s| s.active)
+            .map(|s| s.active || s.delivery_active)
             .unwrap_or(false);
         if !busy {
             return;
@@ -711,6 +870,7 @@ unsafe extern "C-unwind" fn kpi_process_utility(
 }
 
 /// The launcher's view of the cluster's databases, for `kpi.worker_status()`.
+#[allow(clippy::type_complexity)]
 #[pg_extern(volatile, parallel_restricted)]
 fn worker_status() -> TableIterator<
     'static,
@@ -718,6 +878,7 @@ fn worker_status() -> TableIterator<
         name!(database, Option<String>),
         name!(pid, Option<i32>),
         name!(state, &'static str),
+        name!(delivery_pid, Option<i32>),
     ),
 > {
     let mut rows = Vec::new();
@@ -734,18 +895,23 @@ fn worker_status() -> TableIterator<
                     (false, _) => "waiting",
                 }
             };
-            rows.push((s.oid, (s.pid != 0).then_some(s.pid), state));
+            rows.push((
+                s.oid,
+                (s.pid != 0).then_some(s.pid),
+                state,
+                (s.delivery_pid != 0).then_some(s.delivery_pid),
+            ));
         }
     }
     let rows: Vec<_> = rows
         .into_iter()
-        .map(|(oid, pid, state)| {
+        .map(|(oid, pid, state, delivery)| {
             // SAFETY: a syscache lookup in a transaction; NULL when the database is gone
             let name = unsafe {
                 let p = pg_sys::get_database_name(pg_sys::Oid::from(oid));
                 (!p.is_null()).then(|| CStr::from_ptr(p).to_string_lossy().into_owned())
             };
-            (name, pid, state)
+            (name, pid, state, delivery)
         })
         .collect();
     TableIterator::new(rows)

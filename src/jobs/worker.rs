@@ -12,14 +12,15 @@
 //! worker through PostgreSQL's own `die` handler (also in the middle of a job,
 //! whose run is then marked failed by the next start), and the launcher starts
 //! it again unless the database is being dropped. DROP EXTENSION ends it.
-//! Nothing runs while the server is in recovery.
+//! Nothing runs while the server is in recovery. A worker that finds an
+//! enabled alert receiver makes sure the database's delivery worker runs.
 
 use crate::jobs::launcher;
+use crate::pg::bgw::{extension_installed, in_transaction, report_activity, sigterm_dies};
 use crate::pg::guc::{DATABASE, ENABLED, NAPTIME, WORKER_ROLE};
 use pgrx::bgworkers::{BackgroundWorker, SignalWakeFlags};
 use pgrx::pg_sys;
 use pgrx::prelude::*;
-use std::ffi::CString;
 use std::time::Duration;
 
 /// Most jobs started per look; the rest wait for the next one.
@@ -42,10 +43,6 @@ const STATEMENT_TIMEOUT: i32 = 3;
 extern "C-unwind" {
     fn enable_timeout_after(id: i32, delay_ms: i32);
     fn disable_timeout(id: i32, keep_indicator: bool);
-    /// PostgreSQL's SIGTERM handler for backends (tcop/postgres.c); pgrx binds
-    /// it only as a guarded Rust function, and a signal handler needs the C symbol.
-    #[link_name = "die"]
-    fn pg_die(signal: std::ffi::c_int);
 }
 
 /// Whether `kpi.database` (empty: every database) still includes `db`.
@@ -67,72 +64,6 @@ fn role_setting() -> Option<String> {
         .get()
         .map(|c| c.to_string_lossy().trim().to_string())
         .filter(|r| !r.is_empty())
-}
-
-/// SQLSTATE text of an error code (PostgreSQL packs five 6-bit characters).
-fn sqlstate(code: pg_sys::errcodes::PgSqlErrorCode) -> String {
-    let mut v = code as i32;
-    let mut s = String::with_capacity(5);
-    for _ in 0..5 {
-        s.push(char::from(((v & 0x3F) as u8) + b'0'));
-        v >>= 6;
-    }
-    s
-}
-
-/// Runs `f` in a transaction of its own; an ERROR aborts the transaction and
-/// comes back as (SQLSTATE, message).
-fn in_transaction<R>(
-    f: impl FnOnce() -> R + std::panic::UnwindSafe,
-) -> Result<R, (String, String)> {
-    // SAFETY: the worker runs this outside any transaction; the matching commit or abort follows
-    unsafe {
-        pg_sys::SetCurrentStatementStartTimestamp();
-        pg_sys::StartTransactionCommand();
-        pg_sys::PushActiveSnapshot(pg_sys::GetTransactionSnapshot());
-    }
-    let r = PgTryBuilder::new(|| Ok(f()))
-        .catch_others(|e| {
-            let report = match &e {
-                pg_sys::panic::CaughtError::PostgresError(r)
-                | pg_sys::panic::CaughtError::ErrorReport(r)
-                | pg_sys::panic::CaughtError::RustPanic { ereport: r, .. } => r,
-            };
-            Err((
-                sqlstate(report.sql_error_code()),
-                report.message().to_string(),
-            ))
-        })
-        .execute();
-    // SAFETY: ends the transaction started above
-    unsafe {
-        match r {
-            Ok(_) => {
-                pg_sys::PopActiveSnapshot();
-                pg_sys::CommitTransactionCommand();
-            }
-            Err(_) => pg_sys::AbortCurrentTransaction(),
-        }
-        pg_sys::pgstat_report_stat(false);
-        pg_sys::pgstat_report_activity(pg_sys::BackendState::STATE_IDLE, std::ptr::null());
-    }
-    r
-}
-
-fn report_activity(what: &str) {
-    if let Ok(c) = CString::new(what) {
-        // SAFETY: the string outlives the call; reporting the worker's activity has no other preconditions
-        unsafe { pg_sys::pgstat_report_activity(pg_sys::BackendState::STATE_RUNNING, c.as_ptr()) };
-    }
-}
-
-fn extension_installed() -> bool {
-    Spi::get_one::<bool>(
-        "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'pg_kpi')",
-    )
-    .ok()
-    .flatten()
-    .unwrap_or(false)
 }
 
 /// One job: record the start, execute (with `max_runtime` as a statement
@@ -207,13 +138,7 @@ fn run_one(job_id: i64) {
 pub extern "C-unwind" fn pg_kpi_worker_main(_arg: pg_sys::Datum) {
     BackgroundWorker::attach_signal_handlers(SignalWakeFlags::SIGHUP);
     // SIGTERM: PostgreSQL's die(), so that a running job is cancelled at its next interrupt check
-    // SAFETY: installing PostgreSQL's own handler for SIGTERM
-    unsafe {
-        #[cfg(not(feature = "pg18"))]
-        pg_sys::pqsignal(pg_sys::SIGTERM as i32, Some(pg_die));
-        #[cfg(feature = "pg18")]
-        pg_sys::pqsignal_be(pg_sys::SIGTERM as i32, Some(pg_die));
-    }
+    sigterm_dies();
     // SAFETY: the launcher passes the database's oid as the main argument
     let db_oid = _arg.value() as u32;
     let extra = BackgroundWorker::get_extra().to_string();
@@ -282,6 +207,14 @@ pub extern "C-unwind" fn pg_kpi_worker_main(_arg: pg_sys::Datum) {
                 ready = true;
             }
             run_due();
+            // a database with an enabled receiver has a delivery worker
+            if let Ok(Ok(Some(true))) = in_transaction(|| {
+                Spi::get_one::<bool>(
+                    "SELECT EXISTS (SELECT 1 FROM kpi.alert_receivers WHERE enabled)",
+                )
+            }) {
+                launcher::ensure_delivery(db_oid);
+            }
         }
         wait_nap();
     }

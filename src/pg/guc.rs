@@ -33,6 +33,9 @@ pub static DELIVERY_TIMEOUT: GucSetting<i32> = GucSetting::<i32>::new(5000);
 /// `kpi.delivery_max_age`: seconds a notification is retried before it is given up.
 pub static DELIVERY_MAX_AGE: GucSetting<i32> = GucSetting::<i32>::new(86_400);
 
+/// `kpi.delivery_retention`: seconds finished deliveries and attempts are kept.
+pub static DELIVERY_RETENTION: GucSetting<i32> = GucSetting::<i32>::new(7 * 86_400);
+
 /// `kpi.alertmanager_resend`: seconds between re-sends of a firing alert to an Alertmanager.
 pub static ALERTMANAGER_RESEND: GucSetting<i32> = GucSetting::<i32>::new(60);
 
@@ -102,6 +105,16 @@ pub fn init() {
         &DELIVERY_MAX_AGE,
         60,
         30 * 86_400,
+        GucContext::Userset,
+        GucFlags::UNIT_S,
+    );
+    GucRegistry::define_int_guc(
+        c"kpi.delivery_retention",
+        c"How long delivered and given-up deliveries and every attempt are kept.",
+        c"The delivery worker (and kpi.deliver_now) deletes older ones; the latest delivery of a firing alert is kept.",
+        &DELIVERY_RETENTION,
+        60,
+        i32::MAX,
         GucContext::Userset,
         GucFlags::UNIT_S,
     );

@@ -3,6 +3,7 @@
 //! encoding and I/O.
 
 pub mod agg;
+pub mod bgw;
 pub mod errors;
 pub mod guc;
 pub mod stored;

@@ -64,6 +64,46 @@ pub fn retry_delay_ms(attempts: u32, base_ms: u64, cap_ms: u64, jitter: f64) -> 
     half + ((full - half) as f64 * j) as u64
 }
 
+/// Most alerts sent to an Alertmanager in one request (Prometheus's notifier
+/// sends at most 64).
+pub const ALERTMANAGER_BATCH: usize = 64;
+
+/// Whether, after an attempt with this answer (`status`: the HTTP status, or
+/// None when the request got no answer), the receiver's other due
+/// deliveries wait for its retry instead of being sent now: it is down,
+/// hanging, overloaded or failing as a whole (no answer, 408, 429, 5xx).
+/// Other non-2xx answers concern one body, so the rest is still sent.
+pub fn receiver_unavailable(status: Option<u16>) -> bool {
+    match status {
+        None => true,
+        Some(s) => s == 408 || s == 429 || s >= 500,
+    }
+}
+
+/// Joins JSON arrays (each the text of a JSON array, such as the alerts of
+/// one notification for an Alertmanager) into one array, in order. Text
+/// that is not an array is taken as one element.
+pub fn join_json_arrays<'a>(arrays: impl IntoIterator<Item = &'a str>) -> String {
+    let mut out = String::from("[");
+    for a in arrays {
+        let t = a.trim();
+        let inner = t
+            .strip_prefix('[')
+            .and_then(|r| r.strip_suffix(']'))
+            .map(str::trim)
+            .unwrap_or(t);
+        if inner.is_empty() {
+            continue;
+        }
+        if out.len() > 1 {
+            out.push(',');
+        }
+        out.push_str(inner);
+    }
+    out.push(']');
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -112,7 +152,38 @@ mod tests {
         assert_eq!(retry_delay_ms(u32::MAX, 1000, 60_000, 0.5), 45_000);
     }
 
+    #[test]
+    fn unavailable_receivers_wait() {
+        assert!(receiver_unavailable(None));
+        for s in [408, 429, 500, 502, 503, 504] {
+            assert!(receiver_unavailable(Some(s)), "{s}");
+        }
+        for s in [200, 204, 301, 400, 401, 404, 413, 422] {
+            assert!(!receiver_unavailable(Some(s)), "{s}");
+        }
+    }
+
+    #[test]
+    fn arrays_are_joined() {
+        assert_eq!(join_json_arrays([]), "[]");
+        assert_eq!(join_json_arrays(["[{\"a\": 1}]"]), "[{\"a\": 1}]");
+        assert_eq!(
+            join_json_arrays(["[{\"a\": 1}]", " [ ] ", "[{\"b\": [2]}, 3]"]),
+            "[{\"a\": 1},{\"b\": [2]}, 3]"
+        );
+        assert_eq!(join_json_arrays(["{\"c\": 1}"]), "[{\"c\": 1}]");
+    }
+
     proptest! {
+        #[test]
+        fn joined_arrays_parse_and_keep_every_element(xs in proptest::collection::vec(proptest::collection::vec(any::<i32>(), 0..5), 0..8)) {
+            let texts: Vec<String> = xs.iter().map(|v| serde_json::to_string(v).unwrap()).collect();
+            let joined = join_json_arrays(texts.iter().map(String::as_str));
+            let parsed: Vec<i32> = serde_json::from_str(&joined).unwrap();
+            let flat: Vec<i32> = xs.concat();
+            prop_assert_eq!(parsed, flat);
+        }
+
         #[test]
         fn delay_is_within_half_and_all_of_the_capped_doubling(attempts in 1u32..200, base in 1u64..100_000,
                                                              cap in 1u64..10_000_000, jitter in 0.0f64..=1.0) {

@@ -50,9 +50,12 @@ FROM kpi.notifications n JOIN kpi.alerts a ON a.id = n.alert_id WHERE a.labels->
 SELECT jsonb_pretty((kpi_internal.delivery_body('alertmanager', 'am', n, a)->0) - 'endsAt') AS alertmanager,
        (kpi_internal.delivery_body('alertmanager', 'am', n, a)->0->>'endsAt')::timestamptz > now() AS ends_in_the_future
 FROM kpi.notifications n JOIN kpi.alerts a ON a.id = n.alert_id WHERE a.labels->>'host' = 'b';
+-- label names Alertmanager accepts
+SELECT n, kpi_internal.label_name(n) FROM unnest(array['host', 'k8s.pod', '9lives', 'a-b c', '']) n;
 SELECT count(*) FILTER (WHERE kpi_internal.delivery_body(r.kind, r.name, n, a)::text LIKE '%s3cret%') AS bodies_with_secrets
 FROM kpi.notifications n JOIN kpi.alerts a ON a.id = n.alert_id CROSS JOIN kpi.alert_receivers r;
--- a receiver that is down: every attempt recorded, tried again later, nothing lost
+-- receivers that are down: every attempt recorded, tried again later, nothing
+-- lost; an Alertmanager gets both alerts in one request
 SELECT receiver, status, status_code, error IS NOT NULL AS failed FROM kpi.deliver_now() ORDER BY 1, 2;
 SELECT r.name, d.status, d.attempts, d.next_attempt_at > now() AS retry_later, d.last_error IS NOT NULL AS has_error
 FROM kpi.deliveries d JOIN kpi.alert_receivers r ON r.id = d.receiver_id ORDER BY 1, d.notification_id;
