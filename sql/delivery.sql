@@ -177,83 +177,35 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
     SELECT to_char($1 AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
 $$;
 
--- A label or annotation name as Alertmanager accepts it
--- ([a-zA-Z_][a-zA-Z0-9_]*): other characters become _, a leading digit gets a _.
-CREATE FUNCTION kpi_internal.label_name(name text) RETURNS text
-LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
-    SELECT CASE WHEN n ~ '^[0-9]' OR n = '' THEN '_' || n ELSE n END
-    FROM (SELECT regexp_replace($1, '[^a-zA-Z0-9_]', '_', 'g') AS n) x
+-- When an alert ends, as a receiver of this kind is told: its resolution;
+-- while it fires, for an Alertmanager 4 times the longer of
+-- kpi.alert_interval and kpi.alertmanager_resend ahead (as Prometheus: it is
+-- re-sent before then), for a webhook Alertmanager's zero time.
+CREATE FUNCTION kpi_internal.delivery_ends_at(kind text, event text, resolved_at timestamptz) RETURNS text
+LANGUAGE sql STABLE PARALLEL SAFE AS $$
+    SELECT CASE WHEN event = 'resolved' THEN kpi_internal.rfc3339(resolved_at)
+                WHEN kind = 'alertmanager' THEN kpi_internal.rfc3339(now() + 4 * greatest(
+                    coalesce(nullif(current_setting('kpi.alert_interval', true), ''), '15s')::interval,
+                    coalesce(nullif(current_setting('kpi.alertmanager_resend', true), ''), '1min')::interval))
+                ELSE '0001-01-01T00:00:00Z' END
 $$;
 
--- An alert as Alertmanager sees one: labels (the rule's labels and the
--- series' tags, all strings, empty ones left out as Prometheus does, then
--- alertname, severity, metric and source) and annotations (the message as
--- summary, the rule's other annotations rendered), names made valid for
--- Alertmanager.
-CREATE FUNCTION kpi_internal.alertmanager_alert(a kpi.alerts) RETURNS jsonb
-LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
-    SELECT jsonb_build_object(
-        'labels', coalesce((SELECT jsonb_object_agg(kpi_internal.label_name(l.key), l.value)
-                            FROM (SELECT t.key, CASE WHEN jsonb_typeof(t.value) = 'string' THEN t.value
-                                                     ELSE to_jsonb(t.value::text) END AS value
-                                  FROM jsonb_each(coalesce(ru.labels, '{}') || a.labels) t
-                                  WHERE jsonb_typeof(t.value) <> 'null' AND t.value <> '""') l), '{}')
-                  || jsonb_build_object('alertname', coalesce(ru.name, a.metric), 'severity', a.severity::text,
-                                        'metric', a.metric, 'source', a.source),
-        'annotations', coalesce((SELECT jsonb_object_agg(kpi_internal.label_name(t.key),
-                                                         kpi_internal.render_template(t.value #>> '{}', ru.name,
-                                                         a.metric, a.value, a.threshold, a.severity::text, a.labels))
-                                 FROM jsonb_each(coalesce(ru.annotations, '{}')) t WHERE t.key <> 'summary'), '{}')
-                       || jsonb_build_object('summary', a.message),
-        'startsAt', kpi_internal.rfc3339(a.started_at))
+-- The body a receiver gets for a notification (kpi_core::delivery::body):
+-- webhook (Alertmanager's webhook JSON, version 4), slack (an
+-- incoming-webhook message) or alertmanager (the alerts array of POST
+-- /api/v2/alerts). Labels: the rule's labels and the series' tags (empty
+-- ones left out), alertname, severity, metric, source; annotations: the
+-- rule's other annotations rendered and the message as summary; names made
+-- valid for Alertmanager.
+CREATE FUNCTION kpi_internal.delivery_body(kind text, receiver text, n kpi.notifications, a kpi.alerts) RETURNS jsonb
+LANGUAGE sql STABLE AS $$
+    SELECT kpi_internal.delivery_body_text(kind, receiver, n.event, ru.name, ru.labels, ru.annotations, a.metric,
+                                           a.severity::text, a.source, a.labels, a.message,
+                                           kpi_internal.format_number(a.value), kpi_internal.format_number(a.threshold),
+                                           a.fingerprint, kpi_internal.rfc3339(a.started_at),
+                                           kpi_internal.delivery_ends_at(kind, n.event, a.resolved_at))::jsonb
     FROM (SELECT NULL) x
     LEFT JOIN kpi.alert_rules ru ON ru.id = a.rule_id
-$$;
-
--- The body a receiver gets for a notification: webhook (Alertmanager's
--- webhook JSON, version 4), slack (an incoming-webhook message) or
--- alertmanager (the alerts array of POST /api/v2/alerts; a firing alert
--- ends in 4 times the longer of kpi.alert_interval and
--- kpi.alertmanager_resend unless re-sent, a resolved one at its resolution).
-CREATE FUNCTION kpi_internal.delivery_body(kind text, receiver text, n kpi.notifications, a kpi.alerts) RETURNS jsonb
-LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
-DECLARE
-    am jsonb := kpi_internal.alertmanager_alert(a);
-    status text := CASE WHEN n.event = 'resolved' THEN 'resolved' ELSE 'firing' END;
-    every interval := greatest(coalesce(nullif(current_setting('kpi.alert_interval', true), ''), '15s')::interval,
-                               coalesce(nullif(current_setting('kpi.alertmanager_resend', true), ''), '1min')::interval);
-BEGIN
-    IF kind = 'alertmanager' THEN
-        -- as Prometheus: valid for 4 times the longer of the evaluation
-        -- interval and the re-send delay, re-sent before it runs out
-        RETURN jsonb_build_array(am || jsonb_build_object(
-            'endsAt', kpi_internal.rfc3339(CASE WHEN status = 'resolved' THEN a.resolved_at ELSE now() + 4 * every END),
-            'generatorURL', ''));
-    ELSIF kind = 'slack' THEN
-        RETURN jsonb_build_object(
-            'text', format('[%s:%s] %s: %s', upper(status), a.severity, am->'labels'->>'alertname', a.message),
-            'blocks', jsonb_build_array(jsonb_build_object(
-                'type', 'section',
-                'text', jsonb_build_object('type', 'mrkdwn', 'text',
-                    format(E'*[%s:%s] %s*\n%s%s', upper(status), a.severity, am->'labels'->>'alertname', a.message,
-                           CASE WHEN a.labels <> '{}' THEN E'\n`' || a.labels::text || '`' ELSE '' END)))));
-    END IF;
-    RETURN jsonb_build_object(
-        'version', '4',
-        'receiver', receiver,
-        'status', status,
-        'groupKey', format('{}:{alertname=%s}', to_json(am->'labels'->>'alertname')::text),
-        'truncatedAlerts', 0,
-        'groupLabels', jsonb_build_object('alertname', am->'labels'->>'alertname'),
-        'commonLabels', am->'labels',
-        'commonAnnotations', am->'annotations',
-        'externalURL', '',
-        'alerts', jsonb_build_array(am || jsonb_build_object(
-            'status', status,
-            'endsAt', CASE WHEN status = 'resolved' THEN kpi_internal.rfc3339(a.resolved_at) ELSE '0001-01-01T00:00:00Z' END,
-            'generatorURL', '',
-            'fingerprint', a.fingerprint)));
-END
 $$;
 
 -- Re-sends while an alert fires: its latest notification, delivered to a
@@ -284,21 +236,23 @@ $$;
 COMMENT ON FUNCTION kpi_internal.queue_repeats() IS
     'Internal: queues again the latest notification of firing alerts for receivers whose repeat_interval (or kpi.alertmanager_resend) has passed';
 
--- Housekeeping before sending: re-sends of firing alerts, deliveries whose
--- notification or alert is gone (the outbox was pruned or truncated), and
--- finished deliveries and attempts older than kpi.delivery_retention (the
--- latest delivery of a firing alert is kept: re-sends start from it).
+-- Housekeeping before sending: re-sends of firing alerts, and (prune)
+-- deliveries whose notification or alert is gone (the outbox was pruned or
+-- truncated) and finished deliveries and attempts older than
+-- kpi.delivery_retention (the latest delivery of a firing alert is kept:
+-- re-sends start from it).
 CREATE FUNCTION kpi_internal.delivery_housekeeping(prune boolean DEFAULT true) RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     keep interval := coalesce(nullif(current_setting('kpi.delivery_retention', true), ''), '7d')::interval;
 BEGIN
     PERFORM kpi_internal.queue_repeats();
-    DELETE FROM kpi.deliveries d
-    WHERE d.status = 'pending'
-      AND NOT EXISTS (SELECT 1 FROM kpi.notifications n JOIN kpi.alerts a ON a.id = n.alert_id
-                      WHERE n.id = d.notification_id);
     IF prune THEN
+        -- (claims skip these; this scans the pending queue, so not every round)
+        DELETE FROM kpi.deliveries d
+        WHERE d.status = 'pending'
+          AND NOT EXISTS (SELECT 1 FROM kpi.notifications n JOIN kpi.alerts a ON a.id = n.alert_id
+                          WHERE n.id = d.notification_id);
         DELETE FROM kpi.deliveries d
         WHERE d.status <> 'pending' AND coalesce(d.delivered_at, d.created_at) < now() - keep
           AND NOT EXISTS (SELECT 1 FROM kpi.notifications n JOIN kpi.alerts a ON a.id = n.alert_id
@@ -319,17 +273,30 @@ RETURNS TABLE (notification_id bigint, receiver_id bigint, receiver text, kind t
 LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$
     SELECT d.notification_id, d.receiver_id, r.name, r.kind,
            CASE WHEN r.kind = 'alertmanager' THEN rtrim(r.url, '/') || '/api/v2/alerts' ELSE r.url END,
-           r.headers, kpi_internal.delivery_body(r.kind, r.name, n, a)::text, d.attempts, a.id
+           r.headers,
+           kpi_internal.delivery_body_text(r.kind, r.name, n.event, ru.name, ru.labels, ru.annotations, a.metric,
+                                           a.severity::text, a.source, a.labels, a.message,
+                                           kpi_internal.format_number(a.value), kpi_internal.format_number(a.threshold),
+                                           a.fingerprint, kpi_internal.rfc3339(a.started_at),
+                                           kpi_internal.delivery_ends_at(r.kind, n.event, a.resolved_at)),
+           d.attempts, a.id
     FROM kpi.alert_receivers r
     CROSS JOIN LATERAL (
         SELECT x.notification_id, x.receiver_id, x.attempts, x.next_attempt_at
         FROM kpi.deliveries x
         WHERE x.receiver_id = r.id AND x.status = 'pending' AND x.next_attempt_at <= now()
+          -- a delivery whose notification or alert is gone is never claimed
+          -- (kpi_internal.delivery_housekeeping drops it)
+          AND EXISTS (SELECT 1 FROM kpi.notifications y JOIN kpi.alerts z ON z.id = y.alert_id
+                      WHERE y.id = x.notification_id)
         ORDER BY x.next_attempt_at, x.notification_id
         LIMIT per_receiver
         FOR UPDATE SKIP LOCKED) d
-    JOIN kpi.notifications n ON n.id = d.notification_id
-    JOIN kpi.alerts a ON a.id = n.alert_id
+    -- index probes per claimed row (OFFSET 0 keeps the planner from hashing
+    -- all of kpi.alerts, which grows with the history, for a batch)
+    CROSS JOIN LATERAL (SELECT x.* FROM kpi.notifications x WHERE x.id = d.notification_id OFFSET 0) n
+    CROSS JOIN LATERAL (SELECT x.* FROM kpi.alerts x WHERE x.id = n.alert_id OFFSET 0) a
+    LEFT JOIN LATERAL (SELECT x.* FROM kpi.alert_rules x WHERE x.id = a.rule_id OFFSET 0) ru ON true
     WHERE r.enabled
     ORDER BY r.id, d.next_attempt_at, d.notification_id
 $$;
@@ -364,15 +331,19 @@ BEGIN
     FROM (SELECT u.*, coalesce(u.code BETWEEN 200 AND 299, false) AS ok
           FROM unnest(notification_ids, receiver_ids, status_codes, errors, retries_ms, attempted)
                u(n, r, code, err, retry, tried)) o
-    WHERE d.notification_id = o.n AND d.receiver_id = o.r;
+    -- (the ANY conditions let the primary key find the rows: a round costs
+    -- the same however long the queue and its history)
+    WHERE d.notification_id = ANY (notification_ids) AND d.notification_id = o.n AND d.receiver_id = o.r;
     -- an outbox row is done when no receiver still waits for it
     UPDATE kpi.notifications n SET delivered_at = now()
     WHERE n.id = ANY (notification_ids) AND n.delivered_at IS NULL
-      AND NOT EXISTS (SELECT 1 FROM kpi.deliveries d WHERE d.notification_id = n.id AND d.status = 'pending');
+      AND n.id NOT IN (SELECT d.notification_id FROM kpi.deliveries d
+                       WHERE d.notification_id = ANY (notification_ids) AND d.status = 'pending');
     RETURN QUERY
     SELECT d.notification_id, d.receiver_id, d.status
     FROM unnest(notification_ids, receiver_ids) o(n, r)
-    JOIN kpi.deliveries d ON d.notification_id = o.n AND d.receiver_id = o.r;
+    JOIN kpi.deliveries d ON d.notification_id = o.n AND d.receiver_id = o.r
+    WHERE d.notification_id = ANY (notification_ids);
 END
 $$;
 
@@ -413,7 +384,8 @@ COMMENT ON FUNCTION kpi_internal.check_alert_receiver() IS 'Internal: trigger ch
 COMMENT ON FUNCTION kpi_internal.queue_deliveries() IS 'Internal: queues each new notification for the receivers whose matchers select it';
 COMMENT ON FUNCTION kpi_internal.rfc3339(timestamptz) IS 'Internal: a timestamp as RFC 3339 in UTC';
 COMMENT ON FUNCTION kpi_internal.label_name(text) IS 'Internal: a label or annotation name made valid for Alertmanager ([a-zA-Z_][a-zA-Z0-9_]*)';
-COMMENT ON FUNCTION kpi_internal.alertmanager_alert(kpi.alerts) IS 'Internal: an alert''s labels, annotations and start as Alertmanager sees them';
+COMMENT ON FUNCTION kpi_internal.delivery_body_text(text, text, text, text, jsonb, jsonb, text, text, text, jsonb, text, text, text, text, text, text) IS 'Internal: the JSON body a receiver of a kind gets for a notification (kpi_core::delivery::body)';
+COMMENT ON FUNCTION kpi_internal.delivery_ends_at(text, text, timestamptz) IS 'Internal: the endsAt a receiver of a kind is told for an alert';
 COMMENT ON FUNCTION kpi_internal.delivery_body(text, text, kpi.notifications, kpi.alerts) IS 'Internal: the JSON body a receiver of this kind gets for a notification';
 COMMENT ON FUNCTION kpi_internal.claim_deliveries(integer) IS 'Internal: locks and returns the due deliveries (at most per_receiver of each receiver) with their URL, headers and body';
 COMMENT ON FUNCTION kpi_internal.record_deliveries(bigint[], bigint[], integer[], text[], float8[], bigint[], boolean[]) IS 'Internal: records a round of delivery attempts and their outcomes (delivered, retried later, or given up)';

@@ -605,32 +605,19 @@ COMMENT ON FUNCTION kpi_internal.rule_values(kpi.alert_rules[], timestamptz[]) I
 
 -- Renders an annotation template: {{rule}}, {{metric}}, {{value}},
 -- {{threshold}}, {{severity}}, {{forecast_at}} (a forecast rule's predicted
--- time) and {{labels.KEY}}; values are text, never SQL.
+-- time) and {{labels.KEY}}, in one pass (kpi_core::rules::render_template);
+-- values are text, never SQL and never templates.
 CREATE FUNCTION kpi_internal.render_template(template text, rule text, metric text, value float8,
                                              threshold float8, severity text, labels jsonb,
                                              forecast_at timestamptz DEFAULT NULL) RETURNS text
-LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
-DECLARE
-    out text := template;
-    k text;
-BEGIN
-    IF out IS NULL THEN
-        RETURN NULL;
-    END IF;
-    out := replace(out, '{{rule}}', coalesce(rule, ''));
-    out := replace(out, '{{metric}}', coalesce(metric, ''));
-    out := replace(out, '{{value}}', coalesce(kpi_internal.format_number(value), ''));
-    out := replace(out, '{{threshold}}', coalesce(kpi_internal.format_number(threshold), ''));
-    out := replace(out, '{{severity}}', coalesce(severity, ''));
-    out := replace(out, '{{forecast_at}}',
-                   coalesce(to_char(forecast_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'), ''));
-    FOR k IN SELECT jsonb_object_keys(coalesce(labels, '{}')) LOOP
-        out := replace(out, '{{labels.' || k || '}}', coalesce(labels->>k, ''));
-    END LOOP;
-    -- a label the series does not have renders empty
-    RETURN regexp_replace(out, '\{\{labels\.[^{}]+\}\}', '', 'g');
-END
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT CASE WHEN $1 IS NOT NULL THEN
+        kpi_internal.render_template_text($1, $2, $3, kpi_internal.format_number($4),
+                                          kpi_internal.format_number($5), $6, $7,
+                                          to_char($8 AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')) END
 $$;
+COMMENT ON FUNCTION kpi_internal.render_template_text(text, text, text, text, text, text, jsonb, text) IS
+    'Internal: an annotation template rendered (kpi_core::rules::render_template), numbers and the forecast time formatted';
 COMMENT ON FUNCTION kpi_internal.render_template(text, text, text, float8, float8, text, jsonb, timestamptz) IS
     'Internal: an annotation with {{rule}}, {{metric}}, {{value}}, {{threshold}}, {{severity}}, {{forecast_at}} and {{labels.KEY}} filled in';
 

@@ -48,6 +48,67 @@ fn receiver_url_problem(url: &str) -> Option<String> {
     delivery::url_problem(url).map(str::to_string)
 }
 
+/// A label or annotation name made valid for Alertmanager.
+#[pg_extern(immutable, strict, parallel_safe, schema = "kpi_internal")]
+fn label_name(name: &str) -> String {
+    delivery::label_name(name)
+}
+
+fn object(j: Option<JsonB>) -> Option<serde_json::Map<String, serde_json::Value>> {
+    j.and_then(|j| match j.0 {
+        serde_json::Value::Object(m) => Some(m),
+        _ => None,
+    })
+}
+
+/// The JSON body (as text) a receiver of `kind` gets for a notification
+/// (`kpi_core::delivery::body`); `ends_at` comes computed for the kind.
+#[allow(clippy::too_many_arguments)]
+#[pg_extern(immutable, parallel_safe, schema = "kpi_internal")]
+fn delivery_body_text(
+    kind: &str,
+    receiver: &str,
+    event: &str,
+    rule: Option<&str>,
+    rule_labels: Option<JsonB>,
+    rule_annotations: Option<JsonB>,
+    metric: &str,
+    severity: &str,
+    source: &str,
+    labels: Option<JsonB>,
+    message: Option<&str>,
+    value: Option<&str>,
+    threshold: Option<&str>,
+    fingerprint: Option<&str>,
+    starts_at: Option<&str>,
+    ends_at: Option<&str>,
+) -> String {
+    let rule_labels = object(rule_labels);
+    let rule_annotations = object(rule_annotations);
+    let labels = object(labels).unwrap_or_default();
+    delivery::body(
+        kind,
+        receiver,
+        &delivery::Notified {
+            resolved: event == "resolved",
+            rule,
+            rule_labels: rule_labels.as_ref(),
+            rule_annotations: rule_annotations.as_ref(),
+            metric,
+            severity,
+            source,
+            labels: &labels,
+            message: message.unwrap_or(""),
+            value,
+            threshold,
+            fingerprint: fingerprint.unwrap_or(""),
+            starts_at: starts_at.unwrap_or(""),
+            ends_at: ends_at.unwrap_or(""),
+        },
+    )
+    .to_string()
+}
+
 /// One due delivery, as `kpi_internal.claim_deliveries` returns it.
 struct Claim {
     notification_id: i64,

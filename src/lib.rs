@@ -252,7 +252,14 @@ extension_sql_file!(
 extension_sql_file!(
     "../sql/rules.sql",
     name = "rules",
-    requires = ["alerts", "jobs", "severity", "rollups", rules::rule_step]
+    requires = [
+        "alerts",
+        "jobs",
+        "severity",
+        "rollups",
+        rules::rule_step,
+        rules::render_template_text
+    ]
 );
 extension_sql_file!(
     "../sql/delivery.sql",
@@ -262,7 +269,9 @@ extension_sql_file!(
         "rules",
         delivery::receiver_url_problem,
         delivery::deliver_now,
-        delivery::wake_delivery
+        delivery::wake_delivery,
+        delivery::label_name,
+        delivery::delivery_body_text
     ]
 );
 

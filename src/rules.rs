@@ -1,10 +1,45 @@
 //! Alert rules at the SQL boundary: one step of a series' alert lifecycle
-//! (`kpi_core::rules::step`) for `kpi.evaluate_alerts` (sql/rules.sql).
+//! (`kpi_core::rules::step`) for `kpi.evaluate_alerts`, and annotation
+//! templates (`kpi_core::rules::render_template`) (sql/rules.sql).
 
 use crate::pg::errors::raise;
 use kpi_core::rules::{self, Event, State, Timing};
 use pgrx::pg_sys::errcodes::PgSqlErrorCode;
 use pgrx::prelude::*;
+
+/// An annotation template rendered (NULL for a NULL template); the value,
+/// threshold and forecast time come formatted (sql/rules.sql's
+/// `render_template` wraps it).
+#[allow(clippy::too_many_arguments)]
+#[pg_extern(immutable, parallel_safe, schema = "kpi_internal")]
+fn render_template_text(
+    template: Option<&str>,
+    rule: Option<&str>,
+    metric: Option<&str>,
+    value: Option<&str>,
+    threshold: Option<&str>,
+    severity: Option<&str>,
+    labels: Option<pgrx::JsonB>,
+    forecast_at: Option<&str>,
+) -> Option<String> {
+    let template = template?;
+    let labels = labels.and_then(|l| match l.0 {
+        serde_json::Value::Object(m) => Some(m),
+        _ => None,
+    });
+    Some(rules::render_template(
+        template,
+        &rules::TemplateValues {
+            rule: rule.unwrap_or(""),
+            metric: metric.unwrap_or(""),
+            value,
+            threshold,
+            severity: severity.unwrap_or(""),
+            forecast_at,
+            labels: labels.as_ref(),
+        },
+    ))
+}
 
 fn micros(func: &str, arg: &str, i: &Interval) -> i64 {
     if i.months() != 0 {

@@ -8,8 +8,9 @@
 //! the due deliveries with `FOR UPDATE SKIP LOCKED`, sends them and records
 //! the attempts; a full batch is followed at once by another round. Between
 //! rounds it sleeps at most `IDLE` or until a commit that queued deliveries
-//! sets its latch. Every `HOUSEKEEPING` it queues re-sends of firing alerts
-//! and prunes old deliveries (`kpi_internal.delivery_housekeeping`). Receivers
+//! sets its latch. Every `HOUSEKEEPING` it queues re-sends of firing alerts,
+//! and every `PRUNE` it drops deliveries whose alert is gone and old ones
+//! (`kpi_internal.delivery_housekeeping`). Receivers
 //! are read at each round, so changes apply without a restart; with no
 //! enabled receiver left it exits. SIGHUP reloads the configuration, SIGTERM
 //! ends it through PostgreSQL's `die` (a round cut short is rolled back and
@@ -28,9 +29,9 @@ use std::time::{Duration, Instant};
 const BATCH: i32 = 200;
 /// Longest sleep between rounds (retries fall due without a wake-up).
 const IDLE: Duration = Duration::from_secs(1);
-/// Time between housekeeping passes (re-sends, deliveries whose alert is gone).
+/// Time between housekeeping passes (re-sends of firing alerts).
 const HOUSEKEEPING: Duration = Duration::from_secs(5);
-/// Time between prunes of old deliveries and attempts.
+/// Time between prunes (deliveries whose alert is gone, old deliveries and attempts).
 const PRUNE: Duration = Duration::from_secs(300);
 /// Sleep after a round that failed as a whole.
 const AFTER_ERROR: Duration = Duration::from_secs(5);

@@ -1,5 +1,10 @@
-//! Alert delivery: which receiver URLs are acceptable, and when a failed
-//! delivery is tried again (exponential backoff with jitter).
+//! Alert delivery: which receiver URLs are acceptable, when a failed
+//! delivery is tried again (exponential backoff with jitter), and the body
+//! each kind of receiver gets (Alertmanager's webhook JSON, Slack's incoming
+//! webhook message, Alertmanager's API).
+
+use crate::rules::{render_template, TemplateValues};
+use serde_json::{json, Map, Value};
 
 /// Why a receiver URL is not acceptable, or None: an absolute `http` or
 /// `https` URL with a host, no whitespace, no user info (secrets belong in
@@ -104,6 +109,188 @@ pub fn join_json_arrays<'a>(arrays: impl IntoIterator<Item = &'a str>) -> String
     out
 }
 
+/// A label or annotation name as Alertmanager accepts it
+/// (`[a-zA-Z_][a-zA-Z0-9_]*`): other characters become `_`, and a name that
+/// starts with a digit (or is empty) gets a leading `_`.
+pub fn label_name(name: &str) -> String {
+    let mut out: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if out.is_empty() || out.starts_with(|c: char| c.is_ascii_digit()) {
+        out.insert(0, '_');
+    }
+    out
+}
+
+/// One alert notification, as a receiver's body is built from it.
+pub struct Notified<'a> {
+    /// the notification is a resolution
+    pub resolved: bool,
+    /// the rule's name, labels and annotations (rule alerts)
+    pub rule: Option<&'a str>,
+    pub rule_labels: Option<&'a Map<String, Value>>,
+    pub rule_annotations: Option<&'a Map<String, Value>>,
+    pub metric: &'a str,
+    pub severity: &'a str,
+    pub source: &'a str,
+    /// the series' labels (tags)
+    pub labels: &'a Map<String, Value>,
+    pub message: &'a str,
+    /// the value and threshold as messages show them
+    pub value: Option<&'a str>,
+    pub threshold: Option<&'a str>,
+    pub fingerprint: &'a str,
+    /// RFC 3339
+    pub starts_at: &'a str,
+    /// RFC 3339: the resolution, or (Alertmanager, firing) when the alert
+    /// lapses unless re-sent, or (webhook, firing) Alertmanager's zero time
+    pub ends_at: &'a str,
+}
+
+fn label_text(v: &Value) -> Option<String> {
+    match v {
+        Value::Null => None,
+        Value::String(s) if s.is_empty() => None,
+        Value::String(s) => Some(s.clone()),
+        other => Some(jsonb_text(other)),
+    }
+}
+
+/// JSON as PostgreSQL's jsonb prints it (`{"a": 1, "bb": [1, 2]}`: keys by
+/// length then bytes, a space after `:` and `,`).
+pub fn jsonb_text(v: &Value) -> String {
+    match v {
+        Value::Object(m) => {
+            let mut keys: Vec<&String> = m.keys().collect();
+            keys.sort_by(|a, b| {
+                a.len()
+                    .cmp(&b.len())
+                    .then_with(|| a.as_bytes().cmp(b.as_bytes()))
+            });
+            let parts: Vec<String> = keys
+                .into_iter()
+                .map(|k| format!("{}: {}", Value::String(k.clone()), jsonb_text(&m[k])))
+                .collect();
+            format!("{{{}}}", parts.join(", "))
+        }
+        Value::Array(a) => format!(
+            "[{}]",
+            a.iter().map(jsonb_text).collect::<Vec<_>>().join(", ")
+        ),
+        other => other.to_string(),
+    }
+}
+
+/// The alert as Alertmanager sees it: labels (the rule's labels and the
+/// series' tags as strings, empty ones left out, then `alertname` (the rule,
+/// or the metric), `severity`, `metric` and `source`), annotations (the
+/// rule's other annotations rendered, then the message as `summary`), names
+/// made valid, and `startsAt`.
+pub fn alertmanager_alert(n: &Notified) -> Map<String, Value> {
+    let mut labels = Map::new();
+    for source in [n.rule_labels, Some(n.labels)].into_iter().flatten() {
+        for (k, v) in source {
+            let name = label_name(k);
+            match label_text(v) {
+                Some(t) => {
+                    labels.insert(name, Value::String(t));
+                }
+                None => {
+                    labels.remove(&name);
+                }
+            }
+        }
+    }
+    let alertname = n.rule.unwrap_or(n.metric);
+    labels.insert("alertname".into(), alertname.into());
+    labels.insert("severity".into(), n.severity.into());
+    labels.insert("metric".into(), n.metric.into());
+    labels.insert("source".into(), n.source.into());
+    let mut annotations = Map::new();
+    if let Some(a) = n.rule_annotations {
+        let values = TemplateValues {
+            rule: n.rule.unwrap_or(""),
+            metric: n.metric,
+            value: n.value,
+            threshold: n.threshold,
+            severity: n.severity,
+            forecast_at: None,
+            labels: Some(n.labels),
+        };
+        for (k, v) in a.iter().filter(|(k, _)| k.as_str() != "summary") {
+            let template = match v {
+                Value::String(s) => s.clone(),
+                Value::Null => continue,
+                other => jsonb_text(other),
+            };
+            annotations.insert(label_name(k), render_template(&template, &values).into());
+        }
+    }
+    annotations.insert("summary".into(), n.message.into());
+    let mut out = Map::new();
+    out.insert("labels".into(), Value::Object(labels));
+    out.insert("annotations".into(), Value::Object(annotations));
+    out.insert("startsAt".into(), n.starts_at.into());
+    out
+}
+
+/// The body a receiver of `kind` named `receiver` gets for a notification:
+/// `webhook`: Alertmanager's webhook JSON, version 4; `slack`: an incoming
+/// webhook message (`text` and a `blocks` section); `alertmanager`: the
+/// alerts array of `POST /api/v2/alerts`.
+pub fn body(kind: &str, receiver: &str, n: &Notified) -> Value {
+    let status = if n.resolved { "resolved" } else { "firing" };
+    let mut am = alertmanager_alert(n);
+    let alertname = n.rule.unwrap_or(n.metric);
+    match kind {
+        "alertmanager" => {
+            am.insert("endsAt".into(), n.ends_at.into());
+            am.insert("generatorURL".into(), "".into());
+            Value::Array(vec![Value::Object(am)])
+        }
+        "slack" => {
+            let head = format!("[{}:{}] {}", status.to_uppercase(), n.severity, alertname);
+            let tags = if n.labels.is_empty() {
+                String::new()
+            } else {
+                format!("\n`{}`", jsonb_text(&Value::Object(n.labels.clone())))
+            };
+            json!({
+                "text": format!("{head}: {}", n.message),
+                "blocks": [{"type": "section",
+                            "text": {"type": "mrkdwn", "text": format!("*{head}*\n{}{tags}", n.message)}}],
+            })
+        }
+        _ => {
+            let common_labels = am["labels"].clone();
+            let common_annotations = am["annotations"].clone();
+            am.insert("status".into(), status.into());
+            am.insert("endsAt".into(), n.ends_at.into());
+            am.insert("generatorURL".into(), "".into());
+            am.insert("fingerprint".into(), n.fingerprint.into());
+            json!({
+                "version": "4",
+                "receiver": receiver,
+                "status": status,
+                "groupKey": format!("{{}}:{{alertname={}}}", Value::String(alertname.to_string())),
+                "truncatedAlerts": 0,
+                "groupLabels": {"alertname": alertname},
+                "commonLabels": common_labels,
+                "commonAnnotations": common_annotations,
+                "externalURL": "",
+                "alerts": [Value::Object(am)],
+            })
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -174,7 +361,89 @@ mod tests {
         assert_eq!(join_json_arrays(["{\"c\": 1}"]), "[{\"c\": 1}]");
     }
 
+    #[test]
+    fn label_names_alertmanager_accepts() {
+        assert_eq!(label_name("host"), "host");
+        assert_eq!(label_name("k8s.pod"), "k8s_pod");
+        assert_eq!(label_name("9lives"), "_9lives");
+        assert_eq!(label_name("a-b c"), "a_b_c");
+        assert_eq!(label_name(""), "_");
+        assert_eq!(label_name("é"), "_");
+    }
+
+    fn map(s: &str) -> Map<String, Value> {
+        serde_json::from_str(s).unwrap()
+    }
+
+    #[test]
+    fn bodies_of_each_kind() {
+        let rl = map(r#"{"team": "api", "host": "x"}"#);
+        let ra = map(
+            r#"{"summary": "{{labels.host}} slow", "runbook": "https://wiki/{{rule}}", "n": 3}"#,
+        );
+        let labels = map(r#"{"host": "b", "k8s.pod": "p", "empty": "", "z": null, "n": 2}"#);
+        let n = Notified {
+            resolved: false,
+            rule: Some("HighLatency"),
+            rule_labels: Some(&rl),
+            rule_annotations: Some(&ra),
+            metric: "lat",
+            severity: "critical",
+            source: "rule",
+            labels: &labels,
+            message: "b slow",
+            value: Some("900"),
+            threshold: Some("500"),
+            fingerprint: "f1",
+            starts_at: "2026-01-01T12:00:00.000000Z",
+            ends_at: "0001-01-01T00:00:00Z",
+        };
+        let am = alertmanager_alert(&n);
+        assert_eq!(
+            Value::Object(am.clone()),
+            json!({"labels": {"team": "api", "host": "b", "k8s_pod": "p", "n": "2", "alertname": "HighLatency",
+                              "severity": "critical", "metric": "lat", "source": "rule"},
+                   "annotations": {"runbook": "https://wiki/HighLatency", "n": "3", "summary": "b slow"},
+                   "startsAt": "2026-01-01T12:00:00.000000Z"})
+        );
+        let w = body("webhook", "all", &n);
+        assert_eq!(w["version"], "4");
+        assert_eq!(w["groupKey"], "{}:{alertname=\"HighLatency\"}");
+        assert_eq!(w["alerts"][0]["status"], "firing");
+        assert_eq!(w["alerts"][0]["fingerprint"], "f1");
+        assert_eq!(w["commonLabels"], am["labels"]);
+        let s = body("slack", "chat", &n);
+        assert_eq!(s["text"], "[FIRING:critical] HighLatency: b slow");
+        assert_eq!(
+            s["blocks"][0]["text"]["text"],
+            "*[FIRING:critical] HighLatency*\nb slow\n`{\"n\": 2, \"z\": null, \"host\": \"b\", \"empty\": \"\", \"k8s.pod\": \"p\"}`"
+        );
+        let resolved = Notified {
+            resolved: true,
+            ends_at: "2026-01-01T12:05:00.000000Z",
+            ..n
+        };
+        let a = body("alertmanager", "am", &resolved);
+        assert_eq!(a[0]["endsAt"], "2026-01-01T12:05:00.000000Z");
+        assert_eq!(body("webhook", "all", &resolved)["status"], "resolved");
+    }
+
+    #[test]
+    fn jsonb_text_orders_keys_as_jsonb() {
+        assert_eq!(
+            jsonb_text(&json!({"bb": [1, "x"], "a": {"c": true}})),
+            r#"{"a": {"c": true}, "bb": [1, "x"]}"#
+        );
+    }
+
     proptest! {
+        #[test]
+        fn label_names_are_valid(s in ".{0,20}") {
+            let n = label_name(&s);
+            prop_assert!(!n.is_empty() && !n.starts_with(|c: char| c.is_ascii_digit()));
+            prop_assert!(n.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'));
+        }
+
         #[test]
         fn joined_arrays_parse_and_keep_every_element(xs in proptest::collection::vec(proptest::collection::vec(any::<i32>(), 0..5), 0..8)) {
             let texts: Vec<String> = xs.iter().map(|v| serde_json::to_string(v).unwrap()).collect();

@@ -116,6 +116,63 @@ pub fn step(state: State, timing: Timing, at: i64, holds: bool, cleared: bool) -
     }
 }
 
+/// What an annotation template's placeholders stand for.
+pub struct TemplateValues<'a> {
+    pub rule: &'a str,
+    pub metric: &'a str,
+    /// the value and threshold as messages show them (SQL's `kpi_internal.format_number`)
+    pub value: Option<&'a str>,
+    pub threshold: Option<&'a str>,
+    pub severity: &'a str,
+    /// RFC 3339 in UTC, seconds (a forecast rule's predicted time)
+    pub forecast_at: Option<&'a str>,
+    pub labels: Option<&'a serde_json::Map<String, serde_json::Value>>,
+}
+
+/// Renders an annotation template in one pass: `{{rule}}`, `{{metric}}`,
+/// `{{value}}`, `{{threshold}}`, `{{severity}}`,
+/// `{{forecast_at}}` and `{{labels.KEY}}` (a label the series lacks renders
+/// empty; a string label as itself, others as JSON). Substituted text is
+/// never read as a template; anything else is kept as written.
+pub fn render_template(template: &str, v: &TemplateValues) -> String {
+    let mut out = String::with_capacity(template.len() + 32);
+    let mut rest = template;
+    while let Some(start) = rest.find("{{") {
+        let after = &rest[start + 2..];
+        // a placeholder has no braces inside: the nearest "}}" closes it
+        let Some(end) = after
+            .find("}}")
+            .filter(|e| !after[..*e].contains(['{', '}']))
+        else {
+            // not a placeholder here: it may start one brace later ("{{{rule}}}")
+            out.push_str(&rest[..start + 1]);
+            rest = &rest[start + 1..];
+            continue;
+        };
+        out.push_str(&rest[..start]);
+        let name = &after[..end];
+        match name {
+            "rule" => out.push_str(v.rule),
+            "metric" => out.push_str(v.metric),
+            "value" => out.push_str(v.value.unwrap_or("")),
+            "threshold" => out.push_str(v.threshold.unwrap_or("")),
+            "severity" => out.push_str(v.severity),
+            "forecast_at" => out.push_str(v.forecast_at.unwrap_or("")),
+            _ => match name.strip_prefix("labels.") {
+                Some(k) if !k.is_empty() => match v.labels.and_then(|l| l.get(k)) {
+                    Some(serde_json::Value::String(s)) => out.push_str(s),
+                    Some(serde_json::Value::Null) | None => {}
+                    Some(other) => out.push_str(&other.to_string()),
+                },
+                _ => out.push_str(&rest[start..start + 2 + end + 2]),
+            },
+        }
+        rest = &after[end + 2..];
+    }
+    out.push_str(rest);
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -205,7 +262,53 @@ mod tests {
         );
     }
 
+    #[test]
+    fn templates_render_in_one_pass() {
+        let labels: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_str(r#"{"host": "a", "n": 3, "weird": "{{rule}}", "none": null}"#)
+                .unwrap();
+        let v = TemplateValues {
+            rule: "HighLatency",
+            metric: "lat",
+            value: Some("412.346"),
+            threshold: Some("300"),
+            severity: "warning",
+            forecast_at: None,
+            labels: Some(&labels),
+        };
+        assert_eq!(
+            render_template(
+                "{{labels.host}}: {{metric}} {{value}} > {{threshold}} ({{severity}}, {{rule}})",
+                &v
+            ),
+            "a: lat 412.346 > 300 (warning, HighLatency)"
+        );
+        assert_eq!(
+            render_template(
+                "{{labels.n}}|{{labels.none}}|{{labels.missing}}|{{forecast_at}}",
+                &v
+            ),
+            "3|||"
+        );
+        // substituted text is not a template
+        assert_eq!(render_template("{{labels.weird}}", &v), "{{rule}}");
+        // anything else stays as written
+        assert_eq!(
+            render_template("{{ x }} {{{rule}}} {{rule", &v),
+            "{{ x }} {HighLatency} {{rule"
+        );
+        assert_eq!(render_template("", &v), "");
+    }
+
     proptest! {
+        #[test]
+        fn any_template_renders_without_panicking(t in ".{0,40}") {
+            let v = TemplateValues { rule: "r", metric: "m", value: Some("1"), threshold: None, severity: "warning",
+                                     forecast_at: None, labels: None };
+            let _ = render_template(&t, &v);
+        }
+
+
         /// Any sequence of conditions gives a valid lifecycle: events only on
         /// allowed transitions, firing never before `for` has passed since the
         /// pending start, resolution only when cleared and after keep_firing_for.
