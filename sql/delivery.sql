@@ -157,6 +157,31 @@ CREATE TRIGGER notifications_queue_deliveries AFTER INSERT ON kpi.notifications
     REFERENCING NEW TABLE AS new_notifications
     FOR EACH STATEMENT EXECUTE FUNCTION kpi_internal.queue_deliveries();
 
+-- A receiver added (or enabled, or given new matchers) while alerts fire
+-- hears of them: the latest notification of each firing, unsilenced alert
+-- it selects is queued for it, as Alertmanager tells a new route about the
+-- alerts it already has.
+CREATE FUNCTION kpi_internal.queue_firing_for_receiver() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF NOT NEW.enabled THEN
+        RETURN NULL;
+    END IF;
+    INSERT INTO kpi.deliveries (notification_id, receiver_id)
+    SELECT last.id, NEW.id
+    FROM kpi.alerts a
+    CROSS JOIN LATERAL (SELECT max(n.id) AS id FROM kpi.notifications n WHERE n.alert_id = a.id) last
+    JOIN kpi.notifications n ON n.id = last.id AND n.event = 'firing'
+    WHERE a.state = 'firing'
+      AND kpi_internal.alert_matches(NEW.matchers, a)
+      AND NOT kpi_internal.silenced(a)
+    ON CONFLICT DO NOTHING;
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER alert_receivers_queue_firing AFTER INSERT OR UPDATE OF enabled, matchers ON kpi.alert_receivers
+    FOR EACH ROW EXECUTE FUNCTION kpi_internal.queue_firing_for_receiver();
+
 -- new deliveries, and new or changed receivers, wake the database's delivery
 -- worker when the transaction commits (or have the launcher start one)
 CREATE FUNCTION kpi_internal.wake_delivery_trigger() RETURNS trigger
@@ -381,6 +406,7 @@ COMMENT ON COLUMN kpi.delivery_status.oldest_undelivered_age IS 'Age of the olde
 COMMENT ON VIEW kpi.delivery_status IS
     'Per receiver: deliveries pending, delivered in the last hour, failed attempts in the last hour, given up, the last error and the oldest undelivered age';
 COMMENT ON FUNCTION kpi_internal.check_alert_receiver() IS 'Internal: trigger checking an alert receiver''s config';
+COMMENT ON FUNCTION kpi_internal.queue_firing_for_receiver() IS 'Internal: queues the alerts already firing for a receiver that is added, enabled or given new matchers';
 COMMENT ON FUNCTION kpi_internal.queue_deliveries() IS 'Internal: queues each new notification for the receivers whose matchers select it';
 COMMENT ON FUNCTION kpi_internal.rfc3339(timestamptz) IS 'Internal: a timestamp as RFC 3339 in UTC';
 COMMENT ON FUNCTION kpi_internal.label_name(text) IS 'Internal: a label or annotation name made valid for Alertmanager ([a-zA-Z_][a-zA-Z0-9_]*)';

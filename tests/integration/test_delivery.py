@@ -182,12 +182,14 @@ def test_the_worker_delivers_on_its_own(wdb, receiver):
     wait_for(wdb, "SELECT count(*) = 1 FROM kpi.deliveries WHERE status = 'delivered'", timeout=30)
     assert len(receiver.to("/ok")) == 1
     assert wdb.execute("SELECT delivered_at IS NOT NULL FROM kpi.notifications").fetchone()[0]
-    # a receiver added later is used without a restart
+    # a receiver added later is used without a restart, and hears of the alert already firing
     wdb.execute("SELECT kpi.add_receiver('chat', 'slack', %s)", (receiver.url + "/slack",))
     wdb.execute("INSERT INTO kpi.metrics (metric, value, ts, tags) VALUES ('lat', 900, '2026-01-01 12:00:20+00', '{\"host\": \"b\"}')")
     wdb.execute("SELECT kpi.evaluate_alerts('2026-01-01 12:00:30+00')")
-    wait_for(wdb, "SELECT count(*) = 3 FROM kpi.deliveries WHERE status = 'delivered'", timeout=30)
-    assert len(receiver.to("/slack")) == 1 and delivery_pid(wdb) == pid
+    wait_for(wdb, "SELECT count(*) = 4 FROM kpi.deliveries WHERE status = 'delivered'", timeout=30)
+    assert sorted(b["text"] for _, _, b in receiver.to("/slack")) == [
+        "[FIRING:warning] HighLatency: a is slow", "[FIRING:warning] HighLatency: b is slow"]
+    assert len(receiver.to("/ok")) == 2 and delivery_pid(wdb) == pid
     # SIGTERM: the launcher starts another
     wdb.execute("SELECT pg_terminate_backend(%s)", (pid,))
     wait_for(wdb, "SELECT delivery_pid IS NOT NULL AND delivery_pid <> %s FROM kpi.worker_status() WHERE database = %s",

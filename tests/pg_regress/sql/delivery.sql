@@ -64,9 +64,10 @@ SELECT receiver, kind, enabled, pending, delivered_last_hour, failed_attempts_la
        last_error IS NOT NULL AS has_last_error FROM kpi.delivery_status ORDER BY 1;
 -- re-sends while firing: after repeat_interval (4 hours by default; 0 never) or, to an
 -- Alertmanager, after kpi.alertmanager_resend (1 minute)
+-- (a receiver added while alerts fire gets them queued at once)
 SELECT kpi.add_receiver('once', 'webhook', 'http://127.0.0.1:1/once', repeat_interval => '0') > 0 AS once;
-INSERT INTO kpi.deliveries (notification_id, receiver_id)
-SELECT n.id, r.id FROM kpi.notifications n, kpi.alert_receivers r WHERE r.name = 'once';
+SELECT r.name, d.status, d.attempts FROM kpi.deliveries d JOIN kpi.alert_receivers r ON r.id = d.receiver_id
+WHERE r.name = 'once' ORDER BY d.notification_id;
 UPDATE kpi.deliveries SET status = 'delivered', delivered_at = now() - interval '2 minutes', attempts = 1;
 SELECT kpi_internal.queue_repeats() AS requeued_after_2_minutes;
 SELECT r.name, d.status, d.attempts FROM kpi.deliveries d JOIN kpi.alert_receivers r ON r.id = d.receiver_id ORDER BY 1, d.notification_id;
