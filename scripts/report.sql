@@ -28,6 +28,16 @@ FROM (SELECT metric, kpi.summary_stats(value) AS s, kpi.sketch_agg(value) AS sk,
       FROM kpi.metrics WHERE ts > now() - interval '24 hours' GROUP BY metric) x
 ORDER BY metric;
 
+\echo 'API response time over the last 12 hours (kpi.report: whole hours, from summaries where a rollup covers them)'
+SELECT bucket::timestamp(0) AS hour, count, p50, p95, p99, spark AS "p95 bar", severity
+FROM kpi.report('api_response_time', '12 hours', '1 hour');
+
+\echo 'Trends of the last 24 hours (kpi.metric_trend: hourly means, the next hour with a 95 % prediction interval)'
+SELECT t.metric, t.direction, t.slope AS per_hour, t.correlation AS r, t.next_value AS next_hour,
+       t.next_low AS low, t.next_high AS high, t.spark
+FROM kpi.metric_definitions d, kpi.metric_trend(d.metric, '24 hours', '1 hour') t
+ORDER BY t.metric;
+
 \echo 'Health over the last 5 minutes (kpi.health; the last row is the overall score)'
 SELECT coalesce(metric, '(overall)') AS metric, samples, round(mean_value::numeric, 2) AS mean,
        severity, round(score::numeric, 1) AS score, status

@@ -532,6 +532,55 @@ FROM kpi.summaries s;
 COMMENT ON VIEW kpi.summary IS 'kpi.summaries with p50/p95/p99 from each bucket''s sketch and the least-squares slope per second';
 
 -- materialized buckets below the watermark, raw rows above it
+-- The buckets of one metric and series between from_ts and to_ts, with
+-- their sketches and trends (for kpi.series and the reports): materialized
+-- summaries below the watermark of a rollup of this resolution and grouping
+-- whose whole chain of sources covers the metric, raw rows above it (and
+-- every bucket from raw rows without such a rollup). Arguments unchecked.
+CREATE FUNCTION kpi_internal.series_buckets(metric text, resolution interval, from_ts timestamptz, to_ts timestamptz,
+                                            tags jsonb DEFAULT '{}')
+RETURNS TABLE (bucket timestamptz, count bigint, sum float8, avg float8, min float8, max float8, stddev float8,
+               sketch kpi.sketch, trend kpi.trend, materialized boolean)
+LANGUAGE sql STABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$
+    -- summaries are read only from a rollup of this resolution and grouping whose
+    -- whole chain of sources covers the metric; otherwise every bucket comes from raw rows
+    WITH RECURSIVE chain AS (
+        SELECT ro.id AS top, ro.source_rollup AS next, series_buckets.metric LIKE ro.metrics AS ok
+        FROM kpi.rollups ro
+        WHERE ro.resolution = series_buckets.resolution
+          AND ro.group_by_tags = ARRAY(SELECT k FROM jsonb_object_keys(coalesce(series_buckets.tags, '{}')) k ORDER BY k)
+          AND ro.watermark IS NOT NULL
+        UNION ALL
+        SELECT c.top, s.source_rollup, series_buckets.metric LIKE s.metrics
+        FROM chain c JOIN kpi.rollups s ON s.id = c.next
+    ),
+    r AS (
+        SELECT coalesce(max(ro.watermark), '-infinity') AS w
+        FROM kpi.rollups ro
+        WHERE ro.id IN (SELECT c.top FROM chain c GROUP BY c.top HAVING bool_and(c.ok))
+    ),
+    mat AS (
+        SELECT s.bucket, s.count, s.sum, s.avg, s.min, s.max, s.stddev, s.sketch, s.trend, true AS materialized
+        FROM kpi.summaries s, r
+        WHERE s.metric = series_buckets.metric AND s.resolution = series_buckets.resolution AND s.series = coalesce(series_buckets.tags, '{}')
+          AND s.bucket >= kpi.bucket(series_buckets.resolution, series_buckets.from_ts) AND s.bucket < series_buckets.to_ts AND s.bucket < r.w
+    ),
+    raw AS (
+        SELECT kpi.bucket(series_buckets.resolution, m.ts) AS bucket, count(*) AS count, sum(m.value) AS sum, avg(m.value) AS avg,
+               min(m.value) AS min, max(m.value) AS max, stddev_samp(m.value) AS stddev,
+               kpi.sketch_agg(m.value) AS sketch, kpi.trend_agg(m.ts, m.value) AS trend, false AS materialized
+        FROM kpi.metrics m, r
+        WHERE m.metric = series_buckets.metric AND m.tags @> coalesce(series_buckets.tags, '{}')
+          AND m.ts >= greatest(kpi.bucket(series_buckets.resolution, series_buckets.from_ts), r.w) AND m.ts < series_buckets.to_ts
+        GROUP BY 1
+    )
+    SELECT u.bucket, u.count, u.sum, u.avg, u.min, u.max, u.stddev, u.sketch, u.trend, u.materialized
+    FROM (SELECT * FROM mat UNION ALL SELECT * FROM raw) u
+    ORDER BY u.bucket
+$$;
+COMMENT ON FUNCTION kpi_internal.series_buckets(text, interval, timestamptz, timestamptz, jsonb) IS
+    'Internal: the buckets of one metric and series with sketches and trends, from summaries below the watermark and raw rows above';
+
 CREATE FUNCTION kpi.series(metric text, resolution interval, from_ts timestamptz, to_ts timestamptz, tags jsonb DEFAULT '{}')
 RETURNS TABLE (bucket timestamptz, count bigint, sum float8, avg float8, min float8, max float8, stddev float8,
                p50 float8, p95 float8, p99 float8, slope_per_second float8, materialized boolean)
@@ -558,42 +607,10 @@ BEGIN
             USING HINT = 'Check the name for a typo.';
     END IF;
     RETURN QUERY
-    -- summaries are read only from a rollup of this resolution and grouping whose
-    -- whole chain of sources covers the metric; otherwise every bucket comes from raw rows
-    WITH RECURSIVE chain AS (
-        SELECT ro.id AS top, ro.source_rollup AS next, series.metric LIKE ro.metrics AS ok
-        FROM kpi.rollups ro
-        WHERE ro.resolution = series.resolution
-          AND ro.group_by_tags = ARRAY(SELECT k FROM jsonb_object_keys(coalesce(series.tags, '{}')) k ORDER BY k)
-          AND ro.watermark IS NOT NULL
-        UNION ALL
-        SELECT c.top, s.source_rollup, series.metric LIKE s.metrics
-        FROM chain c JOIN kpi.rollups s ON s.id = c.next
-    ),
-    r AS (
-        SELECT coalesce(max(ro.watermark), '-infinity') AS w
-        FROM kpi.rollups ro
-        WHERE ro.id IN (SELECT c.top FROM chain c GROUP BY c.top HAVING bool_and(c.ok))
-    ),
-    mat AS (
-        SELECT s.bucket, s.count, s.sum, s.avg, s.min, s.max, s.stddev, s.sketch, s.trend, true AS materialized
-        FROM kpi.summaries s, r
-        WHERE s.metric = series.metric AND s.resolution = series.resolution AND s.series = coalesce(series.tags, '{}')
-          AND s.bucket >= kpi.bucket(series.resolution, series.from_ts) AND s.bucket < series.to_ts AND s.bucket < r.w
-    ),
-    raw AS (
-        SELECT kpi.bucket(series.resolution, m.ts) AS bucket, count(*) AS count, sum(m.value) AS sum, avg(m.value) AS avg,
-               min(m.value) AS min, max(m.value) AS max, stddev_samp(m.value) AS stddev,
-               kpi.sketch_agg(m.value) AS sketch, kpi.trend_agg(m.ts, m.value) AS trend, false AS materialized
-        FROM kpi.metrics m, r
-        WHERE m.metric = series.metric AND m.tags @> coalesce(series.tags, '{}')
-          AND m.ts >= greatest(kpi.bucket(series.resolution, series.from_ts), r.w) AND m.ts < series.to_ts
-        GROUP BY 1
-    )
     SELECT u.bucket, u.count, u.sum, u.avg, u.min, u.max, u.stddev,
            kpi.approx_percentile(u.sketch, 0.5), kpi.approx_percentile(u.sketch, 0.95),
            kpi.approx_percentile(u.sketch, 0.99), kpi.slope(u.trend), u.materialized
-    FROM (SELECT * FROM mat UNION ALL SELECT * FROM raw) u
+    FROM kpi_internal.series_buckets(series.metric, series.resolution, series.from_ts, series.to_ts, series.tags) u
     ORDER BY u.bucket;
 END
 $$;

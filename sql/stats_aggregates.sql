@@ -47,3 +47,5 @@ COMMENT ON AGGREGATE kpi.correlation_test(float8, float8, float8) IS
 COMMENT ON FUNCTION kpi.zscore(float8, float8, float8) IS 'Standard score (value - mean) / stddev; NULL when stddev is 0';
 COMMENT ON FUNCTION kpi.anomaly_level(float8, float8, float8) IS
     'NULL below warning standard deviations (default 3), warning from there, critical above critical (default 4), on |z|';
+COMMENT ON FUNCTION kpi_internal.welch_test(bigint, float8, float8, bigint, float8, float8) IS
+    'Internal: Welch''s t-test from two samples'' count, mean and variance: {t, df, p_value}';

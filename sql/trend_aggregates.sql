@@ -37,3 +37,5 @@ COMMENT ON FUNCTION kpi.sample_direction(kpi.trend, float8) IS
     'increasing, decreasing or stable with the threshold per sample (the replaced services'' rule, default 0.1)';
 COMMENT ON FUNCTION kpi.strength(kpi.trend) IS '|slope| per second';
 COMMENT ON FUNCTION kpi.trend_slope(float8[]) IS 'Slope over array positions 0..n-1 (NULL elements skipped, keeping positions)';
+COMMENT ON FUNCTION kpi.prediction_interval(kpi.trend, timestamptz, float8) IS
+    'The prediction interval {low, high} of a new value at a time, at a confidence level (default 0.95); NULL with fewer than 3 points';

@@ -14,6 +14,7 @@ mod delivery;
 mod ingest;
 mod jobs;
 mod models;
+mod reports;
 mod rollups;
 mod rules;
 mod severity;
@@ -159,7 +160,8 @@ extension_sql_file!(
         trend::slope_per_sample,
         trend::sample_direction,
         trend::strength,
-        trend::trend_slope
+        trend::trend_slope,
+        trend::prediction_interval
     ]
 );
 extension_sql_file!("../sql/stats.sql", name = "stats", requires = ["bootstrap"]);
@@ -191,7 +193,8 @@ extension_sql_file!(
         stats::summary_sketch_trans,
         stats::summary_trans,
         stats::zscore,
-        stats::anomaly_level
+        stats::anomaly_level,
+        stats::welch_test
     ]
 );
 extension_sql_file!(
@@ -272,6 +275,18 @@ extension_sql_file!(
         delivery::wake_delivery,
         delivery::label_name,
         delivery::delivery_body_text
+    ]
+);
+extension_sql_file!(
+    "../sql/reports.sql",
+    name = "reports",
+    requires = [
+        "rollups",
+        "severity",
+        "sketch_aggregates",
+        "trend_aggregates",
+        reports::sparkline,
+        reports::bar
     ]
 );
 

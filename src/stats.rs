@@ -358,6 +358,22 @@ fn correlation_final(state: Internal) -> Option<pgrx::composite_type!('static, "
     Some(t)
 }
 
+/// Welch's t-test of two samples given as count, mean and sample variance:
+/// `{t, df, p_value}` (two-sided), NULL when it cannot be computed (fewer
+/// than 2 values in a sample, or no variance in either).
+#[pg_extern(immutable, strict, parallel_safe, schema = "kpi_internal")]
+fn welch_test(n1: i64, mean1: f64, var1: f64, n2: i64, mean2: f64, var2: f64) -> Option<Vec<f64>> {
+    let w = kpi_core::stats::welch::test(
+        u64::try_from(n1).ok()?,
+        mean1,
+        var1,
+        u64::try_from(n2).ok()?,
+        mean2,
+        var2,
+    )?;
+    Some(vec![w.t, w.df, w.p_value])
+}
+
 #[cfg(any(test, feature = "pg_test"))]
 #[pg_schema]
 mod tests {

@@ -146,6 +146,32 @@ fn forecast_at(t: TrendValue, at: TimestampWithTimeZone) -> Option<f64> {
     t.0.forecast(epoch_seconds(at))
 }
 
+/// The prediction interval `{low, high}` of a new value at `at`, at
+/// confidence `level` (default 0.95); NULL with fewer than 3 points or no
+/// spread in time.
+#[pg_extern(immutable, strict, parallel_safe, requires = ["trend"])]
+fn prediction_interval(
+    t: TrendValue,
+    at: TimestampWithTimeZone,
+    level: default!(f64, 0.95),
+) -> Option<Vec<f64>> {
+    if !(level > 0.0 && level < 1.0) {
+        raise(
+            PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
+            format!(
+                "kpi.prediction_interval: level must be between 0 and 1 (exclusive), got {level}"
+            ),
+            None,
+            None,
+        )
+    }
+    if at.is_infinity() || at.is_neg_infinity() {
+        return None;
+    }
+    t.0.prediction_interval(epoch_seconds(at), level)
+        .map(|(lo, hi)| vec![lo, hi])
+}
+
 #[pg_extern(name = "forecast", immutable, strict, parallel_safe, requires = ["trend"])]
 fn forecast_x(t: TrendValue, x: f64) -> Option<f64> {
     t.0.forecast(x)

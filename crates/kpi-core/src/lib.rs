@@ -9,6 +9,7 @@ pub mod business;
 pub mod delivery;
 pub mod ingest;
 pub mod models;
+pub mod reports;
 pub mod rollups;
 pub mod rules;
 pub mod severity;

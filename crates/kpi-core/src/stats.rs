@@ -6,3 +6,4 @@ pub mod exactsum;
 pub mod moments;
 pub mod percentile;
 pub mod summary;
+pub mod welch;

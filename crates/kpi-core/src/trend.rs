@@ -97,6 +97,27 @@ impl Trend {
         Some((self.sxy / (self.sxx.sqrt() * self.syy.sqrt())).clamp(-1.0, 1.0))
     }
 
+    /// The prediction interval of a new observation at x, at confidence
+    /// `level` (0 < level < 1): the fitted value ± t(n-2) · s · sqrt(1 + 1/n +
+    /// (x - mean x)² / Sxx), s the residual standard error. None with fewer
+    /// than 3 points, no variance in x, or a level outside (0, 1).
+    pub fn prediction_interval(&self, x: f64, level: f64) -> Option<(f64, f64)> {
+        use statrs::distribution::{ContinuousCDF, StudentsT};
+        if self.n < 3 || !(level > 0.0 && level < 1.0) || !x.is_finite() {
+            return None;
+        }
+        let fit = self.forecast(x)?;
+        let n = self.n as f64;
+        let sse = (self.syy - self.sxy * self.sxy / self.sxx).max(0.0);
+        let s = (sse / (n - 2.0)).sqrt();
+        let dx = x - self.mx;
+        let t = StudentsT::new(0.0, 1.0, n - 2.0)
+            .ok()?
+            .inverse_cdf(0.5 + level / 2.0);
+        let half = t * s * (1.0 + 1.0 / n + dx * dx / self.sxx).sqrt();
+        Some((fit - half, fit + half))
+    }
+
     pub fn encode(&self) -> Vec<u8> {
         let mut w = Writer::new(MAGIC, VERSION);
         w.varu(self.n);
@@ -144,6 +165,29 @@ pub fn direction(slope: f64, threshold: f64) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Against scipy: linregress over x = 0..9, y = [1,3,2,5,4,6,8,7,9,10],
+    /// prediction at x = 12: 12.727273, 95 % interval [10.085850, 15.368696].
+    #[test]
+    fn prediction_interval_matches_scipy() {
+        let mut t = Trend::default();
+        for (x, y) in [1.0, 3.0, 2.0, 5.0, 4.0, 6.0, 8.0, 7.0, 9.0, 10.0]
+            .iter()
+            .enumerate()
+        {
+            t.add(x as f64, *y);
+        }
+        let (lo, hi) = t.prediction_interval(12.0, 0.95).unwrap();
+        assert!(
+            (lo - 10.085849808766136).abs() < 1e-9 && (hi - 15.368695645779317).abs() < 1e-9,
+            "{lo} {hi}"
+        );
+        assert!(t.prediction_interval(12.0, 1.0).is_none());
+        let mut two = Trend::default();
+        two.add(0.0, 1.0);
+        two.add(1.0, 2.0);
+        assert!(two.prediction_interval(3.0, 0.95).is_none());
+    }
     use proptest::prelude::*;
 
     fn of(pts: &[(f64, f64)]) -> Trend {

@@ -1,0 +1,146 @@
+-- Reports (first part of the reports feature): kpi.sparkline (src/reports.rs),
+-- kpi.report (a compact per-bucket table for psql) and kpi.metric_trend (the
+-- replaced analytics service's trend endpoint). Both read summaries when a
+-- rollup covers the metric (at the coarsest resolution that divides the
+-- asked bucket evenly, regrouped exactly) and raw rows otherwise, through
+-- kpi_internal.series_buckets; their rows are whole buckets.
+
+-- The coarsest resolution of a rollup that covers the metric without
+-- grouping and divides `target` evenly, or `target` itself (raw rows).
+CREATE FUNCTION kpi_internal.report_resolution(metric text, target interval) RETURNS interval
+LANGUAGE sql STABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT coalesce(
+        (SELECT ro.resolution FROM kpi.rollups ro
+         WHERE ro.group_by_tags = '{}' AND ro.watermark IS NOT NULL AND $1 LIKE ro.metrics
+           AND ro.resolution <= $2
+           AND extract(epoch FROM $2)::numeric % extract(epoch FROM ro.resolution)::numeric = 0
+         ORDER BY ro.resolution DESC LIMIT 1),
+        $2)
+$$;
+COMMENT ON FUNCTION kpi_internal.report_resolution(text, interval) IS
+    'Internal: the coarsest covering rollup resolution that divides a report''s bucket evenly (else the bucket itself)';
+
+-- The checks every report makes; returns the first bucket.
+CREATE FUNCTION kpi_internal.check_report(func text, metric text, range interval, bucket interval, at timestamptz,
+                                          bucket_arg text DEFAULT 'bucket') RETURNS timestamptz
+LANGUAGE plpgsql STABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF metric IS NULL OR range IS NULL OR bucket IS NULL OR at IS NULL THEN
+        RAISE EXCEPTION '%: metric, range, % and at must not be NULL', func, bucket_arg
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF at IN ('infinity', '-infinity') THEN
+        RAISE EXCEPTION '%: at must be a finite time, got %', func, at USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF range <= interval '0' THEN
+        RAISE EXCEPTION '%: range must be positive, got %', func, range USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    PERFORM kpi_internal.check_resolution(func, bucket_arg, bucket);
+    IF extract(epoch FROM range) / extract(epoch FROM bucket) > 100000 THEN
+        RAISE EXCEPTION '%: range % holds more than 100000 buckets of %', func, range, bucket
+            USING ERRCODE = 'invalid_parameter_value', HINT = format('Use a larger %s.', bucket_arg);
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM kpi.metric_definitions d WHERE d.metric = check_report.metric)
+       AND NOT EXISTS (SELECT 1 FROM kpi.metrics m WHERE m.metric = check_report.metric)
+       AND NOT EXISTS (SELECT 1 FROM kpi.summaries s WHERE s.metric = check_report.metric) THEN
+        RAISE NOTICE '%: there is no metric "%" (no definition, no rows, no summaries)', func, metric
+            USING HINT = 'Check the name for a typo.';
+    END IF;
+    RETURN kpi.bucket(bucket, at - range);
+END
+$$;
+COMMENT ON FUNCTION kpi_internal.check_report(text, text, interval, interval, timestamptz, text) IS
+    'Internal: checks a report''s arguments (22004, 22023, a NOTICE for an unknown metric) and returns its first bucket';
+
+CREATE FUNCTION kpi.report(metric text, range interval DEFAULT '24 hours', bucket interval DEFAULT '1 hour',
+                           at timestamptz DEFAULT now())
+RETURNS TABLE (bucket timestamptz, count bigint, p50 numeric, p95 numeric, p99 numeric, spark text,
+               severity kpi.severity_level)
+LANGUAGE sql STABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$
+    WITH a AS MATERIALIZED (
+        SELECT kpi_internal.check_report('kpi.report', $1, $2, $3, $4) AS lo,
+               kpi_internal.report_resolution($1, $3) AS res,
+               EXISTS (SELECT 1 FROM kpi.metric_definitions d WHERE d.metric = $1 AND d.active) AS defined
+    ),
+    g AS (
+        SELECT kpi.bucket($3, s.bucket) AS bk, sum(s.count)::bigint AS n, kpi.sketch_agg(s.sketch) AS sk
+        FROM a, kpi_internal.series_buckets($1, a.res, a.lo, $4) s
+        GROUP BY 1
+    ),
+    p AS (
+        SELECT b.bk, coalesce(g.n, 0) AS n, kpi.approx_percentiles(g.sk, ARRAY[0.5, 0.95, 0.99]) AS ps, a.defined
+        FROM a CROSS JOIN generate_series(a.lo, $4, $3) b(bk)
+        LEFT JOIN g ON g.bk = b.bk
+    )
+    SELECT p.bk, p.n,
+           kpi_internal.format_number(p.ps[1])::numeric, kpi_internal.format_number(p.ps[2])::numeric,
+           kpi_internal.format_number(p.ps[3])::numeric,
+           kpi_internal.bar(p.ps[2], max(p.ps[2]) OVER (), 10),
+           CASE WHEN p.defined AND p.ps[2] IS NOT NULL THEN kpi.severity($1, p.ps[2]) END
+    FROM p
+    ORDER BY p.bk
+$$;
+COMMENT ON FUNCTION kpi.report(text, interval, interval, timestamptz) IS
+    'A compact table of one metric for psql: per bucket from the one holding at - range, count, p50, p95, p99 (six significant digits), a bar of p95 and its severity';
+
+-- kpi.metric_trend's own arguments (threshold >= 0, 0 < level < 1).
+CREATE FUNCTION kpi_internal.check_trend_args(threshold float8, level float8) RETURNS boolean
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF threshold IS NULL OR threshold < 0 OR threshold = 'NaN' THEN
+        RAISE EXCEPTION 'kpi.metric_trend: threshold must be a number >= 0, got %', coalesce(threshold::text, 'NULL')
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF level IS NULL OR NOT (level > 0 AND level < 1) THEN
+        RAISE EXCEPTION 'kpi.metric_trend: level must be between 0 and 1 (exclusive), got %', coalesce(level::text, 'NULL')
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    RETURN true;
+END
+$$;
+COMMENT ON FUNCTION kpi_internal.check_trend_args(float8, float8) IS 'Internal: checks kpi.metric_trend''s threshold and level';
+
+CREATE FUNCTION kpi.metric_trend(metric text, range interval DEFAULT '7 days', granularity interval DEFAULT '1 hour',
+                                 at timestamptz DEFAULT now(), threshold float8 DEFAULT 0.1, level float8 DEFAULT 0.95)
+RETURNS TABLE (metric text, points bigint, direction text, strength float8, slope float8, correlation float8,
+               next_bucket timestamptz, next_value float8, next_low float8, next_high float8, spark text)
+LANGUAGE sql STABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$
+    WITH a AS MATERIALIZED (
+        SELECT kpi_internal.check_report('kpi.metric_trend', $1, $2, $3, $4, 'granularity') AS lo,
+               kpi_internal.report_resolution($1, $3) AS res,
+               kpi_internal.check_trend_args($5, $6) AS ok
+    ),
+    g AS (
+        SELECT kpi.bucket($3, s.bucket) AS bk, sum(s.sum) / sum(s.count) AS avg
+        FROM a, kpi_internal.series_buckets($1, a.res, a.lo, $4) s
+        GROUP BY 1
+    ),
+    t AS (
+        SELECT kpi.trend_agg(g.bk, g.avg) AS tr, max(g.bk) + $3 AS nb,
+               kpi.sparkline(array_agg(g.avg ORDER BY g.bk)) AS spark
+        FROM g
+    ),
+    f AS (
+        -- the change per bucket of granularity
+        SELECT t.*, kpi.slope(t.tr) * extract(epoch FROM $3)::float8 AS per_step,
+               kpi.prediction_interval(t.tr, t.nb, $6) AS pi
+        FROM t, a
+    )
+    SELECT $1, coalesce(kpi.trend_count(f.tr), 0),
+           CASE WHEN f.per_step > $5 THEN 'increasing' WHEN f.per_step < -$5 THEN 'decreasing'
+                WHEN f.per_step IS NOT NULL THEN 'stable' END,
+           -- six significant digits, as messages show numbers (least squares over
+           -- epoch seconds carries noise in the last digits)
+           kpi_internal.format_number(abs(f.per_step))::float8, kpi_internal.format_number(f.per_step)::float8,
+           kpi_internal.format_number(kpi.correlation(f.tr))::float8, f.nb,
+           kpi_internal.format_number(kpi.forecast(f.tr, f.nb))::float8,
+           kpi_internal.format_number(f.pi[1])::float8, kpi_internal.format_number(f.pi[2])::float8,
+           coalesce(f.spark, '')
+    FROM f
+$$;
+COMMENT ON FUNCTION kpi.metric_trend(text, interval, interval, timestamptz, float8, float8) IS
+    'The trend of a metric''s per-bucket means over range: direction (beyond threshold per bucket), strength, slope per bucket, correlation with time, the next bucket''s value with a prediction interval at level (six significant digits), and a sparkline';
+
+COMMENT ON FUNCTION kpi.sparkline(float8[]) IS
+    'A sparkline of the values, one Unicode block each from the lowest to the highest; NULL and non-finite values are gaps';
+COMMENT ON FUNCTION kpi_internal.bar(float8, float8, integer) IS 'Internal: a bar of value against max, at most width characters, in eighths';

@@ -1,0 +1,79 @@
+-- Reports: sparklines, kpi.report and kpi.metric_trend on empty and seeded
+-- data, their errors, and that they read summaries when a rollup covers the range.
+SET client_min_messages = warning;
+DROP DATABASE IF EXISTS kpi_regress_reports;
+CREATE DATABASE kpi_regress_reports;
+\c kpi_regress_reports
+SET client_min_messages = warning;
+CREATE EXTENSION pg_kpi;
+\getenv abs_srcdir PG_ABS_SRCDIR
+\i :abs_srcdir/helpers.sql
+SET client_min_messages = notice;
+SET timezone = 'UTC';
+SET extra_float_digits = 0;
+
+-- sparklines: lowest to highest, gaps for NULL and non-finite, flat when constant
+SELECT kpi.sparkline(ARRAY[1, 2, 3, 4, 5, 6, 7, 8]) AS rising,
+       kpi.sparkline(ARRAY[0, NULL, 10, 'NaN', 5]::float8[]) AS gaps,
+       kpi.sparkline(ARRAY[3, 3, 3]) AS flat,
+       kpi.sparkline(ARRAY[]::float8[]) = '' AS empty,
+       kpi.sparkline(NULL) IS NULL AS null_in_null_out;
+
+-- bad input: an ERROR naming the argument
+SELECT pg_temp.try($$SELECT * FROM kpi.report(NULL)$$);
+SELECT pg_temp.try($$SELECT * FROM kpi.report('rt', '-1 hour')$$);
+SELECT pg_temp.try($$SELECT * FROM kpi.report('rt', '1 day', '1 month')$$);
+SELECT pg_temp.try($$SELECT * FROM kpi.report('rt', '1 day', '0 seconds')$$);
+SELECT pg_temp.try($$SELECT * FROM kpi.report('rt', '1000 days', '1 second')$$);
+SELECT pg_temp.try($$SELECT * FROM kpi.report('rt', '1 day', '1 hour', 'infinity')$$);
+SELECT pg_temp.try($$SELECT * FROM kpi.metric_trend('rt', '1 day', '1 hour', now(), -1)$$);
+SELECT pg_temp.try($$SELECT * FROM kpi.metric_trend('rt', '1 day', '1 hour', now(), 0.1, 1)$$);
+SELECT pg_temp.try($$SELECT * FROM kpi.metric_trend('rt', '1 day', NULL)$$);
+SELECT pg_temp.try($$SELECT kpi.prediction_interval(kpi.trend_agg(x, x), to_timestamp(1), 0) FROM generate_series(1, 3) x$$);
+
+-- empty data: a NOTICE for the unknown metric, empty buckets, no error
+SELECT * FROM kpi.report('rt', '3 hours', '1 hour', '2026-01-01 02:30:00+00');
+SELECT * FROM kpi.metric_trend('rt', '1 day', '1 hour', '2026-01-01 02:30:00+00');
+
+-- seeded: one row a minute for two hours, values 0..119
+INSERT INTO kpi.metric_definitions (metric, optimal, good, warning, critical, direction)
+VALUES ('rt', 10, 30, 60, 100, 'lower_is_better');
+INSERT INTO kpi.metrics (metric, value, ts)
+SELECT 'rt', g, '2026-01-01 00:00:00+00'::timestamptz + g * interval '1 minute' FROM generate_series(0, 119) g;
+SELECT * FROM kpi.report('rt', '3 hours', '1 hour', '2026-01-01 02:30:00+00');
+-- the percentiles are the sketch's, within its 1 % relative error of the exact ones
+SELECT r.bucket, abs(r.p95 - e.p95) <= 0.01 * e.p95 AS p95_within_1pct, abs(r.p50 - e.p50) <= 0.01 * e.p50 AS p50_within_1pct
+FROM kpi.report('rt', '3 hours', '1 hour', '2026-01-01 02:30:00+00') r
+JOIN (SELECT date_trunc('hour', ts) AS bucket, percentile_disc(0.95) WITHIN GROUP (ORDER BY value)::numeric AS p95,
+             percentile_disc(0.5) WITHIN GROUP (ORDER BY value)::numeric AS p50
+      FROM kpi.metrics WHERE metric = 'rt' GROUP BY 1) e USING (bucket);
+
+-- a trend through hourly means 2 h + 10: slope 2 per hour, correlation 1, next value 58
+INSERT INTO kpi.metrics (metric, value, ts)
+SELECT 'lin', 2 * h + 10, '2026-01-01 00:00:00+00'::timestamptz + h * interval '1 hour' FROM generate_series(0, 23) h;
+SELECT metric, points, direction, strength, slope, correlation, next_bucket, next_value, next_low, next_high, spark
+FROM kpi.metric_trend('lin', '1 day', '1 hour', '2026-01-01 23:30:00+00');
+-- below the threshold (per bucket) it is stable
+SELECT direction FROM kpi.metric_trend('lin', '1 day', '1 hour', '2026-01-01 23:30:00+00', threshold => 2.5);
+-- the prediction interval against scipy (linregress over x 0..9, 95 % at x = 12)
+SELECT round(x[1]::numeric, 6) AS low, round(x[2]::numeric, 6) AS high
+FROM (SELECT kpi.prediction_interval(kpi.trend_agg(x::float8, y), to_timestamp(12)) AS x
+      FROM unnest(ARRAY[1, 3, 2, 5, 4, 6, 8, 7, 9, 10]::float8[]) WITH ORDINALITY AS v(y, x1),
+           LATERAL (SELECT x1 - 1 AS x) p) q;
+
+-- with a covering rollup the reports read its summaries: the same answer once the raw rows are gone
+SELECT kpi.add_rollup('1 minute', metrics => 'rt', lag => '0') AS minute \gset
+SELECT status FROM kpi.run_job((SELECT job_id FROM kpi.rollups WHERE id = :minute));
+SELECT kpi_internal.report_resolution('rt', '1 hour') AS reads, kpi_internal.report_resolution('lin', '1 hour') AS lin_reads;
+CREATE TEMP TABLE before AS SELECT * FROM kpi.report('rt', '30 days', '1 hour', '2026-01-01 02:30:00+00');
+CREATE TEMP TABLE trend_before AS SELECT * FROM kpi.metric_trend('rt', '30 days', '1 hour', '2026-01-01 02:30:00+00');
+DELETE FROM kpi.metrics WHERE metric = 'rt';
+SELECT count(*) AS buckets, sum(count) AS rows,
+       (SELECT count(*) FROM (SELECT * FROM kpi.report('rt', '30 days', '1 hour', '2026-01-01 02:30:00+00')
+                              EXCEPT SELECT * FROM before) d) AS differences
+FROM before;
+SELECT (SELECT row(t.*)::text FROM kpi.metric_trend('rt', '30 days', '1 hour', '2026-01-01 02:30:00+00') t)
+     = (SELECT row(t.*)::text FROM trend_before t) AS same_trend;
+
+\c postgres
+DROP DATABASE kpi_regress_reports;
