@@ -144,3 +144,172 @@ COMMENT ON FUNCTION kpi.metric_trend(text, interval, interval, timestamptz, floa
 COMMENT ON FUNCTION kpi.sparkline(float8[]) IS
     'A sparkline of the values, one Unicode block each from the lowest to the highest; NULL and non-finite values are gaps';
 COMMENT ON FUNCTION kpi_internal.bar(float8, float8, integer) IS 'Internal: a bar of value against max, at most width characters, in eighths';
+
+-- The statistics of one metric (all series) over exactly [from_ts, to_ts):
+-- the whole buckets inside the range from the coarsest covering rollup
+-- (summaries below its watermark), the ends and everything without a
+-- rollup from raw rows; counts, sums, extremes and the pooled variance are
+-- exact, percentiles come from the merged sketches.
+CREATE FUNCTION kpi_internal.range_stats(metric text, from_ts timestamptz, to_ts timestamptz)
+RETURNS TABLE (count bigint, sum float8, min float8, max float8, mean float8, stddev float8, sketch kpi.sketch,
+               trend kpi.trend)
+LANGUAGE sql STABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$
+    WITH r AS MATERIALIZED (
+        SELECT ro.resolution AS res
+        FROM kpi.rollups ro
+        WHERE ro.group_by_tags = '{}' AND ro.watermark IS NOT NULL AND $1 LIKE ro.metrics
+          AND ro.resolution * 2 <= $3 - $2
+        ORDER BY ro.resolution DESC LIMIT 1
+    ),
+    b AS MATERIALIZED (
+        SELECT r.res, kpi_internal.ceil_bucket(r.res, $2) AS lo,
+               greatest(kpi_internal.ceil_bucket(r.res, $2), kpi.bucket(r.res, $3)) AS hi
+        FROM (SELECT NULL) one LEFT JOIN r ON true
+    ),
+    parts AS (
+        SELECT s.count, s.sum, s.avg, s.min, s.max, s.stddev, s.sketch, s.trend
+        FROM b, kpi_internal.series_buckets($1, b.res, b.lo, b.hi) s
+        WHERE b.res IS NOT NULL AND b.lo < b.hi
+        UNION ALL
+        SELECT count(*), sum(m.value), avg(m.value), min(m.value), max(m.value), stddev_samp(m.value),
+               kpi.sketch_agg(m.value), kpi.trend_agg(m.ts, m.value)
+        FROM kpi.metrics m, b
+        WHERE m.metric = $1 AND m.ts >= $2 AND m.ts < $3
+          AND (b.res IS NULL OR m.ts < b.lo OR m.ts >= b.hi)
+    ),
+    t AS (
+        SELECT sum(p.count)::bigint AS n, sum(p.sum) AS s, min(p.min) AS lo, max(p.max) AS hi,
+               kpi.sketch_agg(p.sketch) AS sk, kpi.trend_agg(p.trend) AS tr
+        FROM parts p WHERE p.count > 0
+    )
+    SELECT coalesce(t.n, 0), t.s, t.lo, t.hi, t.s / t.n,
+           CASE WHEN t.n >= 2 THEN sqrt(greatest(0, (
+               SELECT sum((p.count - 1) * coalesce(p.stddev, 0) ^ 2 + p.count * (p.avg - t.s / t.n) ^ 2)
+               FROM parts p WHERE p.count > 0) / (t.n - 1))) END,
+           t.sk, t.tr
+    FROM t
+$$;
+COMMENT ON FUNCTION kpi_internal.range_stats(text, timestamptz, timestamptz) IS
+    'Internal: count, sum, min, max, mean, stddev, sketch and trend of a metric over exactly [from, to), from summaries for whole buckets and raw rows at the ends';
+
+-- A metric argument: not NULL; a NOTICE when nothing is known of it.
+CREATE FUNCTION kpi_internal.check_metric(func text, metric text) RETURNS boolean
+LANGUAGE plpgsql STABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF metric IS NULL THEN
+        RAISE EXCEPTION '%: metric must not be NULL', func USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM kpi.metric_definitions d WHERE d.metric = check_metric.metric)
+       AND NOT EXISTS (SELECT 1 FROM kpi.metrics m WHERE m.metric = check_metric.metric)
+       AND NOT EXISTS (SELECT 1 FROM kpi.summaries s WHERE s.metric = check_metric.metric) THEN
+        RAISE NOTICE '%: there is no metric "%" (no definition, no rows, no summaries)', func, metric
+            USING HINT = 'Check the name for a typo.';
+    END IF;
+    RETURN true;
+END
+$$;
+COMMENT ON FUNCTION kpi_internal.check_metric(text, text) IS 'Internal: checks a metric argument (22004 for NULL, a NOTICE when unknown)';
+
+-- A period's bounds: not NULL, finite, from before to.
+CREATE FUNCTION kpi_internal.check_period(func text, arg text, from_ts timestamptz, to_ts timestamptz) RETURNS boolean
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF from_ts IS NULL OR to_ts IS NULL THEN
+        RAISE EXCEPTION '%: % bounds must not be NULL', func, arg USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF NOT isfinite(from_ts) OR NOT isfinite(to_ts) THEN
+        RAISE EXCEPTION '%: % bounds must be finite, got % to %', func, arg, from_ts, to_ts
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF from_ts >= to_ts THEN
+        RAISE EXCEPTION '%: % starts (%) at or after it ends (%)', func, arg, from_ts, to_ts
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    RETURN true;
+END
+$$;
+COMMENT ON FUNCTION kpi_internal.check_period(text, text, timestamptz, timestamptz) IS 'Internal: checks a period''s bounds (22004, 22023)';
+
+-- alpha in (0, 1)
+CREATE FUNCTION kpi_internal.check_alpha(func text, alpha float8) RETURNS boolean
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF alpha IS NULL OR NOT (alpha > 0 AND alpha < 1) THEN
+        RAISE EXCEPTION '%: alpha must be between 0 and 1 (exclusive), got %', func, coalesce(alpha::text, 'NULL')
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    RETURN true;
+END
+$$;
+COMMENT ON FUNCTION kpi_internal.check_alpha(text, float8) IS 'Internal: checks a significance level';
+
+CREATE FUNCTION kpi.metric_summary(metric text, range interval DEFAULT '24 hours', at timestamptz DEFAULT now())
+RETURNS TABLE (metric text, from_ts timestamptz, to_ts timestamptz, count bigint, min float8, max float8, mean float8,
+               median float8, stddev float8, p95 float8, p99 float8, spark text)
+LANGUAGE sql STABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$
+    WITH a AS MATERIALIZED (
+        SELECT kpi_internal.check_report('kpi.metric_summary', $1, $2,
+                                         make_interval(secs => greatest(1, floor(extract(epoch FROM $2) / 24))), $3) AS lo,
+               kpi_internal.report_resolution($1, make_interval(secs => greatest(1, floor(extract(epoch FROM $2) / 24)))) AS res,
+               make_interval(secs => greatest(1, floor(extract(epoch FROM $2) / 24))) AS step
+    ),
+    s AS (SELECT x.* FROM a, kpi_internal.range_stats($1, $3 - $2, $3) x),
+    sp AS (
+        SELECT kpi.sparkline(array_agg(g.avg ORDER BY g.bk)) AS spark
+        FROM (SELECT kpi.bucket(a.step, x.bucket) AS bk, sum(x.sum) / sum(x.count) AS avg
+              FROM a, kpi_internal.series_buckets($1, a.res, a.lo, $3) x
+              GROUP BY 1) g
+    )
+    SELECT $1, $3 - $2, $3, s.count, s.min, s.max, s.mean, kpi.approx_percentile(s.sketch, 0.5), s.stddev,
+           kpi.approx_percentile(s.sketch, 0.95), kpi.approx_percentile(s.sketch, 0.99), coalesce(sp.spark, '')
+    FROM s, sp
+$$;
+COMMENT ON FUNCTION kpi.metric_summary(text, interval, timestamptz) IS
+    'The replaced analytics summary endpoint: count, min, max, mean, median, stddev, p95 and p99 of a metric over exactly [at - range, at), and a sparkline of its means';
+
+CREATE FUNCTION kpi.compare_periods(metric text, a_from timestamptz, a_to timestamptz, b_from timestamptz,
+                                    b_to timestamptz, alpha float8 DEFAULT 0.05)
+RETURNS TABLE (a_count bigint, a_mean float8, a_p95 float8, b_count bigint, b_mean float8, b_p95 float8,
+               mean_change float8, mean_change_pct float8, p95_change float8, t float8, df float8, p_value float8,
+               significant boolean)
+LANGUAGE sql STABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$
+    WITH c AS MATERIALIZED (
+        SELECT kpi_internal.check_period('kpi.compare_periods', 'period a', $2, $3)
+           AND kpi_internal.check_period('kpi.compare_periods', 'period b', $4, $5)
+           AND kpi_internal.check_alpha('kpi.compare_periods', $6)
+           AND kpi_internal.check_metric('kpi.compare_periods', $1) AS ok
+    ),
+    a AS (SELECT x.* FROM c, kpi_internal.range_stats($1, $2, $3) x),
+    b AS (SELECT x.* FROM c, kpi_internal.range_stats($1, $4, $5) x),
+    w AS (SELECT kpi_internal.welch_test(a.count, a.mean, a.stddev ^ 2, b.count, b.mean, b.stddev ^ 2) AS x,
+                 kpi.approx_percentile(a.sketch, 0.95) AS a95, kpi.approx_percentile(b.sketch, 0.95) AS b95, a.*,
+                 b.count AS bn, b.mean AS bm
+          FROM a, b)
+    SELECT w.count, w.mean, w.a95, w.bn, w.bm, w.b95, w.bm - w.mean,
+           CASE WHEN w.mean <> 0 THEN (w.bm - w.mean) / abs(w.mean) * 100 END, w.b95 - w.a95,
+           w.x[1], w.x[2], w.x[3], w.x[3] < $6
+    FROM w
+$$;
+COMMENT ON FUNCTION kpi.compare_periods(text, timestamptz, timestamptz, timestamptz, timestamptz, float8) IS
+    'Compares a metric over two periods: counts, means and p95s, the change from a to b, and Welch''s t-test of the means (significant at alpha)';
+
+CREATE FUNCTION kpi.metric_correlation(a text, b text, range interval DEFAULT '24 hours',
+                                       granularity interval DEFAULT '1 hour', at timestamptz DEFAULT now(),
+                                       alpha float8 DEFAULT 0.05)
+RETURNS kpi.correlation
+LANGUAGE sql STABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$
+    WITH c AS MATERIALIZED (
+        SELECT kpi_internal.check_report('kpi.metric_correlation', $1, $3, $4, $5, 'granularity') AS lo,
+               kpi_internal.check_report('kpi.metric_correlation', $2, $3, $4, $5, 'granularity') AS lo_b,
+               kpi_internal.check_alpha('kpi.metric_correlation', $6) AS ok,
+               kpi_internal.report_resolution($1, $4) AS res_a, kpi_internal.report_resolution($2, $4) AS res_b
+    ),
+    x AS (SELECT kpi.bucket($4, s.bucket) AS bk, sum(s.sum) / sum(s.count) AS v
+          FROM c, kpi_internal.series_buckets($1, c.res_a, c.lo, $5) s GROUP BY 1),
+    y AS (SELECT kpi.bucket($4, s.bucket) AS bk, sum(s.sum) / sum(s.count) AS v
+          FROM c, kpi_internal.series_buckets($2, c.res_b, c.lo, $5) s GROUP BY 1)
+    SELECT coalesce(kpi.correlation_test(x.v, y.v, $6), ROW(NULL, 0, NULL, NULL, NULL)::kpi.correlation)
+    FROM x JOIN y USING (bk)
+$$;
+COMMENT ON FUNCTION kpi.metric_correlation(text, text, interval, interval, timestamptz, float8) IS
+    'The replaced analytics correlation endpoint: Pearson r of two metrics'' per-bucket means over range, with its t-test (significant at alpha)';

@@ -48,6 +48,38 @@ JOIN (SELECT date_trunc('hour', ts) AS bucket, percentile_disc(0.95) WITHIN GROU
              percentile_disc(0.5) WITHIN GROUP (ORDER BY value)::numeric AS p50
       FROM kpi.metrics WHERE metric = 'rt' GROUP BY 1) e USING (bucket);
 
+-- the summary endpoint: 0..119 has mean 59.5 and sample stddev sqrt(120 * 121 / 12) = 34.7850542618522;
+-- median and p95 are the sketch's, within 1 % of the exact 59 and 113 (percentile_disc)
+SELECT metric, from_ts, to_ts, count, min, max, mean, round(stddev::numeric, 10) AS stddev,
+       abs(median - 59) <= 0.59 AS median_ok, abs(p95 - 113) <= 1.13 AS p95_ok, spark
+FROM kpi.metric_summary('rt', '3 hours', '2026-01-01 02:30:00+00');
+-- two hours compared: means 29.5 and 89.5, variances 305 each; Welch t = -60 / sqrt(2 * 305 / 60) = -18.8175,
+-- df = 118 (equal sizes and variances)
+SELECT a_count, a_mean, b_count, b_mean, mean_change, round(mean_change_pct::numeric, 4) AS mean_change_pct,
+       round(t::numeric, 4) AS t, round(df::numeric, 4) AS df, p_value < 1e-30 AS p_tiny, significant
+FROM kpi.compare_periods('rt', '2026-01-01 00:00+00', '2026-01-01 01:00+00', '2026-01-01 01:00+00', '2026-01-01 02:00+00');
+-- the same hour twice: no difference
+SELECT mean_change, t, p_value, significant
+FROM kpi.compare_periods('rt', '2026-01-01 00:00+00', '2026-01-01 01:00+00', '2026-01-01 00:00+00', '2026-01-01 01:00+00');
+-- an empty period: counts 0, no test
+SELECT a_count, b_count, t, significant
+FROM kpi.compare_periods('rt', '2025-01-01 00:00+00', '2025-01-01 01:00+00', '2026-01-01 00:00+00', '2026-01-01 01:00+00');
+SELECT pg_temp.try($$SELECT * FROM kpi.compare_periods('rt', '2026-01-02', '2026-01-01', '2026-01-01', '2026-01-02')$$);
+SELECT pg_temp.try($$SELECT * FROM kpi.compare_periods('rt', NULL, '2026-01-01', '2026-01-01', '2026-01-02')$$);
+SELECT pg_temp.try($$SELECT * FROM kpi.compare_periods('rt', '2026-01-01', 'infinity', '2026-01-01', '2026-01-02')$$);
+SELECT pg_temp.try($$SELECT * FROM kpi.compare_periods(NULL, '2026-01-01', '2026-01-02', '2026-01-01', '2026-01-02')$$);
+SELECT pg_temp.try($$SELECT * FROM kpi.compare_periods('rt', '2026-01-01', '2026-01-02', '2026-01-01', '2026-01-02', 1.5)$$);
+-- correlation of per-bucket means: a metric and an affine copy of it (r = 1), and a reversed one (r = -1)
+INSERT INTO kpi.metrics (metric, value, ts)
+SELECT 'rt2', 2 * g + 1, '2026-01-01 00:00:00+00'::timestamptz + g * interval '1 minute' FROM generate_series(0, 119) g
+UNION ALL
+SELECT 'rt3', -g, '2026-01-01 00:00:00+00'::timestamptz + g * interval '1 minute' FROM generate_series(0, 119) g;
+SELECT round(r::numeric, 10) AS r, n, p_value < 1e-10 AS p_tiny, significant
+FROM kpi.metric_correlation('rt', 'rt2', '3 hours', '10 minutes', '2026-01-01 02:30:00+00');
+SELECT round(r::numeric, 10) AS r, n FROM kpi.metric_correlation('rt', 'rt3', '3 hours', '10 minutes', '2026-01-01 02:30:00+00');
+SELECT r, n FROM kpi.metric_correlation('rt', 'nothing', '3 hours', '10 minutes', '2026-01-01 02:30:00+00');
+SELECT pg_temp.try($$SELECT * FROM kpi.metric_correlation('rt', NULL)$$);
+
 -- a trend through hourly means 2 h + 10: slope 2 per hour, correlation 1, next value 58
 INSERT INTO kpi.metrics (metric, value, ts)
 SELECT 'lin', 2 * h + 10, '2026-01-01 00:00:00+00'::timestamptz + h * interval '1 hour' FROM generate_series(0, 23) h;
@@ -65,7 +97,14 @@ FROM (SELECT kpi.prediction_interval(kpi.trend_agg(x::float8, y), to_timestamp(1
 SELECT kpi.add_rollup('1 minute', metrics => 'rt', lag => '0') AS minute \gset
 SELECT status FROM kpi.run_job((SELECT job_id FROM kpi.rollups WHERE id = :minute));
 SELECT kpi_internal.report_resolution('rt', '1 hour') AS reads, kpi_internal.report_resolution('lin', '1 hour') AS lin_reads;
+-- exact over unaligned bounds: whole summary buckets inside, raw rows at the ends
+SELECT s.count = e.n AS count_ok, s.sum = e.s AS sum_ok, s.min = e.lo AND s.max = e.hi AS extremes_ok,
+       abs(s.stddev - e.sd) < 1e-9 * e.sd AS stddev_ok
+FROM kpi_internal.range_stats('rt', '2026-01-01 00:07:30+00', '2026-01-01 01:52:10+00') s,
+     (SELECT count(*) AS n, sum(value) AS s, min(value) AS lo, max(value) AS hi, stddev_samp(value) AS sd
+      FROM kpi.metrics WHERE metric = 'rt' AND ts >= '2026-01-01 00:07:30+00' AND ts < '2026-01-01 01:52:10+00') e;
 CREATE TEMP TABLE before AS SELECT * FROM kpi.report('rt', '30 days', '1 hour', '2026-01-01 02:30:00+00');
+CREATE TEMP TABLE summary_before AS SELECT * FROM kpi.metric_summary('rt', '30 days', '2026-01-01 02:30:00+00');
 CREATE TEMP TABLE trend_before AS SELECT * FROM kpi.metric_trend('rt', '30 days', '1 hour', '2026-01-01 02:30:00+00');
 DELETE FROM kpi.metrics WHERE metric = 'rt';
 SELECT count(*) AS buckets, sum(count) AS rows,
@@ -73,7 +112,9 @@ SELECT count(*) AS buckets, sum(count) AS rows,
                               EXCEPT SELECT * FROM before) d) AS differences
 FROM before;
 SELECT (SELECT row(t.*)::text FROM kpi.metric_trend('rt', '30 days', '1 hour', '2026-01-01 02:30:00+00') t)
-     = (SELECT row(t.*)::text FROM trend_before t) AS same_trend;
+     = (SELECT row(t.*)::text FROM trend_before t) AS same_trend,
+       (SELECT row(t.*)::text FROM kpi.metric_summary('rt', '30 days', '2026-01-01 02:30:00+00') t)
+     = (SELECT row(t.*)::text FROM summary_before t) AS same_summary;
 
 \c postgres
 DROP DATABASE kpi_regress_reports;
