@@ -313,3 +313,89 @@ LANGUAGE sql STABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$
 $$;
 COMMENT ON FUNCTION kpi.metric_correlation(text, text, interval, interval, timestamptz, float8) IS
     'The replaced analytics correlation endpoint: Pearson r of two metrics'' per-bucket means over range, with its t-test (significant at alpha)';
+
+-- The real-time dashboard as one jsonb document (the replaced portal's
+-- dashboard): health, open alerts, the key metrics of the last `window`,
+-- and pg_kpi's own health. The metric names are arguments (the replaced
+-- portal's as defaults).
+CREATE FUNCTION kpi.dashboard(at timestamptz DEFAULT now(), "window" interval DEFAULT '5 minutes',
+                              response_time text DEFAULT 'api_response_time',
+                              throughput text DEFAULT 'throughput_rps',
+                              error_rate text DEFAULT 'error_rate',
+                              availability text DEFAULT 'system_availability')
+RETURNS jsonb
+LANGUAGE plpgsql STABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    rt record;
+    tp record;
+    er record;
+    av record;
+    tp_last float8;
+    out jsonb;
+BEGIN
+    IF at IS NULL OR "window" IS NULL THEN
+        RAISE EXCEPTION 'kpi.dashboard: at and window must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF NOT isfinite(at) THEN
+        RAISE EXCEPTION 'kpi.dashboard: at must be a finite time, got %', at USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF "window" <= interval '0' THEN
+        RAISE EXCEPTION 'kpi.dashboard: window must be positive, got %', "window" USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    SELECT * INTO rt FROM kpi_internal.range_stats(response_time, at - "window", at);
+    SELECT * INTO tp FROM kpi_internal.range_stats(throughput, at - "window", at);
+    SELECT * INTO er FROM kpi_internal.range_stats(error_rate, at - "window", at);
+    SELECT * INTO av FROM kpi_internal.range_stats(availability, at - "window", at);
+    SELECT m.value INTO tp_last FROM kpi.metrics m
+    WHERE m.metric = throughput AND m.ts >= at - "window" AND m.ts < at ORDER BY m.ts DESC LIMIT 1;
+    SELECT jsonb_build_object(
+        'at', at,
+        'window', "window",
+        'health', (SELECT jsonb_build_object('status', h.status, 'score', h.score, 'samples', h.samples)
+                   FROM kpi.health("window", at) h WHERE h.metric IS NULL),
+        'alerts', jsonb_build_object(
+            'open', (SELECT count(*) FROM kpi.alerts a WHERE a.state = 'firing'),
+            'by_severity', coalesce((SELECT jsonb_object_agg(x.severity, x.n)
+                                     FROM (SELECT a.severity::text AS severity, count(*) AS n FROM kpi.alerts a
+                                           WHERE a.state = 'firing' GROUP BY 1) x), '{}'),
+            'by_source', coalesce((SELECT jsonb_object_agg(x.source, x.n)
+                                   FROM (SELECT a.source, count(*) AS n FROM kpi.alerts a
+                                         WHERE a.state = 'firing' GROUP BY 1) x), '{}'),
+            'worst', coalesce((SELECT jsonb_agg(jsonb_build_object(
+                                   'id', w.id, 'severity', w.severity, 'metric', w.metric, 'source', w.source,
+                                   'rule', (SELECT r.name FROM kpi.alert_rules r WHERE r.id = w.rule_id),
+                                   'labels', w.labels, 'message', w.message, 'started_at', w.started_at,
+                                   'acknowledged', w.acknowledged_at IS NOT NULL,
+                                   'silenced', kpi_internal.silenced(w)) ORDER BY w.severity DESC, w.started_at)
+                               FROM (SELECT a.* FROM kpi.alerts a WHERE a.state = 'firing'
+                                     ORDER BY a.severity DESC, a.started_at LIMIT 10) w), '[]')),
+        'metrics', jsonb_build_object(
+            'response_time', jsonb_build_object('metric', response_time, 'count', rt.count, 'avg', rt.mean,
+                                                'p95', kpi.approx_percentile(rt.sketch, 0.95)),
+            'throughput', jsonb_build_object('metric', throughput, 'count', tp.count, 'current', tp_last,
+                                             'peak', tp.max, 'avg', tp.mean),
+            'error_rate', jsonb_build_object('metric', error_rate, 'count', er.count, 'avg', er.mean, 'max', er.max),
+            'availability', jsonb_build_object('metric', availability, 'count', av.count, 'avg', av.mean,
+                                               'min', av.min)),
+        'pg_kpi', jsonb_build_object(
+            -- rows of the defined metrics (one index probe each: kpi.metrics has no index on ts alone)
+            'ingested_rows_per_second',
+                (SELECT coalesce(sum(x.n), 0) FROM kpi.metric_definitions d,
+                        LATERAL (SELECT count(*) AS n FROM kpi.metrics m
+                                 WHERE m.metric = d.metric AND m.ts >= at - interval '1 minute' AND m.ts < at) x) / 60.0,
+            'rollups', coalesce((SELECT jsonb_agg(jsonb_build_object(
+                                     'id', ro.id, 'resolution', ro.resolution, 'metrics', ro.metrics,
+                                     'watermark', ro.watermark, 'lag', at - ro.watermark) ORDER BY ro.id)
+                                 FROM kpi.rollups ro), '[]'),
+            'job_failures_last_hour', (SELECT count(*) FROM kpi.job_runs r
+                                       WHERE r.status = 'failed' AND r.started_at >= at - interval '1 hour'),
+            'paused_jobs', (SELECT count(*) FROM kpi.jobs j WHERE NOT j.enabled),
+            'undelivered_notifications', (SELECT count(*) FROM kpi.deliveries d WHERE d.status = 'pending'),
+            'oldest_undelivered_age', (SELECT at - min(d.created_at) FROM kpi.deliveries d WHERE d.status = 'pending'),
+            'failed_deliveries', (SELECT count(*) FROM kpi.deliveries d WHERE d.status = 'failed')))
+    INTO out;
+    RETURN out;
+END
+$$;
+COMMENT ON FUNCTION kpi.dashboard(timestamptz, interval, text, text, text, text) IS
+    'The real-time dashboard as jsonb: health, open alerts (counts and the 10 worst), the key metrics of the last window, and pg_kpi''s own health (ingest rate, rollup lag, job failures, undelivered notifications)';

@@ -80,6 +80,15 @@ SELECT round(r::numeric, 10) AS r, n FROM kpi.metric_correlation('rt', 'rt3', '3
 SELECT r, n FROM kpi.metric_correlation('rt', 'nothing', '3 hours', '10 minutes', '2026-01-01 02:30:00+00');
 SELECT pg_temp.try($$SELECT * FROM kpi.metric_correlation('rt', NULL)$$);
 
+-- the dashboard: key metrics of the 5 minutes before 02:00 (rt 115..119, rt2 = 2 rt + 1, rt3 = -rt),
+-- health from the definitions, open alerts, and pg_kpi's own health
+SELECT jsonb_pretty(kpi.dashboard('2026-01-01 02:00:00+00', '5 minutes', response_time => 'rt', throughput => 'rt2',
+                                  error_rate => 'rt3', availability => 'lin') - 'at');
+SELECT kpi.dashboard('2025-01-01 00:00:00+00', '5 minutes') -> 'metrics' -> 'response_time' AS nothing_yet;
+SELECT pg_temp.try($$SELECT kpi.dashboard(NULL)$$);
+SELECT pg_temp.try($$SELECT kpi.dashboard(now(), '0 seconds')$$);
+SELECT pg_temp.try($$SELECT kpi.dashboard('infinity')$$);
+
 -- a trend through hourly means 2 h + 10: slope 2 per hour, correlation 1, next value 58
 INSERT INTO kpi.metrics (metric, value, ts)
 SELECT 'lin', 2 * h + 10, '2026-01-01 00:00:00+00'::timestamptz + h * interval '1 hour' FROM generate_series(0, 23) h;
