@@ -6,7 +6,7 @@
 # ROLLUP_ROWS (default 5000000) the rollup benchmark, RULES_ROWS (default 1000000) the
 # alert rules benchmark, IDLE_SECONDS (default 60) how long the idle worker's CPU time is
 # measured, DELIVERY_BURST (default 10000) the alert delivery burst. ONLY=<section>
-# (aggregates, alerts, models, rollups, rules, delivery, idle) runs one section.
+# (aggregates, alerts, models, rollups, rules, reports, delivery, idle) runs one section.
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 ROWS="${1:-5000000}"
 RUNS="${2:-5}"
@@ -41,6 +41,13 @@ if want rules; then
     -c "CREATE DATABASE kpi_bench"
   psql_at "$CLUSTER_DATA" "$CLUSTER_PORT" kpi_bench -q -c "CREATE EXTENSION pg_kpi"
   psql_at "$CLUSTER_DATA" "$CLUSTER_PORT" kpi_bench -q -v rules_rows="${RULES_ROWS:-1000000}" -v runs="$RUNS" -f "$ROOT/scripts/bench_rules.sql"
+fi
+if want reports; then
+  log "reports over 100 metrics x 30 days of 1-minute values (median of $RUNS runs each)"
+  psql_at "$CLUSTER_DATA" "$CLUSTER_PORT" postgres -q -c "DROP DATABASE IF EXISTS kpi_bench WITH (FORCE)" \
+    -c "CREATE DATABASE kpi_bench"
+  psql_at "$CLUSTER_DATA" "$CLUSTER_PORT" kpi_bench -q -c "CREATE EXTENSION pg_kpi"
+  psql_at "$CLUSTER_DATA" "$CLUSTER_PORT" kpi_bench -q -v runs="$RUNS" -f "$ROOT/scripts/bench_reports.sql"
 fi
 if want delivery; then
   log "alert delivery: a burst of ${DELIVERY_BURST:-10000} notifications to a local webhook, and the latency"

@@ -399,3 +399,88 @@ END
 $$;
 COMMENT ON FUNCTION kpi.dashboard(timestamptz, interval, text, text, text, text) IS
     'The real-time dashboard as jsonb: health, open alerts (counts and the 10 worst), the key metrics of the last window, and pg_kpi''s own health (ingest rate, rollup lag, job failures, undelivered notifications)';
+
+-- The performance report (the replaced performance report): per metric the
+-- statistics over exactly [from, to) and the trend of its values (slope per
+-- minute: the replaced reports assume one sample a minute), the alerts
+-- raised in the period, and recommendations at the replaced cut-offs, each
+-- an argument. Metrics: the given ones, or every active definition.
+CREATE FUNCTION kpi.performance_report("from" timestamptz, "to" timestamptz, metrics text[] DEFAULT NULL,
+                                       response_time_metrics text[] DEFAULT ARRAY['api_response_time', 'database_query_time'],
+                                       utilization_metrics text[] DEFAULT ARRAY['cpu_utilization', 'memory_utilization'],
+                                       error_rate_metrics text[] DEFAULT ARRAY['error_rate'],
+                                       p95_response_time_limit float8 DEFAULT 500,
+                                       utilization_limit float8 DEFAULT 80,
+                                       error_rate_limit float8 DEFAULT 1,
+                                       trend_strength_limit float8 DEFAULT 0.5,
+                                       trend_threshold float8 DEFAULT 0.1)
+RETURNS jsonb
+LANGUAGE sql STABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$
+    WITH c AS MATERIALIZED (
+        SELECT kpi_internal.check_period('kpi.performance_report', 'the period', "from", "to") AS ok
+    ),
+    m AS (
+        SELECT DISTINCT x.metric
+        FROM c, unnest(coalesce(metrics, ARRAY(SELECT d.metric FROM kpi.metric_definitions d WHERE d.active))) x(metric)
+        WHERE x.metric IS NOT NULL
+    ),
+    s AS (
+        SELECT m.metric, st.count, st.min, st.max, st.mean, st.stddev,
+               kpi.approx_percentiles(st.sketch, ARRAY[0.5, 0.95, 0.99]) AS ps,
+               kpi.slope(st.trend, '1 minute') AS per_minute, kpi.correlation(st.trend) AS r,
+               kpi.forecast(st.trend, "to" + interval '1 hour') AS next_hour,
+               kpi.prediction_interval(st.trend, "to" + interval '1 hour') AS pi
+        FROM m, kpi_internal.range_stats(m.metric, "from", "to") st
+    ),
+    t AS (
+        SELECT s.*,
+               CASE WHEN s.per_minute > trend_threshold THEN 'increasing'
+                    WHEN s.per_minute < -trend_threshold THEN 'decreasing'
+                    WHEN s.per_minute IS NOT NULL THEN 'stable' END AS direction
+        FROM s
+    ),
+    recs AS (
+        SELECT x.metric, x.kind, x.text
+        FROM t,
+        LATERAL (VALUES
+            (t.metric, 'p95_response_time', CASE WHEN t.metric = ANY (response_time_metrics) AND t.ps[2] > p95_response_time_limit
+                 THEN format('%s: p95 %s is above %s; look for slow queries, missing caches and capacity',
+                             t.metric, kpi_internal.format_number(t.ps[2]), kpi_internal.format_number(p95_response_time_limit)) END),
+            (t.metric, 'utilization', CASE WHEN t.metric = ANY (utilization_metrics) AND t.mean > utilization_limit
+                 THEN format('%s: mean %s is above %s; add capacity or spread the load',
+                             t.metric, kpi_internal.format_number(t.mean), kpi_internal.format_number(utilization_limit)) END),
+            (t.metric, 'error_rate', CASE WHEN t.metric = ANY (error_rate_metrics) AND t.mean > error_rate_limit
+                 THEN format('%s: mean %s is above %s; look at the failing requests',
+                             t.metric, kpi_internal.format_number(t.mean), kpi_internal.format_number(error_rate_limit)) END),
+            (t.metric, 'rising_trend', CASE WHEN t.metric = ANY (response_time_metrics || error_rate_metrics)
+                                              AND t.direction = 'increasing' AND abs(t.per_minute) > trend_strength_limit
+                 THEN format('%s is rising by %s a minute; act before it breaches', t.metric,
+                             kpi_internal.format_number(t.per_minute)) END)
+        ) x(metric, kind, text)
+        WHERE x.text IS NOT NULL
+    )
+    SELECT jsonb_build_object(
+        'from', "from", 'to', "to",
+        'metrics', coalesce((SELECT jsonb_agg(jsonb_build_object(
+            'metric', t.metric, 'count', t.count, 'min', t.min, 'max', t.max, 'mean', t.mean, 'median', t.ps[1],
+            'stddev', t.stddev, 'p95', t.ps[2], 'p99', t.ps[3],
+            'trend', jsonb_build_object('direction', t.direction, 'strength', abs(t.per_minute),
+                                        'slope_per_minute', t.per_minute, 'correlation', t.r,
+                                        'forecast_1h', t.next_hour, 'forecast_1h_low', t.pi[1],
+                                        'forecast_1h_high', t.pi[2])) ORDER BY t.metric) FROM t), '[]'),
+        'alerts', jsonb_build_object(
+            'raised', (SELECT coalesce(sum(x.n), 0) FROM (SELECT count(*) AS n FROM kpi.alerts a
+                       WHERE a.started_at >= "from" AND a.started_at < "to") x),
+            'by_severity', coalesce((SELECT jsonb_object_agg(x.severity, x.n) FROM (
+                                        SELECT a.severity::text AS severity, count(*) AS n FROM kpi.alerts a
+                                        WHERE a.started_at >= "from" AND a.started_at < "to" GROUP BY 1) x), '{}'),
+            'by_metric', coalesce((SELECT jsonb_object_agg(x.metric, x.n) FROM (
+                                      SELECT a.metric, count(*) AS n FROM kpi.alerts a
+                                      WHERE a.started_at >= "from" AND a.started_at < "to" GROUP BY 1) x), '{}')),
+        'recommendations', coalesce((SELECT jsonb_agg(jsonb_build_object('metric', r.metric, 'kind', r.kind,
+                                                                         'recommendation', r.text)
+                                                      ORDER BY r.metric, r.kind) FROM recs r), '[]'))
+    FROM c
+$$;
+COMMENT ON FUNCTION kpi.performance_report(timestamptz, timestamptz, text[], text[], text[], text[], float8, float8, float8, float8, float8) IS
+    'The performance report as jsonb: per metric count, min, max, mean, median, stddev, p95, p99 and trend (with a forecast one hour ahead and its prediction interval) over [from, to), the alerts raised, and recommendations at the given cut-offs';

@@ -80,6 +80,28 @@ SELECT round(r::numeric, 10) AS r, n FROM kpi.metric_correlation('rt', 'rt3', '3
 SELECT r, n FROM kpi.metric_correlation('rt', 'nothing', '3 hours', '10 minutes', '2026-01-01 02:30:00+00');
 SELECT pg_temp.try($$SELECT * FROM kpi.metric_correlation('rt', NULL)$$);
 
+-- the performance report: rt (0..119, one a minute: slope 1 a minute) as a response time, rt3 (-rt) as an
+-- error rate; each recommendation just above its cut-off, and none at it
+SELECT jsonb_pretty(kpi.performance_report('2026-01-01 00:00+00', '2026-01-01 02:00+00', ARRAY['rt', 'rt3'],
+                                           response_time_metrics => ARRAY['rt'], utilization_metrics => ARRAY['rt'],
+                                           error_rate_metrics => ARRAY['rt3'], p95_response_time_limit => 100,
+                                           utilization_limit => 59, error_rate_limit => -60,
+                                           trend_strength_limit => 0.99) -> 'recommendations');
+SELECT jsonb_array_length(kpi.performance_report('2026-01-01 00:00+00', '2026-01-01 02:00+00', ARRAY['rt', 'rt3'],
+                                                 response_time_metrics => ARRAY['rt'], utilization_metrics => ARRAY['rt'],
+                                                 error_rate_metrics => ARRAY['rt3'], p95_response_time_limit => 120,
+                                                 utilization_limit => 59.5, error_rate_limit => -59.5,
+                                                 trend_strength_limit => 1) -> 'recommendations') AS none_at_the_cutoffs;
+SELECT m->>'metric' AS metric, m->'count' AS count, m->'mean' AS mean, m->'min' AS min, m->'max' AS max,
+       round((m->>'stddev')::numeric, 6) AS stddev, m->'trend'->>'direction' AS direction,
+       round((m->'trend'->>'slope_per_minute')::numeric, 6) AS per_minute,
+       round((m->'trend'->>'forecast_1h')::numeric, 4) AS forecast_1h
+FROM jsonb_array_elements(kpi.performance_report('2026-01-01 00:00+00', '2026-01-01 02:00+00', ARRAY['rt', 'rt3', 'nothing'])
+                          -> 'metrics') m;
+SELECT kpi.performance_report('2030-01-01', '2030-01-02', ARRAY['rt']) - 'from' - 'to' AS empty_period;
+SELECT pg_temp.try($$SELECT kpi.performance_report('2026-01-02', '2026-01-01')$$);
+SELECT pg_temp.try($$SELECT kpi.performance_report(NULL, '2026-01-01')$$);
+
 -- the dashboard: key metrics of the 5 minutes before 02:00 (rt 115..119, rt2 = 2 rt + 1, rt3 = -rt),
 -- health from the definitions, open alerts, and pg_kpi's own health
 SELECT jsonb_pretty(kpi.dashboard('2026-01-01 02:00:00+00', '5 minutes', response_time => 'rt', throughput => 'rt2',

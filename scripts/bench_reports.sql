@@ -1,0 +1,90 @@
+-- Run by scripts/bench.sh (ONLY=reports). Reports over 100 metrics with one
+-- value a minute for 30 days (4.32 million rows) rolled up into 1-minute and
+-- 1-hour summaries: kpi.performance_report over 24 hours and 30 days beside
+-- the same statistics computed by one plain GROUP BY over the raw rows,
+-- kpi.report and kpi.metric_summary of one metric, and kpi.dashboard with
+-- 10,000 open alerts. Medians of :runs runs after a warm-up.
+\set ON_ERROR_STOP 1
+\pset footer off
+SET jit = off;
+SET max_parallel_workers_per_gather = 0;
+SET client_min_messages = warning;
+SET kpi.trigger_alerts = off;
+SET kpi.max_future = -1;
+SET kpi.rollup_batch_buckets = 10000000;
+SELECT setseed(0.5);
+UPDATE kpi.jobs SET enabled = false;
+CREATE TEMP TABLE bench_at AS SELECT date_trunc('hour', now()) AS at;
+SELECT kpi.create_partitions((SELECT at FROM bench_at) - interval '31 days', (SELECT at FROM bench_at) + interval '1 day') IS NOT NULL AS partitions;
+INSERT INTO kpi.metric_definitions (metric, warning, critical)
+SELECT 'm' || lpad(i::text, 3, '0'), 80, 95 FROM generate_series(0, 99) i;
+INSERT INTO kpi.metrics (metric, value, ts)
+SELECT 'm' || lpad(i::text, 3, '0'), 50 + 10 * sqrt(-2 * ln(1 - random())) * cos(2 * pi() * random()) + m * 0.0002,
+       (SELECT at FROM bench_at) - interval '30 days' + m * interval '1 minute'
+FROM generate_series(0, 30 * 1440 - 1) m, generate_series(0, 99) i;
+VACUUM ANALYZE kpi.metrics;
+SELECT kpi.add_rollup('1 minute', lag => '0') AS minute \gset
+SELECT kpi.add_rollup('1 hour', source_resolution => '1 minute', lag => '0') AS hour \gset
+SELECT kpi.refresh(:minute, (SELECT at FROM bench_at) - interval '30 days', (SELECT at FROM bench_at)) AS minute_buckets;
+SELECT kpi.refresh(:hour, (SELECT at FROM bench_at) - interval '30 days', (SELECT at FROM bench_at)) AS hour_buckets;
+UPDATE kpi.rollups SET watermark = (SELECT at FROM bench_at);
+VACUUM ANALYZE kpi.summaries;
+
+CREATE TABLE bench_report_times (what text, who text, run int, ms float8);
+CREATE PROCEDURE bench_time(what text, who text, sql text, runs int) LANGUAGE plpgsql AS $$
+DECLARE
+    t0 timestamptz;
+BEGIN
+    FOR r IN 0..runs LOOP
+        t0 := clock_timestamp();
+        EXECUTE sql;
+        IF r > 0 THEN
+            INSERT INTO bench_report_times VALUES (what, who, r, extract(epoch FROM clock_timestamp() - t0) * 1000);
+        END IF;
+    END LOOP;
+END
+$$;
+\set metrics '(SELECT array_agg(''m'' || lpad(i::text, 3, ''0'')) FROM generate_series(0, 99) i)'
+SELECT format($$SELECT kpi.performance_report(%L::timestamptz - interval '24 hours', %L, %s)$$, at, at, :'metrics') AS pr24,
+       format($$SELECT kpi.performance_report(%L::timestamptz - interval '30 days', %L, %s)$$, at, at, :'metrics') AS pr30,
+       format($$SELECT metric, count(*), min(value), max(value), avg(value), stddev_samp(value),
+                       percentile_cont(ARRAY[0.5, 0.95, 0.99]) WITHIN GROUP (ORDER BY value),
+                       regr_slope(value, extract(epoch FROM ts)), corr(value, extract(epoch FROM ts))
+                FROM kpi.metrics WHERE ts >= %L::timestamptz - interval '24 hours' AND ts < %L GROUP BY metric$$, at, at) AS native24,
+       format($$SELECT metric, count(*), min(value), max(value), avg(value), stddev_samp(value),
+                       percentile_cont(ARRAY[0.5, 0.95, 0.99]) WITHIN GROUP (ORDER BY value),
+                       regr_slope(value, extract(epoch FROM ts)), corr(value, extract(epoch FROM ts))
+                FROM kpi.metrics WHERE ts >= %L::timestamptz - interval '30 days' AND ts < %L GROUP BY metric$$, at, at) AS native30,
+       format($$SELECT count(*) FROM kpi.report('m042', '30 days', '1 day', %L)$$, at) AS rep30,
+       format($$SELECT date_trunc('day', ts), count(*), percentile_cont(ARRAY[0.5, 0.95, 0.99]) WITHIN GROUP (ORDER BY value)
+                FROM kpi.metrics WHERE metric = 'm042' AND ts >= %L::timestamptz - interval '30 days' AND ts < %L GROUP BY 1$$, at, at) AS nrep30,
+       format($$SELECT * FROM kpi.metric_summary('m042', '30 days', %L)$$, at) AS sum30,
+       format($$SELECT count(*), min(value), max(value), avg(value), stddev_samp(value),
+                       percentile_cont(ARRAY[0.5, 0.95, 0.99]) WITHIN GROUP (ORDER BY value)
+                FROM kpi.metrics WHERE metric = 'm042' AND ts >= %L::timestamptz - interval '30 days' AND ts < %L$$, at, at) AS nsum30
+FROM bench_at \gset
+CALL bench_time('performance_report, 100 metrics, 24 hours', 'pg_kpi', :'pr24', :runs);
+CALL bench_time('performance_report, 100 metrics, 24 hours', 'native', :'native24', :runs);
+CALL bench_time('performance_report, 100 metrics, 30 days', 'pg_kpi', :'pr30', :runs);
+CALL bench_time('performance_report, 100 metrics, 30 days', 'native', :'native30', 1);
+CALL bench_time('kpi.report, 1 metric, 30 days by day', 'pg_kpi', :'rep30', :runs);
+CALL bench_time('kpi.report, 1 metric, 30 days by day', 'native', :'nrep30', :runs);
+CALL bench_time('kpi.metric_summary, 1 metric, 30 days', 'pg_kpi', :'sum30', :runs);
+CALL bench_time('kpi.metric_summary, 1 metric, 30 days', 'native', :'nsum30', :runs);
+
+-- 10,000 open alerts for the dashboard
+SELECT kpi.add_alert_rule('bench_open', 'bench_open', 'max', '5 minutes', '>', 1, group_by => '{host}') > 0 AS rule;
+INSERT INTO kpi.metrics (metric, value, ts, tags)
+SELECT 'bench_open', 5, (SELECT at FROM bench_at) - interval '10 seconds', jsonb_build_object('host', 'h' || g)
+FROM generate_series(1, 10000) g;
+SELECT count(*) AS open_alerts FROM kpi.evaluate_alerts((SELECT at FROM bench_at));
+SELECT format($$SELECT kpi.dashboard(%L)$$, at) AS dash FROM bench_at \gset
+CALL bench_time('kpi.dashboard, 10,000 open alerts', 'pg_kpi', :'dash', :runs);
+
+SELECT what, round(percentile_cont(0.5) WITHIN GROUP (ORDER BY ms) FILTER (WHERE who = 'pg_kpi')::numeric, 1) AS pg_kpi_ms,
+       round(percentile_cont(0.5) WITHIN GROUP (ORDER BY ms) FILTER (WHERE who = 'native')::numeric, 1) AS native_ms,
+       round((percentile_cont(0.5) WITHIN GROUP (ORDER BY ms) FILTER (WHERE who = 'pg_kpi')
+              / nullif(percentile_cont(0.5) WITHIN GROUP (ORDER BY ms) FILTER (WHERE who = 'native'), 0))::numeric, 3) AS ratio,
+       CASE WHEN what LIKE '%24 hours%' THEN '< 200 ms' WHEN what LIKE 'performance_report%30 days%' THEN '< 1 s'
+            WHEN what LIKE 'kpi.dashboard%' THEN '< 50 ms' END AS target
+FROM bench_report_times GROUP BY what ORDER BY min(ctid);
