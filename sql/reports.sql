@@ -20,6 +20,23 @@ $$;
 COMMENT ON FUNCTION kpi_internal.report_resolution(text, interval) IS
     'Internal: the coarsest covering rollup resolution that divides a report''s bucket evenly (else the bucket itself)';
 
+-- A NOTICE when a report starts before the raw rows' retention horizon:
+-- what summaries keep is reported, the raw rows before it are gone.
+CREATE FUNCTION kpi_internal.note_expired(func text, from_ts timestamptz) RETURNS boolean
+LANGUAGE plpgsql STABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    h timestamptz := (SELECT p.horizon FROM kpi.retention_policies p WHERE p.target = 'metrics');
+BEGIN
+    IF h IS NOT NULL AND from_ts < h THEN
+        RAISE NOTICE '%: raw rows before % have been expired by retention', func, h
+            USING HINT = 'Before it, only what rollups keep in kpi.summaries is reported.';
+    END IF;
+    RETURN true;
+END
+$$;
+COMMENT ON FUNCTION kpi_internal.note_expired(text, timestamptz) IS
+    'Internal: a NOTICE when a report starts before the raw rows'' retention horizon';
+
 -- The checks every report makes; returns the first bucket.
 CREATE FUNCTION kpi_internal.check_report(func text, metric text, range interval, bucket interval, at timestamptz,
                                           bucket_arg text DEFAULT 'bucket') RETURNS timestamptz
@@ -46,6 +63,7 @@ BEGIN
         RAISE NOTICE '%: there is no metric "%" (no definition, no rows, no summaries)', func, metric
             USING HINT = 'Check the name for a typo.';
     END IF;
+    PERFORM kpi_internal.note_expired(func, at - range);
     RETURN kpi.bucket(bucket, at - range);
 END
 $$;
@@ -153,29 +171,42 @@ COMMENT ON FUNCTION kpi_internal.bar(float8, float8, integer) IS 'Internal: a ba
 CREATE FUNCTION kpi_internal.range_stats(metric text, from_ts timestamptz, to_ts timestamptz)
 RETURNS TABLE (count bigint, sum float8, min float8, max float8, mean float8, stddev float8, sketch kpi.sketch,
                trend kpi.trend)
-LANGUAGE sql STABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$
-    WITH r AS MATERIALIZED (
-        SELECT ro.resolution AS res
-        FROM kpi.rollups ro
-        WHERE ro.group_by_tags = '{}' AND ro.watermark IS NOT NULL AND $1 LIKE ro.metrics
-          AND ro.resolution * 2 <= $3 - $2
-        ORDER BY ro.resolution DESC LIMIT 1
-    ),
-    b AS MATERIALIZED (
-        SELECT r.res, kpi_internal.ceil_bucket(r.res, $2) AS lo,
-               greatest(kpi_internal.ceil_bucket(r.res, $2), kpi.bucket(r.res, $3)) AS hi
-        FROM (SELECT NULL) one LEFT JOIN r ON true
-    ),
-    parts AS (
+LANGUAGE plpgsql STABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $fn$
+DECLARE
+    res interval;
+    lo timestamptz;
+    hi timestamptz;
+BEGIN
+    -- the coarsest covering rollup with at least two buckets in the range
+    SELECT ro.resolution INTO res
+    FROM kpi.rollups ro
+    WHERE ro.group_by_tags = '{}' AND ro.watermark IS NOT NULL AND metric LIKE ro.metrics
+      AND ro.resolution * 2 <= to_ts - from_ts
+    ORDER BY ro.resolution DESC LIMIT 1;
+    IF res IS NULL THEN
+        lo := to_ts;  -- everything from raw rows
+        hi := to_ts;
+    ELSE
+        lo := kpi_internal.ceil_bucket(res, from_ts);
+        hi := greatest(lo, kpi.bucket(res, to_ts));
+    END IF;
+    -- EXECUTE plans with the values: the raw rows' partitions outside
+    -- [from, lo) and [hi, to) are pruned at plan time
+    RETURN QUERY EXECUTE $q$
+    WITH parts AS (
         SELECT s.count, s.sum, s.avg, s.min, s.max, s.stddev, s.sketch, s.trend
-        FROM b, kpi_internal.series_buckets($1, b.res, b.lo, b.hi) s
-        WHERE b.res IS NOT NULL AND b.lo < b.hi
+        FROM kpi_internal.series_buckets($1, $6, $4, $5) s
+        WHERE $6 IS NOT NULL AND $4 < $5
         UNION ALL
         SELECT count(*), sum(m.value), avg(m.value), min(m.value), max(m.value), stddev_samp(m.value),
                kpi.sketch_agg(m.value), kpi.trend_agg(m.ts, m.value)
-        FROM kpi.metrics m, b
-        WHERE m.metric = $1 AND m.ts >= $2 AND m.ts < $3
-          AND (b.res IS NULL OR m.ts < b.lo OR m.ts >= b.hi)
+        FROM kpi.metrics m
+        WHERE m.metric = $1 AND m.ts >= $2 AND m.ts < $4
+        UNION ALL
+        SELECT count(*), sum(m.value), avg(m.value), min(m.value), max(m.value), stddev_samp(m.value),
+               kpi.sketch_agg(m.value), kpi.trend_agg(m.ts, m.value)
+        FROM kpi.metrics m
+        WHERE m.metric = $1 AND m.ts >= $5 AND m.ts < $3
     ),
     t AS (
         SELECT sum(p.count)::bigint AS n, sum(p.sum) AS s, min(p.min) AS lo, max(p.max) AS hi,
@@ -188,7 +219,9 @@ LANGUAGE sql STABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$
                FROM parts p WHERE p.count > 0) / (t.n - 1))) END,
            t.sk, t.tr
     FROM t
-$$;
+    $q$ USING metric, from_ts, to_ts, lo, hi, res;
+END
+$fn$;
 COMMENT ON FUNCTION kpi_internal.range_stats(text, timestamptz, timestamptz) IS
     'Internal: count, sum, min, max, mean, stddev, sketch and trend of a metric over exactly [from, to), from summaries for whole buckets and raw rows at the ends';
 
@@ -212,7 +245,7 @@ COMMENT ON FUNCTION kpi_internal.check_metric(text, text) IS 'Internal: checks a
 
 -- A period's bounds: not NULL, finite, from before to.
 CREATE FUNCTION kpi_internal.check_period(func text, arg text, from_ts timestamptz, to_ts timestamptz) RETURNS boolean
-LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql STABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     IF from_ts IS NULL OR to_ts IS NULL THEN
         RAISE EXCEPTION '%: % bounds must not be NULL', func, arg USING ERRCODE = 'null_value_not_allowed';
@@ -225,7 +258,7 @@ BEGIN
         RAISE EXCEPTION '%: % starts (%) at or after it ends (%)', func, arg, from_ts, to_ts
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
-    RETURN true;
+    RETURN kpi_internal.note_expired(func, from_ts);
 END
 $$;
 COMMENT ON FUNCTION kpi_internal.check_period(text, text, timestamptz, timestamptz) IS 'Internal: checks a period''s bounds (22004, 22023)';

@@ -541,43 +541,52 @@ CREATE FUNCTION kpi_internal.series_buckets(metric text, resolution interval, fr
                                             tags jsonb DEFAULT '{}')
 RETURNS TABLE (bucket timestamptz, count bigint, sum float8, avg float8, min float8, max float8, stddev float8,
                sketch kpi.sketch, trend kpi.trend, materialized boolean)
-LANGUAGE sql STABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql STABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $fn$
+DECLARE
+    w timestamptz;
+    raw_from timestamptz;
+BEGIN
     -- summaries are read only from a rollup of this resolution and grouping whose
-    -- whole chain of sources covers the metric; otherwise every bucket comes from raw rows
+    -- whole chain of sources covers the metric, below its watermark; otherwise
+    -- every bucket comes from raw rows
     WITH RECURSIVE chain AS (
-        SELECT ro.id AS top, ro.source_rollup AS next, series_buckets.metric LIKE ro.metrics AS ok
+        SELECT ro.id AS top, ro.source_rollup AS next, metric LIKE ro.metrics AS ok
         FROM kpi.rollups ro
         WHERE ro.resolution = series_buckets.resolution
-          AND ro.group_by_tags = ARRAY(SELECT k FROM jsonb_object_keys(coalesce(series_buckets.tags, '{}')) k ORDER BY k)
+          AND ro.group_by_tags = ARRAY(SELECT k FROM jsonb_object_keys(coalesce(tags, '{}')) k ORDER BY k)
           AND ro.watermark IS NOT NULL
         UNION ALL
-        SELECT c.top, s.source_rollup, series_buckets.metric LIKE s.metrics
+        SELECT c.top, s.source_rollup, metric LIKE s.metrics
         FROM chain c JOIN kpi.rollups s ON s.id = c.next
-    ),
-    r AS (
-        SELECT coalesce(max(ro.watermark), '-infinity') AS w
-        FROM kpi.rollups ro
-        WHERE ro.id IN (SELECT c.top FROM chain c GROUP BY c.top HAVING bool_and(c.ok))
-    ),
-    mat AS (
+    )
+    SELECT coalesce(max(ro.watermark), '-infinity') INTO w
+    FROM kpi.rollups ro
+    WHERE ro.id IN (SELECT c.top FROM chain c GROUP BY c.top HAVING bool_and(c.ok));
+    raw_from := greatest(kpi.bucket(resolution, from_ts), w);
+    -- EXECUTE plans each call with its values, so only the partitions of
+    -- kpi.metrics holding raw rows to read are planned (a generic plan would
+    -- plan them all, which costs more than the query)
+    RETURN QUERY EXECUTE $q$
+    WITH mat AS (
         SELECT s.bucket, s.count, s.sum, s.avg, s.min, s.max, s.stddev, s.sketch, s.trend, true AS materialized
-        FROM kpi.summaries s, r
-        WHERE s.metric = series_buckets.metric AND s.resolution = series_buckets.resolution AND s.series = coalesce(series_buckets.tags, '{}')
-          AND s.bucket >= kpi.bucket(series_buckets.resolution, series_buckets.from_ts) AND s.bucket < series_buckets.to_ts AND s.bucket < r.w
+        FROM kpi.summaries s
+        WHERE s.metric = $1 AND s.resolution = $2 AND s.series = coalesce($5, '{}')
+          AND s.bucket >= kpi.bucket($2, $3) AND s.bucket < $4 AND s.bucket < $6
     ),
     raw AS (
-        SELECT kpi.bucket(series_buckets.resolution, m.ts) AS bucket, count(*) AS count, sum(m.value) AS sum, avg(m.value) AS avg,
+        SELECT kpi.bucket($2, m.ts) AS bucket, count(*) AS count, sum(m.value) AS sum, avg(m.value) AS avg,
                min(m.value) AS min, max(m.value) AS max, stddev_samp(m.value) AS stddev,
                kpi.sketch_agg(m.value) AS sketch, kpi.trend_agg(m.ts, m.value) AS trend, false AS materialized
-        FROM kpi.metrics m, r
-        WHERE m.metric = series_buckets.metric AND m.tags @> coalesce(series_buckets.tags, '{}')
-          AND m.ts >= greatest(kpi.bucket(series_buckets.resolution, series_buckets.from_ts), r.w) AND m.ts < series_buckets.to_ts
+        FROM kpi.metrics m
+        WHERE m.metric = $1 AND m.tags @> coalesce($5, '{}') AND m.ts >= $7 AND m.ts < $4
         GROUP BY 1
     )
     SELECT u.bucket, u.count, u.sum, u.avg, u.min, u.max, u.stddev, u.sketch, u.trend, u.materialized
     FROM (SELECT * FROM mat UNION ALL SELECT * FROM raw) u
     ORDER BY u.bucket
-$$;
+    $q$ USING metric, resolution, from_ts, to_ts, tags, w, raw_from;
+END
+$fn$;
 COMMENT ON FUNCTION kpi_internal.series_buckets(text, interval, timestamptz, timestamptz, jsonb) IS
     'Internal: the buckets of one metric and series with sketches and trends, from summaries below the watermark and raw rows above';
 

@@ -147,5 +147,11 @@ SELECT (SELECT row(t.*)::text FROM kpi.metric_trend('rt', '30 days', '1 hour', '
        (SELECT row(t.*)::text FROM kpi.metric_summary('rt', '30 days', '2026-01-01 02:30:00+00') t)
      = (SELECT row(t.*)::text FROM summary_before t) AS same_summary;
 
+-- a range that starts before the raw rows' retention horizon says so, and reports what summaries keep
+SELECT kpi.add_retention('metrics', '7 days') > 0 AS policy;
+UPDATE kpi.retention_policies SET horizon = '2026-01-01 03:00+00' WHERE target = 'metrics';
+SELECT bucket, count FROM kpi.report('rt', '3 hours', '1 hour', '2026-01-01 02:30:00+00') WHERE count > 0;
+SELECT a_count, b_count FROM kpi.compare_periods('rt', '2026-01-01 00:00+00', '2026-01-01 01:00+00', '2026-01-01 01:00+00', '2026-01-01 02:00+00');
+
 \c postgres
 DROP DATABASE kpi_regress_reports;
