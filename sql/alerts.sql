@@ -78,6 +78,8 @@ CREATE TABLE kpi.alerts (
 CREATE UNIQUE INDEX alerts_open_fingerprint_idx ON kpi.alerts (fingerprint) WHERE state <> 'resolved';
 CREATE INDEX alerts_metric_started_idx ON kpi.alerts (metric, started_at);
 CREATE INDEX alerts_resolved_at_idx ON kpi.alerts (resolved_at) WHERE resolved_at IS NOT NULL;
+-- firing alerts, worst first (kpi.active_alerts, the dashboard's worst alerts)
+CREATE INDEX alerts_firing_idx ON kpi.alerts (severity DESC, started_at) WHERE state = 'firing';
 COMMENT ON TABLE kpi.alerts IS
     'Alerts raised by the kpi.metrics trigger (source threshold) and by alert rules (source rule); one open alert per fingerprint';
 

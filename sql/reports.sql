@@ -381,19 +381,22 @@ BEGIN
     SELECT * INTO av FROM kpi_internal.range_stats(availability, at - "window", at);
     SELECT m.value INTO tp_last FROM kpi.metrics m
     WHERE m.metric = throughput AND m.ts >= at - "window" AND m.ts < at ORDER BY m.ts DESC LIMIT 1;
+    -- one pass over the open alerts for the counts
+    WITH open_alerts AS MATERIALIZED (
+        SELECT a.severity::text AS severity, a.source, count(*) AS n FROM kpi.alerts a
+        WHERE a.state = 'firing' GROUP BY 1, 2
+    )
     SELECT jsonb_build_object(
         'at', at,
         'window', "window",
         'health', (SELECT jsonb_build_object('status', h.status, 'score', h.score, 'samples', h.samples)
                    FROM kpi.health("window", at) h WHERE h.metric IS NULL),
         'alerts', jsonb_build_object(
-            'open', (SELECT count(*) FROM kpi.alerts a WHERE a.state = 'firing'),
+            'open', (SELECT coalesce(sum(x.n), 0) FROM open_alerts x),
             'by_severity', coalesce((SELECT jsonb_object_agg(x.severity, x.n)
-                                     FROM (SELECT a.severity::text AS severity, count(*) AS n FROM kpi.alerts a
-                                           WHERE a.state = 'firing' GROUP BY 1) x), '{}'),
+                                     FROM (SELECT o.severity, sum(o.n) AS n FROM open_alerts o GROUP BY 1) x), '{}'),
             'by_source', coalesce((SELECT jsonb_object_agg(x.source, x.n)
-                                   FROM (SELECT a.source, count(*) AS n FROM kpi.alerts a
-                                         WHERE a.state = 'firing' GROUP BY 1) x), '{}'),
+                                   FROM (SELECT o.source, sum(o.n) AS n FROM open_alerts o GROUP BY 1) x), '{}'),
             'worst', coalesce((SELECT jsonb_agg(jsonb_build_object(
                                    'id', w.id, 'severity', w.severity, 'metric', w.metric, 'source', w.source,
                                    'rule', (SELECT r.name FROM kpi.alert_rules r WHERE r.id = w.rule_id),
