@@ -37,13 +37,33 @@ $$;
 COMMENT ON FUNCTION kpi_internal.note_expired(text, timestamptz) IS
     'Internal: a NOTICE when a report starts before the raw rows'' retention horizon';
 
+-- A metric argument: not NULL; a NOTICE when nothing is known of it.
+CREATE FUNCTION kpi_internal.check_metric(func text, metric text) RETURNS boolean
+LANGUAGE plpgsql STABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF metric IS NULL THEN
+        RAISE EXCEPTION '%: metric must not be NULL', func USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM kpi.metric_definitions d WHERE d.metric = check_metric.metric)
+       AND NOT EXISTS (SELECT 1 FROM kpi.metrics m WHERE m.metric = check_metric.metric)
+       AND NOT EXISTS (SELECT 1 FROM kpi.summaries s WHERE s.metric = check_metric.metric) THEN
+        RAISE NOTICE '%: there is no metric "%" (no definition, no rows, no summaries)', func, metric
+            USING HINT = 'Check the name for a typo.';
+    END IF;
+    RETURN true;
+END
+$$;
+COMMENT ON FUNCTION kpi_internal.check_metric(text, text) IS 'Internal: checks a metric argument (22004 for NULL, a NOTICE when unknown)';
+
 -- The checks every report makes; returns the first bucket.
 CREATE FUNCTION kpi_internal.check_report(func text, metric text, range interval, bucket interval, at timestamptz,
                                           bucket_arg text DEFAULT 'bucket') RETURNS timestamptz
 LANGUAGE plpgsql STABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     IF metric IS NULL OR range IS NULL OR bucket IS NULL OR at IS NULL THEN
-        RAISE EXCEPTION '%: metric, range, % and at must not be NULL', func, bucket_arg
+        RAISE EXCEPTION '%: % must not be NULL', func,
+            CASE WHEN bucket_arg IS NOT NULL THEN format('metric, range, %s and at', bucket_arg)
+                 ELSE 'metric, range and at' END
             USING ERRCODE = 'null_value_not_allowed';
     END IF;
     IF at IN ('infinity', '-infinity') THEN
@@ -57,18 +77,13 @@ BEGIN
         RAISE EXCEPTION '%: range % holds more than 100000 buckets of %', func, range, bucket
             USING ERRCODE = 'invalid_parameter_value', HINT = format('Use a larger %s.', bucket_arg);
     END IF;
-    IF NOT EXISTS (SELECT 1 FROM kpi.metric_definitions d WHERE d.metric = check_report.metric)
-       AND NOT EXISTS (SELECT 1 FROM kpi.metrics m WHERE m.metric = check_report.metric)
-       AND NOT EXISTS (SELECT 1 FROM kpi.summaries s WHERE s.metric = check_report.metric) THEN
-        RAISE NOTICE '%: there is no metric "%" (no definition, no rows, no summaries)', func, metric
-            USING HINT = 'Check the name for a typo.';
-    END IF;
+    PERFORM kpi_internal.check_metric(func, metric);
     PERFORM kpi_internal.note_expired(func, at - range);
     RETURN kpi.bucket(bucket, at - range);
 END
 $$;
 COMMENT ON FUNCTION kpi_internal.check_report(text, text, interval, interval, timestamptz, text) IS
-    'Internal: checks a report''s arguments (22004, 22023, a NOTICE for an unknown metric) and returns its first bucket';
+    'Internal: checks a report''s arguments (22004, 22023, a NOTICE for an unknown metric) and returns its first bucket; bucket_arg names the bucket argument (NULL: the report has none)';
 
 CREATE FUNCTION kpi.report(metric text, range interval DEFAULT '24 hours', bucket interval DEFAULT '1 hour',
                            at timestamptz DEFAULT now())
@@ -225,24 +240,6 @@ $fn$;
 COMMENT ON FUNCTION kpi_internal.range_stats(text, timestamptz, timestamptz) IS
     'Internal: count, sum, min, max, mean, stddev, sketch and trend of a metric over exactly [from, to), from summaries for whole buckets and raw rows at the ends';
 
--- A metric argument: not NULL; a NOTICE when nothing is known of it.
-CREATE FUNCTION kpi_internal.check_metric(func text, metric text) RETURNS boolean
-LANGUAGE plpgsql STABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$
-BEGIN
-    IF metric IS NULL THEN
-        RAISE EXCEPTION '%: metric must not be NULL', func USING ERRCODE = 'null_value_not_allowed';
-    END IF;
-    IF NOT EXISTS (SELECT 1 FROM kpi.metric_definitions d WHERE d.metric = check_metric.metric)
-       AND NOT EXISTS (SELECT 1 FROM kpi.metrics m WHERE m.metric = check_metric.metric)
-       AND NOT EXISTS (SELECT 1 FROM kpi.summaries s WHERE s.metric = check_metric.metric) THEN
-        RAISE NOTICE '%: there is no metric "%" (no definition, no rows, no summaries)', func, metric
-            USING HINT = 'Check the name for a typo.';
-    END IF;
-    RETURN true;
-END
-$$;
-COMMENT ON FUNCTION kpi_internal.check_metric(text, text) IS 'Internal: checks a metric argument (22004 for NULL, a NOTICE when unknown)';
-
 -- A period's bounds: not NULL, finite, from before to.
 CREATE FUNCTION kpi_internal.check_period(func text, arg text, from_ts timestamptz, to_ts timestamptz) RETURNS boolean
 LANGUAGE plpgsql STABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$
@@ -280,11 +277,15 @@ CREATE FUNCTION kpi.metric_summary(metric text, range interval DEFAULT '24 hours
 RETURNS TABLE (metric text, from_ts timestamptz, to_ts timestamptz, count bigint, min float8, max float8, mean float8,
                median float8, stddev float8, p95 float8, p99 float8, spark text)
 LANGUAGE sql STABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$
-    WITH a AS MATERIALIZED (
-        SELECT kpi_internal.check_report('kpi.metric_summary', $1, $2,
-                                         make_interval(secs => greatest(1, floor(extract(epoch FROM $2) / 24))), $3) AS lo,
-               kpi_internal.report_resolution($1, make_interval(secs => greatest(1, floor(extract(epoch FROM $2) / 24)))) AS res,
-               make_interval(secs => greatest(1, floor(extract(epoch FROM $2) / 24))) AS step
+    WITH st AS (
+        -- the sparkline's step: about 24 points over the range
+        SELECT make_interval(secs => greatest(1, floor(extract(epoch FROM $2) / 24))) AS step
+    ),
+    a AS MATERIALIZED (
+        -- (the step is derived, so there is no bucket argument to name)
+        SELECT kpi_internal.check_report('kpi.metric_summary', $1, $2, st.step, $3, NULL) AS lo,
+               kpi_internal.report_resolution($1, st.step) AS res, st.step
+        FROM st
     ),
     s AS (SELECT x.* FROM a, kpi_internal.range_stats($1, $3 - $2, $3) x),
     sp AS (

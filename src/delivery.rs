@@ -19,12 +19,12 @@ pub mod worker;
 use crate::jobs::launcher;
 use crate::pg::errors::raise;
 use crate::pg::guc::DELIVERY_TIMEOUT;
+use crate::pg::json_object;
 use kpi_core::delivery;
-use pgrx::pg_sys;
 use pgrx::pg_sys::errcodes::PgSqlErrorCode;
 use pgrx::prelude::*;
 use pgrx::JsonB;
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -54,13 +54,6 @@ fn label_name(name: &str) -> String {
     delivery::label_name(name)
 }
 
-fn object(j: Option<JsonB>) -> Option<serde_json::Map<String, serde_json::Value>> {
-    j.and_then(|j| match j.0 {
-        serde_json::Value::Object(m) => Some(m),
-        _ => None,
-    })
-}
-
 /// The JSON body (as text) a receiver of `kind` gets for a notification
 /// (`kpi_core::delivery::body`); `ends_at` comes computed for the kind.
 #[allow(clippy::too_many_arguments)]
@@ -83,9 +76,9 @@ fn delivery_body_text(
     starts_at: Option<&str>,
     ends_at: Option<&str>,
 ) -> String {
-    let rule_labels = object(rule_labels);
-    let rule_annotations = object(rule_annotations);
-    let labels = object(labels).unwrap_or_default();
+    let rule_labels = json_object(rule_labels);
+    let rule_annotations = json_object(rule_annotations);
+    let labels = json_object(labels).unwrap_or_default();
     delivery::body(
         kind,
         receiver,
@@ -520,37 +513,11 @@ fn deliver_now(
     }
 }
 
-thread_local! {
-    static WAKE_AT_COMMIT: Cell<bool> = const { Cell::new(false) };
-    static CALLBACK_REGISTERED: Cell<bool> = const { Cell::new(false) };
-}
-
-#[pg_guard]
-unsafe extern "C-unwind" fn at_xact_end(
-    event: pg_sys::XactEvent::Type,
-    _arg: *mut std::ffi::c_void,
-) {
-    match event {
-        pg_sys::XactEvent::XACT_EVENT_COMMIT if WAKE_AT_COMMIT.replace(false) => {
-            // SAFETY: reading this backend's database
-            launcher::want_delivery(unsafe { pg_sys::MyDatabaseId }.to_u32());
-        }
-        pg_sys::XactEvent::XACT_EVENT_ABORT
-        | pg_sys::XactEvent::XACT_EVENT_PARALLEL_ABORT
-        | pg_sys::XactEvent::XACT_EVENT_PREPARE => WAKE_AT_COMMIT.set(false),
-        _ => {}
-    }
-}
-
 /// Wakes this database's delivery worker when the transaction commits (or
 /// has the launcher start one), so that a notification goes out at once.
 #[pg_extern(volatile, parallel_unsafe, schema = "kpi_internal")]
 fn wake_delivery() {
-    if !CALLBACK_REGISTERED.replace(true) {
-        // SAFETY: registering a transaction callback with no argument; it lives as long as the backend
-        unsafe { pg_sys::RegisterXactCallback(Some(at_xact_end), std::ptr::null_mut()) };
-    }
-    WAKE_AT_COMMIT.set(true);
+    launcher::want_delivery_at_commit();
 }
 
 #[cfg(any(test, feature = "pg_test"))]

@@ -23,10 +23,7 @@ fn render_template_text(
     forecast_at: Option<&str>,
 ) -> Option<String> {
     let template = template?;
-    let labels = labels.and_then(|l| match l.0 {
-        serde_json::Value::Object(m) => Some(m),
-        _ => None,
-    });
+    let labels = crate::pg::json_object(labels);
     Some(rules::render_template(
         template,
         &rules::TemplateValues {

@@ -19,7 +19,8 @@
 
 use crate::jobs::launcher;
 use crate::pg::bgw::{extension_installed, in_transaction, report_activity, sigterm_dies};
-use crate::pg::guc::{ENABLED, WORKER_ROLE};
+use crate::pg::guc::worker_role;
+use crate::pg::guc::ENABLED;
 use pgrx::bgworkers::{BackgroundWorker, SignalWakeFlags};
 use pgrx::pg_sys;
 use pgrx::prelude::*;
@@ -35,13 +36,6 @@ const HOUSEKEEPING: Duration = Duration::from_secs(5);
 const PRUNE: Duration = Duration::from_secs(300);
 /// Sleep after a round that failed as a whole.
 const AFTER_ERROR: Duration = Duration::from_secs(5);
-
-fn role_setting() -> Option<String> {
-    WORKER_ROLE
-        .get()
-        .map(|c| c.to_string_lossy().trim().to_string())
-        .filter(|r| !r.is_empty())
-}
 
 /// Sleeps at most `d` (a commit that queues deliveries wakes it); exits if
 /// the postmaster died.
@@ -65,7 +59,7 @@ pub extern "C-unwind" fn pg_kpi_delivery_main(arg: pg_sys::Datum) {
     if !launcher::delivery_claim(db_oid) {
         return;
     }
-    let role = role_setting();
+    let role = worker_role();
     BackgroundWorker::connect_worker_to_spi_by_oid(
         Some(pg_sys::Oid::from(db_oid)),
         (role_oid != 0).then(|| pg_sys::Oid::from(role_oid)),
@@ -78,7 +72,7 @@ pub extern "C-unwind" fn pg_kpi_delivery_main(arg: pg_sys::Datum) {
         if BackgroundWorker::sighup_received() {
             // SAFETY: reloading the configuration in the worker's main loop, outside any transaction
             unsafe { pg_sys::ProcessConfigFile(pg_sys::GucContext::PGC_SIGHUP) };
-            if role_setting() != role {
+            if worker_role() != role {
                 log!("pg_kpi delivery worker for \"{db}\": kpi.worker_role changed, restarting");
                 // SAFETY: ending this background worker process; the launcher starts another
                 unsafe { pg_sys::proc_exit(1) };

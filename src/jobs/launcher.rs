@@ -19,7 +19,7 @@
 //!   ProcessUtility hook sets it, stops the worker, and clears it afterwards;
 //! - `wake`: bumped by `CREATE EXTENSION`, so a worker that looked for the
 //!   extension just before the commit does not rule the database out;
-//! - `delivery_*`: the database's delivery worker (src/delivery/worker.rs),
+//! - `delivery` and `delivery_wanted`: the database's delivery worker (src/delivery/worker.rs),
 //!   wanted while an enabled alert receiver exists: a commit that adds a
 //!   receiver or queues deliveries sets its latch, or asks the launcher to
 //!   start it; the job worker asks too when it finds receivers (after a
@@ -28,7 +28,8 @@
 //! Nothing runs while the server is in recovery (the launcher starts once
 //! recovery has finished).
 
-use crate::pg::guc::{DATABASE, ENABLED, MAX_WORKERS, WORKER_ROLE};
+use crate::pg::guc::worker_role;
+use crate::pg::guc::{DATABASE, ENABLED, MAX_WORKERS};
 use pgrx::bgworkers::{
     BackgroundWorker, BackgroundWorkerBuilder, BackgroundWorkerStatus, BgWorkerStartTime,
     DynamicBackgroundWorker, SignalWakeFlags,
@@ -63,16 +64,40 @@ struct DbSlot {
     state: u8,
     /// pid of the backend holding the database for DROP/ALTER/CREATE DATABASE (0: none)
     held_by: i32,
-    active: bool,
-    pid: i32,
+    /// the job worker
+    jobs: Worker,
     wake: u32,
     /// the database has a receiver: the launcher keeps a delivery worker running
     delivery_wanted: bool,
-    /// a delivery worker is registered or running (cleared by its exit callback)
-    delivery_active: bool,
-    delivery_pid: i32,
-    /// the delivery worker's latch (in its PGPROC), 0 while none runs
-    delivery_latch: usize,
+    /// the delivery worker
+    delivery: Worker,
+}
+
+/// One of a database's workers, as the registry knows it.
+#[derive(Copy, Clone, Default)]
+#[repr(C)]
+struct Worker {
+    /// registered or running (the launcher sets it, the worker's exit callback clears it)
+    active: bool,
+    pid: i32,
+    /// the worker's latch (in its PGPROC), 0 while none runs
+    latch: usize,
+}
+
+/// Which of a database's workers.
+#[derive(Copy, Clone, PartialEq, Eq)]
+enum Kind {
+    Jobs = 0,
+    Delivery = 1,
+}
+
+impl DbSlot {
+    fn worker(&mut self, kind: Kind) -> &mut Worker {
+        match kind {
+            Kind::Jobs => &mut self.jobs,
+            Kind::Delivery => &mut self.delivery,
+        }
+    }
 }
 
 #[derive(Copy, Clone)]
@@ -110,7 +135,7 @@ impl Registry {
         } else {
             // full: forget a database known to lack the extension (it is looked at again)
             self.dbs.iter().position(|s| {
-                s.state == NO_EXTENSION && !s.active && !s.delivery_active && s.held_by == 0
+                s.state == NO_EXTENSION && !s.jobs.active && !s.delivery.active && s.held_by == 0
             })?
         };
         self.dbs[i] = DbSlot {
@@ -125,7 +150,7 @@ impl Registry {
         let mut kept = 0;
         for i in 0..self.used {
             let s = self.dbs[i];
-            if alive.contains(&s.oid) || s.active || s.delivery_active || s.held_by != 0 {
+            if alive.contains(&s.oid) || s.jobs.active || s.delivery.active || s.held_by != 0 {
                 self.dbs[kept] = s;
                 kept += 1;
             }
@@ -180,13 +205,6 @@ fn names_filter() -> Vec<String> {
         .filter(|d| !d.is_empty())
         .map(str::to_string)
         .collect()
-}
-
-fn role_setting() -> Option<String> {
-    WORKER_ROLE
-        .get()
-        .map(|c| c.to_string_lossy().trim().to_string())
-        .filter(|r| !r.is_empty())
 }
 
 struct Database {
@@ -309,7 +327,7 @@ pub extern "C-unwind" fn pg_kpi_launcher_main(_arg: pg_sys::Datum) {
         if !ENABLED.get() {
             // workers stay idle; nothing new starts
         } else {
-            let role = role_setting();
+            let role = worker_role();
             let (dbs, role_oid) = read_catalog(role.as_deref());
             let filter = names_filter();
             for name in &filter {
@@ -345,14 +363,14 @@ pub extern "C-unwind" fn pg_kpi_launcher_main(_arg: pg_sys::Datum) {
                     for i in 0..r.used {
                         let s = r.dbs[i];
                         // a worker that failed before it started never cleared its flag
-                        if s.active && s.pid == 0 && !handles.contains_key(&s.oid) {
-                            r.dbs[i].active = false;
+                        if s.jobs.active && s.jobs.pid == 0 && !handles.contains_key(&s.oid) {
+                            r.dbs[i].jobs.active = false;
                         }
-                        if s.delivery_active
-                            && s.delivery_pid == 0
+                        if s.delivery.active
+                            && s.delivery.pid == 0
                             && !delivery_handles.contains_key(&s.oid)
                         {
-                            r.dbs[i].delivery_active = false;
+                            r.dbs[i].delivery.active = false;
                         }
                         // a backend that held the database and died without letting go
                         // SAFETY: kill(pid, 0) only tests whether the process exists
@@ -361,7 +379,7 @@ pub extern "C-unwind" fn pg_kpi_launcher_main(_arg: pg_sys::Datum) {
                         }
                     }
                     r.retain(&alive);
-                    let mut running = r.dbs[..r.used].iter().filter(|s| s.active).count();
+                    let mut running = r.dbs[..r.used].iter().filter(|s| s.jobs.active).count();
                     for db in &dbs {
                         if !filter.is_empty() && !filter.contains(&db.name) {
                             continue;
@@ -376,7 +394,7 @@ pub extern "C-unwind" fn pg_kpi_launcher_main(_arg: pg_sys::Datum) {
                             continue;
                         };
                         if slot.delivery_wanted
-                            && !slot.delivery_active
+                            && !slot.delivery.active
                             && slot.held_by == 0
                             && slot.state != NO_EXTENSION
                             && delivery_started
@@ -385,7 +403,7 @@ pub extern "C-unwind" fn pg_kpi_launcher_main(_arg: pg_sys::Datum) {
                         {
                             match start_delivery_worker(db, role_oid) {
                                 Some(h) => {
-                                    slot.delivery_active = true;
+                                    slot.delivery.active = true;
                                     delivery_started.insert(db.oid, std::time::Instant::now());
                                     delivery_handles.insert(db.oid, h);
                                 }
@@ -399,7 +417,7 @@ pub extern "C-unwind" fn pg_kpi_launcher_main(_arg: pg_sys::Datum) {
                                 }
                             }
                         }
-                        if slot.active || slot.held_by != 0 || slot.state == NO_EXTENSION {
+                        if slot.jobs.active || slot.held_by != 0 || slot.state == NO_EXTENSION {
                             continue;
                         }
                         if running >= max {
@@ -413,7 +431,7 @@ pub extern "C-unwind" fn pg_kpi_launcher_main(_arg: pg_sys::Datum) {
                         }
                         match start_worker(db, role_oid) {
                             Some(h) => {
-                                slot.active = true;
+                                slot.jobs.active = true;
                                 running += 1;
                                 told_full.remove(&db.oid);
                                 handles.insert(db.oid, h);
@@ -437,7 +455,7 @@ pub extern "C-unwind" fn pg_kpi_launcher_main(_arg: pg_sys::Datum) {
             let r = REGISTRY.share();
             let throttled = r.dbs[..r.used]
                 .iter()
-                .any(|s| s.delivery_wanted && !s.delivery_active && s.held_by == 0);
+                .any(|s| s.delivery_wanted && !s.delivery.active && s.held_by == 0);
             if throttled {
                 Duration::from_secs(1)
             } else {
@@ -467,82 +485,63 @@ unsafe extern "C-unwind" fn launcher_exit(_code: std::ffi::c_int, _arg: pg_sys::
 
 // ---- the worker's side ----------------------------------------------------
 
-/// Called by a job worker before it connects: claims its database's slot.
-/// Returns false when the worker must not run (the database is held).
-pub fn worker_claim(db_oid: u32) -> bool {
-    let mut r = REGISTRY.exclusive();
-    let Some(slot) = r.find_or_add(db_oid) else {
-        return false;
-    };
-    // SAFETY: reading this process's pid
-    let me = unsafe { pg_sys::MyProcPid };
-    if slot.pid != 0 && slot.pid != me {
-        return false; // another worker serves this database
-    }
-    if slot.held_by != 0 {
-        slot.active = false;
-        r.wake_launcher();
-        return false;
-    }
-    slot.pid = me;
-    slot.active = true;
-    slot.state = UNKNOWN;
-    drop(r);
-    // SAFETY: registering an exit callback with a plain integer argument
-    unsafe { pg_sys::before_shmem_exit(Some(worker_exit), pg_sys::Datum::from(db_oid)) };
-    true
-}
-
-#[pg_guard]
-unsafe extern "C-unwind" fn worker_exit(_code: std::ffi::c_int, arg: pg_sys::Datum) {
-    let oid = arg.value() as u32;
-    let mut r = REGISTRY.exclusive();
-    if let Some(s) = r.find(oid) {
-        s.pid = 0;
-        s.active = false;
-    }
-    r.wake_launcher();
-}
-
-// ---- the delivery worker's side --------------------------------------------
-
-/// Called by a delivery worker before it connects: claims its database's
-/// delivery slot. Returns false when it must not run (the database is held,
-/// or another delivery worker serves it).
-pub fn delivery_claim(db_oid: u32) -> bool {
+/// Called by a worker before it connects: claims its place in its
+/// database's slot. Returns false when it must not run (the database is
+/// held, or another worker of the kind serves it).
+fn claim(db_oid: u32, kind: Kind) -> bool {
     let mut r = REGISTRY.exclusive();
     let Some(slot) = r.find_or_add(db_oid) else {
         return false;
     };
     // SAFETY: reading this process's pid and latch
     let (me, latch) = unsafe { (pg_sys::MyProcPid, pg_sys::MyLatch as usize) };
-    if slot.delivery_pid != 0 && slot.delivery_pid != me {
-        return false;
+    if slot.worker(kind).pid != 0 && slot.worker(kind).pid != me {
+        return false; // another worker serves this database
     }
     if slot.held_by != 0 {
-        slot.delivery_active = false;
+        slot.worker(kind).active = false;
         r.wake_launcher();
         return false;
     }
-    slot.delivery_pid = me;
-    slot.delivery_active = true;
-    slot.delivery_latch = latch;
+    *slot.worker(kind) = Worker {
+        active: true,
+        pid: me,
+        latch,
+    };
+    if kind == Kind::Jobs {
+        slot.state = UNKNOWN;
+    }
     drop(r);
+    // the exit callback's argument: the database and the kind
+    let arg = u64::from(db_oid) | ((kind as u64) << 32);
     // SAFETY: registering an exit callback with a plain integer argument
-    unsafe { pg_sys::before_shmem_exit(Some(delivery_exit), pg_sys::Datum::from(db_oid)) };
+    unsafe { pg_sys::before_shmem_exit(Some(worker_exit), pg_sys::Datum::from(arg)) };
     true
 }
 
 #[pg_guard]
-unsafe extern "C-unwind" fn delivery_exit(_code: std::ffi::c_int, arg: pg_sys::Datum) {
-    let oid = arg.value() as u32;
+unsafe extern "C-unwind" fn worker_exit(_code: std::ffi::c_int, arg: pg_sys::Datum) {
+    let arg = arg.value() as u64;
+    let kind = if arg >> 32 == Kind::Delivery as u64 {
+        Kind::Delivery
+    } else {
+        Kind::Jobs
+    };
     let mut r = REGISTRY.exclusive();
-    if let Some(s) = r.find(oid) {
-        s.delivery_pid = 0;
-        s.delivery_active = false;
-        s.delivery_latch = 0;
+    if let Some(s) = r.find(arg as u32) {
+        *s.worker(kind) = Worker::default();
     }
     r.wake_launcher();
+}
+
+/// Called by a job worker before it connects (see `claim`).
+pub fn worker_claim(db_oid: u32) -> bool {
+    claim(db_oid, Kind::Jobs)
+}
+
+/// Called by a delivery worker before it connects (see `claim`).
+pub fn delivery_claim(db_oid: u32) -> bool {
+    claim(db_oid, Kind::Delivery)
 }
 
 /// The delivery worker found no enabled receiver and is leaving: no other is
@@ -555,7 +554,7 @@ pub fn delivery_not_wanted(db_oid: u32) {
 
 /// The database has deliveries or receivers: wakes its delivery worker, or
 /// asks the launcher to start one. Does nothing unless pg_kpi is preloaded.
-pub fn want_delivery(db_oid: u32) {
+fn want_delivery(db_oid: u32) {
     if !PRELOADED.load(Ordering::Relaxed) {
         return;
     }
@@ -564,10 +563,10 @@ pub fn want_delivery(db_oid: u32) {
         return;
     };
     s.delivery_wanted = true;
-    if s.delivery_latch != 0 {
+    if s.delivery.latch != 0 {
         // SAFETY: the latch lives in the delivery worker's PGPROC, in shared memory; its exit callback clears it
-        unsafe { pg_sys::SetLatch(s.delivery_latch as *mut pg_sys::Latch) };
-    } else if !s.delivery_active {
+        unsafe { pg_sys::SetLatch(s.delivery.latch as *mut pg_sys::Latch) };
+    } else if !s.delivery.active {
         r.wake_launcher();
     }
 }
@@ -579,7 +578,7 @@ pub fn ensure_delivery(db_oid: u32) {
     let Some(s) = r.find_or_add(db_oid) else {
         return;
     };
-    if !s.delivery_active {
+    if !s.delivery.active {
         s.delivery_wanted = true;
         r.wake_launcher();
     }
@@ -608,11 +607,21 @@ pub fn worker_found(db_oid: u32, installed: bool, generation: u32) {
     }
 }
 
-// ---- CREATE EXTENSION ------------------------------------------------------
+// ---- at commit: CREATE EXTENSION, new deliveries ----------------------------
 
 thread_local! {
+    /// CREATE EXTENSION ran in this transaction: the launcher looks at once
     static WAKE_AT_COMMIT: Cell<bool> = const { Cell::new(false) };
+    /// deliveries were queued or receivers changed: the delivery worker wakes
+    static DELIVERY_AT_COMMIT: Cell<bool> = const { Cell::new(false) };
     static CALLBACK_REGISTERED: Cell<bool> = const { Cell::new(false) };
+}
+
+fn register_commit_callback() {
+    if !CALLBACK_REGISTERED.replace(true) {
+        // SAFETY: registering a transaction callback with no argument; it lives as long as the backend
+        unsafe { pg_sys::RegisterXactCallback(Some(at_xact_end), std::ptr::null_mut()) };
+    }
 }
 
 #[pg_guard]
@@ -621,27 +630,43 @@ unsafe extern "C-unwind" fn at_xact_end(
     _arg: *mut std::ffi::c_void,
 ) {
     match event {
-        pg_sys::XactEvent::XACT_EVENT_COMMIT if WAKE_AT_COMMIT.replace(false) => {
+        pg_sys::XactEvent::XACT_EVENT_COMMIT => {
             // SAFETY: reading this backend's database
             let db = unsafe { pg_sys::MyDatabaseId }.to_u32();
-            let mut r = REGISTRY.exclusive();
-            if let Some(s) = r.find_or_add(db) {
-                s.wake = s.wake.wrapping_add(1);
-                if s.state == NO_EXTENSION {
-                    s.state = UNKNOWN;
+            if WAKE_AT_COMMIT.replace(false) {
+                let mut r = REGISTRY.exclusive();
+                if let Some(s) = r.find_or_add(db) {
+                    s.wake = s.wake.wrapping_add(1);
+                    if s.state == NO_EXTENSION {
+                        s.state = UNKNOWN;
+                    }
                 }
+                r.wake_launcher();
             }
-            r.wake_launcher();
+            if DELIVERY_AT_COMMIT.replace(false) {
+                want_delivery(db);
+            }
         }
         // a prepared CREATE EXTENSION commits in another session, which cannot
         // tell: that database's worker starts at the launcher's next look only
-        // if the database was not ruled out yet
+        // if the database was not ruled out yet (likewise the delivery worker
+        // at the job worker's next look)
         pg_sys::XactEvent::XACT_EVENT_ABORT
         | pg_sys::XactEvent::XACT_EVENT_PARALLEL_ABORT
         | pg_sys::XactEvent::XACT_EVENT_PREPARE => {
             WAKE_AT_COMMIT.set(false);
+            DELIVERY_AT_COMMIT.set(false);
         }
         _ => {}
+    }
+}
+
+/// Wakes this database's delivery worker (or has the launcher start one)
+/// when the current transaction commits. Nothing without preloading.
+pub fn want_delivery_at_commit() {
+    if PRELOADED.load(Ordering::Relaxed) {
+        register_commit_callback();
+        DELIVERY_AT_COMMIT.set(true);
     }
 }
 
@@ -667,7 +692,7 @@ fn _start_worker() -> bool {
     }
     let busy = {
         let r = REGISTRY.share();
-        r.dbs[..r.used].iter().filter(|s| s.active).count()
+        r.dbs[..r.used].iter().filter(|s| s.jobs.active).count()
     };
     let max = usize::try_from(MAX_WORKERS.get()).unwrap_or(0);
     if busy >= max {
@@ -675,10 +700,7 @@ fn _start_worker() -> bool {
             "all kpi.max_workers ({max}) pg_kpi job workers are busy in other databases, so this database gets none for now; raise kpi.max_workers (and max_worker_processes), or run SELECT kpi.run_due_jobs() from a scheduler"
         );
     }
-    if !CALLBACK_REGISTERED.replace(true) {
-        // SAFETY: registering a transaction callback with no argument; it lives as long as the backend
-        unsafe { pg_sys::RegisterXactCallback(Some(at_xact_end), std::ptr::null_mut()) };
-    }
+    register_commit_callback();
     WAKE_AT_COMMIT.set(true);
     true
 }
@@ -764,7 +786,7 @@ fn hold(oid: u32) {
         if s.held_by == 0 {
             s.held_by = me;
         }
-        [s.pid, s.delivery_pid]
+        [s.jobs.pid, s.delivery.pid]
     };
     for pid in pid.into_iter().filter(|p| *p != 0) {
         // SAFETY: signalling a process of this cluster, as pg_terminate_backend does
@@ -775,7 +797,7 @@ fn hold(oid: u32) {
         let busy = REGISTRY
             .exclusive()
             .find(oid)
-            .map(|s| s.active || s.delivery_active)
+            .map(|s| s.jobs.active || s.delivery.active)
             .unwrap_or(false);
         if !busy {
             return;
@@ -888,7 +910,7 @@ fn worker_status() -> TableIterator<
             let state = if s.held_by != 0 {
                 "held"
             } else {
-                match (s.active, s.state) {
+                match (s.jobs.active, s.state) {
                     (true, INSTALLED) => "running",
                     (true, _) => "starting",
                     (false, NO_EXTENSION) => "no extension",
@@ -897,9 +919,9 @@ fn worker_status() -> TableIterator<
             };
             rows.push((
                 s.oid,
-                (s.pid != 0).then_some(s.pid),
+                (s.jobs.pid != 0).then_some(s.jobs.pid),
                 state,
-                (s.delivery_pid != 0).then_some(s.delivery_pid),
+                (s.delivery.pid != 0).then_some(s.delivery.pid),
             ));
         }
     }

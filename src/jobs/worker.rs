@@ -17,7 +17,8 @@
 
 use crate::jobs::launcher;
 use crate::pg::bgw::{extension_installed, in_transaction, report_activity, sigterm_dies};
-use crate::pg::guc::{DATABASE, ENABLED, NAPTIME, WORKER_ROLE};
+use crate::pg::guc::worker_role;
+use crate::pg::guc::{DATABASE, ENABLED, NAPTIME};
 use pgrx::bgworkers::{BackgroundWorker, SignalWakeFlags};
 use pgrx::pg_sys;
 use pgrx::prelude::*;
@@ -57,13 +58,6 @@ fn listed(db: &str) -> bool {
         .filter(|d| !d.is_empty())
         .peekable();
     names.peek().is_none() || names.any(|d| d == db)
-}
-
-fn role_setting() -> Option<String> {
-    WORKER_ROLE
-        .get()
-        .map(|c| c.to_string_lossy().trim().to_string())
-        .filter(|r| !r.is_empty())
 }
 
 /// One job: record the start, execute (with `max_runtime` as a statement
@@ -148,7 +142,7 @@ pub extern "C-unwind" fn pg_kpi_worker_main(_arg: pg_sys::Datum) {
     if !launcher::worker_claim(db_oid) {
         return; // held by a DROP/ALTER DATABASE, or served by another worker
     }
-    let role = role_setting();
+    let role = worker_role();
     BackgroundWorker::connect_worker_to_spi_by_oid(
         Some(pg_sys::Oid::from(db_oid)),
         (role_oid != 0).then(|| pg_sys::Oid::from(role_oid)),
@@ -160,7 +154,7 @@ pub extern "C-unwind" fn pg_kpi_worker_main(_arg: pg_sys::Datum) {
         if BackgroundWorker::sighup_received() {
             // SAFETY: ending this background worker process; PostgreSQL runs the exit callbacks
             unsafe { pg_sys::ProcessConfigFile(pg_sys::GucContext::PGC_SIGHUP) };
-            if role_setting() != role {
+            if worker_role() != role {
                 log!("pg_kpi worker for \"{db}\": kpi.worker_role changed, restarting");
                 // SAFETY: ending this background worker process; PostgreSQL runs the exit callbacks
                 unsafe { pg_sys::proc_exit(1) };

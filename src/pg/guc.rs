@@ -54,6 +54,14 @@ pub static MAX_WORKERS: GucSetting<i32> = GucSetting::<i32>::new(4);
 /// `kpi.worker_role`: the role the workers run jobs as (empty: the bootstrap superuser).
 pub static WORKER_ROLE: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
 
+/// `kpi.worker_role` as set (None when empty: the bootstrap superuser).
+pub fn worker_role() -> Option<String> {
+    WORKER_ROLE
+        .get()
+        .map(|c| c.to_string_lossy().trim().to_string())
+        .filter(|r| !r.is_empty())
+}
+
 /// Settings of the launcher, defined only when pg_kpi is preloaded (there is
 /// no launcher otherwise).
 pub fn init_postmaster() {

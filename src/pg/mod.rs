@@ -8,6 +8,14 @@ pub mod errors;
 pub mod guc;
 pub mod stored;
 
+/// A jsonb argument's object, or None for NULL or any other JSON value.
+pub fn json_object(j: Option<pgrx::JsonB>) -> Option<serde_json::Map<String, serde_json::Value>> {
+    match j?.0 {
+        serde_json::Value::Object(m) => Some(m),
+        _ => None,
+    }
+}
+
 /// For #[pg_test]s that compare parallel with serial results: fails unless
 /// the query actually ran a parallel plan (workers launched, partial
 /// aggregation), so a planner that stays serial cannot make them pass.

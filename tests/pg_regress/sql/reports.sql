@@ -30,6 +30,13 @@ SELECT pg_temp.try($$SELECT * FROM kpi.metric_trend('rt', '1 day', '1 hour', now
 SELECT pg_temp.try($$SELECT * FROM kpi.metric_trend('rt', '1 day', '1 hour', now(), 0.1, 1)$$);
 SELECT pg_temp.try($$SELECT * FROM kpi.metric_trend('rt', '1 day', NULL)$$);
 SELECT pg_temp.try($$SELECT kpi.prediction_interval(kpi.trend_agg(x, x), to_timestamp(1), 0) FROM generate_series(1, 3) x$$);
+SELECT pg_temp.try($$SELECT kpi.prediction_interval(kpi.trend_agg(x, x), to_timestamp(1), 'NaN') FROM generate_series(1, 3) x$$);
+SELECT pg_temp.try($$SELECT * FROM kpi.metric_trend('rt', '1 day', '1 hour', now(), 'NaN')$$);
+SELECT pg_temp.try($$SELECT * FROM kpi.metric_trend('rt', '1 day', '1 hour', now(), 0.1, 'NaN')$$);
+SELECT pg_temp.try($$SELECT * FROM kpi.metric_correlation('rt', 'rt', '1 day', '1 hour', now(), 'NaN')$$);
+SELECT pg_temp.try($$SELECT * FROM kpi.metric_summary('rt', NULL)$$);
+SELECT pg_temp.try($$SELECT * FROM kpi.metric_summary('rt', '-1 day')$$);
+SELECT kpi.sparkline(ARRAY['Infinity', 1, 2, '-Infinity']::float8[]) AS infinities_are_gaps;
 
 -- empty data: a NOTICE for the unknown metric, empty buckets, no error
 SELECT * FROM kpi.report('rt', '3 hours', '1 hour', '2026-01-01 02:30:00+00');
@@ -69,6 +76,7 @@ SELECT pg_temp.try($$SELECT * FROM kpi.compare_periods('rt', NULL, '2026-01-01',
 SELECT pg_temp.try($$SELECT * FROM kpi.compare_periods('rt', '2026-01-01', 'infinity', '2026-01-01', '2026-01-02')$$);
 SELECT pg_temp.try($$SELECT * FROM kpi.compare_periods(NULL, '2026-01-01', '2026-01-02', '2026-01-01', '2026-01-02')$$);
 SELECT pg_temp.try($$SELECT * FROM kpi.compare_periods('rt', '2026-01-01', '2026-01-02', '2026-01-01', '2026-01-02', 1.5)$$);
+SELECT pg_temp.try($$SELECT * FROM kpi.compare_periods('rt', '2026-01-01', '2026-01-02', '2026-01-01', '2026-01-02', 'NaN')$$);
 -- correlation of per-bucket means: a metric and an affine copy of it (r = 1), and a reversed one (r = -1)
 INSERT INTO kpi.metrics (metric, value, ts)
 SELECT 'rt2', 2 * g + 1, '2026-01-01 00:00:00+00'::timestamptz + g * interval '1 minute' FROM generate_series(0, 119) g
