@@ -11,16 +11,16 @@
 //! same way. State shared between the launcher, the workers and the backends
 //! lives in `REGISTRY` (shared memory, one lightweight lock):
 //!
-//! - `active`: a worker is registered or running for the database (the
-//!   launcher sets it, the worker's exit callback clears it), so a restarted
-//!   launcher never starts a second worker;
+//! - `jobs.active`: a job worker is registered or running for the database
+//!   (the launcher sets it, the worker's exit callback clears it), so a
+//!   restarted launcher never starts a second worker;
 //! - `held`: a backend is about to DROP, rename or copy the database (or move
 //!   its tablespace) and needs every other connection gone; the
 //!   ProcessUtility hook sets it, stops the worker, and clears it afterwards;
 //! - `wake`: bumped by `CREATE EXTENSION`, so a worker that looked for the
 //!   extension just before the commit does not rule the database out;
-//! - `delivery` and `delivery_wanted`: the database's delivery worker (src/delivery/worker.rs),
-//!   wanted while an enabled alert receiver exists: a commit that adds a
+//! - `delivery` and `delivery_wanted`: the database's delivery worker
+//!   (src/delivery/worker.rs), wanted while an enabled alert receiver exists: a commit that adds a
 //!   receiver or queues deliveries sets its latch, or asks the launcher to
 //!   start it; the job worker asks too when it finds receivers (after a
 //!   restart). It exits when the last receiver is gone.
