@@ -112,3 +112,9 @@ SELECT format('%s-feat-%s', customer_id, n), acquired_at + make_interval(secs =>
 FROM walk
 ON CONFLICT (event_id) DO NOTHING;
 ANALYZE kpi.revenue_events;
+
+-- a weekly performance report every Friday at 17:00 in Berlin, kept in
+-- kpi.report_snapshots (a 'report' job on a cron schedule), and one taken now
+SELECT kpi.add_job('report', '{"name": "weekly performance", "report": "performance_report", "period": "7 days"}',
+                   schedule_cron => '0 17 * * 5', schedule_timezone => 'Europe/Berlin');
+SELECT kpi.take_report_snapshot('weekly performance', 'performance_report', '7 days');

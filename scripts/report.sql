@@ -5,28 +5,9 @@ SELECT count(*) AS rows, count(DISTINCT metric) AS metrics,
        min(ts)::timestamp(0) AS first, max(ts)::timestamp(0) AS last
 FROM kpi.metrics;
 
-\echo 'Last 24 hours per metric'
-SELECT m.metric, d.unit, count(*) AS n,
-       round(avg(m.value)::numeric, 2) AS mean,
-       round(min(m.value)::numeric, 2) AS min,
-       round(max(m.value)::numeric, 2) AS max,
-       round(stddev(m.value)::numeric, 2) AS stddev
-FROM kpi.metrics m
-JOIN kpi.metric_definitions d USING (metric)
-WHERE m.ts > now() - interval '24 hours'
-GROUP BY m.metric, d.unit
-ORDER BY m.metric;
-
-\echo 'Latency percentiles and trend per metric (pg_kpi aggregates)'
-SELECT metric,
-       round((s).median::numeric, 2) AS median, round((s).p95::numeric, 2) AS p95,
-       round((s).p99::numeric, 2) AS p99,
-       round(kpi.approx_percentile(sk, 0.99)::numeric, 2) AS sketch_p99,
-       kpi.direction(t, 0.0001) AS direction,
-       round(kpi.slope(t, '1 hour')::numeric, 4) AS slope_per_hour
-FROM (SELECT metric, kpi.summary_stats(value) AS s, kpi.sketch_agg(value) AS sk, kpi.trend_agg(ts, value) AS t
-      FROM kpi.metrics WHERE ts > now() - interval '24 hours' GROUP BY metric) x
-ORDER BY metric;
+\echo 'Last 24 hours per metric (kpi.performance_overview: statistics, trend and sparkline of hourly means from summaries, severity of the mean, recommendations)'
+SELECT metric, count, mean, p50, p95, p99, trend, spark, severity, recommendations
+FROM kpi.performance_overview;
 
 \echo 'API response time over the last 12 hours (kpi.report: whole hours, from summaries where a rollup covers them)'
 SELECT bucket::timestamp(0) AS hour, count, p50, p95, p99, spark AS "p95 bar", severity
@@ -65,6 +46,13 @@ SELECT to_char(month, 'YYYY-MM') || CASE WHEN complete THEN '' ELSE ' (to date)'
        new, expansion, contraction, churned, reactivation, net_new, mrr
 FROM kpi.mrr_movements((current_date - interval '2 months')::date, current_date);
 
+\echo 'Business value of the last 30 days against the 30 before (kpi.business_overview; sparklines over 10 equal parts)'
+SELECT * FROM kpi.business_overview;
+
+\echo 'Business value recommendations (kpi.business_value_report at the replaced cut-offs)'
+SELECT r->>'kind' AS kind, r->>'recommendation' AS recommendation
+FROM jsonb_array_elements(kpi.business_value_report(now() - interval '30 days', now())->'recommendations') r;
+
 \echo 'Retention over the last 90 days, ARPU of the last 30 days, a marketing investment of 20,000 over 90 days'
 SELECT round(kpi.nrr(current_date - 90, current_date), 3) AS nrr, round(kpi.grr(current_date - 90, current_date), 3) AS grr,
        round(kpi.arpu(now() - interval '30 days', now()), 2) AS arpu_30d,
@@ -100,5 +88,10 @@ SELECT resolution, count(DISTINCT metric) AS metrics, count(DISTINCT series) AS 
 FROM kpi.summaries GROUP BY 1 ORDER BY 1;
 
 \echo 'Jobs (kpi.job_status)'
-SELECT id, kind, config, schedule_interval, state, runs_last_day, failures_last_day, last_duration
+SELECT id, kind, config, coalesce(schedule_interval::text, schedule_cron || ' ' || schedule_timezone) AS schedule,
+       state, next_run::timestamp(0) AS next_run, runs_last_day, failures_last_day, last_duration
 FROM kpi.job_status ORDER BY id;
+
+\echo 'Report snapshots (kpi.report_snapshots: taken by report jobs, or kpi.take_report_snapshot)'
+SELECT id, name, report, taken_at::timestamp(0) AS taken_at, period, pg_size_pretty(pg_column_size(body)::bigint) AS size
+FROM kpi.report_snapshots ORDER BY id;

@@ -379,18 +379,43 @@ DECLARE
 BEGIN
     until := kpi_internal.period_end('kpi.customer_churn_rate', "from"::date, "to"::date, at::date);
     PERFORM kpi_internal.check_grace('kpi.customer_churn_rate', grace);
+    -- both days' MRR once, then an anti-join (not customer_mrr per customer)
+    WITH e AS MATERIALIZED (SELECT x.customer_id, x.currency FROM kpi.customer_mrr(until, customer_churn_rate.currency, grace) x)
     SELECT array_agg(DISTINCT s.currency), count(DISTINCT s.customer_id),
-           count(DISTINCT s.customer_id) FILTER (WHERE NOT EXISTS (
-               SELECT FROM kpi.customer_mrr(until, customer_churn_rate.currency, grace) e
-               WHERE e.customer_id = s.customer_id AND e.currency = s.currency))
+           count(DISTINCT s.customer_id) FILTER (WHERE e.customer_id IS NULL)
     INTO cur, at_start, lost
-    FROM kpi.customer_mrr("from"::date, customer_churn_rate.currency, grace) s;
+    FROM kpi.customer_mrr("from"::date, customer_churn_rate.currency, grace) s
+    LEFT JOIN e ON e.customer_id = s.customer_id AND e.currency = s.currency;
     PERFORM kpi_internal.single_currency(cur, 'kpi.customer_churn_rate');
     RETURN kpi.churn_rate(at_start, lost);
 END
 $$;
 COMMENT ON FUNCTION kpi.customer_churn_rate(timestamptz, timestamptz, text, timestamptz, interval) IS
     'Share of the customers paying on "from" whose subscriptions lapsed (paid period plus grace over) by least("to", at); new customers are not counted';
+
+-- The replaced LTV of one customer from the aggregates of its revenue events up
+-- to "at": n events totalling total (recent in the 30 days before at), first
+-- and last at first_ts and last_ts. Shared by kpi.customer_clv and
+-- kpi.business_value_report.
+CREATE FUNCTION kpi_internal.replaced_clv(n bigint, total numeric, recent numeric, first_ts timestamptz,
+                                          last_ts timestamptz, at timestamptz) RETURNS numeric
+IMMUTABLE PARALLEL SAFE LANGUAGE sql AS $$
+    SELECT CASE
+        WHEN n IS NULL OR n = 0 THEN NULL
+        WHEN n < 2 THEN total
+        ELSE round(kpi.clv_simple(
+                 total / greatest(1, floor(extract(epoch FROM last_ts - first_ts) / 86400 / 30)),
+                 kpi.churn_probability(
+                     extract(epoch FROM at - last_ts)::float8 / 86400,
+                     -- revenue momentum: the last 30 days against the average month since the first event
+                     greatest(0, CASE WHEN total > 0
+                                      THEN (recent / (total / greatest(1, floor(extract(epoch FROM at - first_ts) / 86400 / 30))))::float8
+                                      ELSE 0 END),
+                     0, 1)), 2)
+    END
+$$;
+COMMENT ON FUNCTION kpi_internal.replaced_clv(bigint, numeric, numeric, timestamptz, timestamptz, timestamptz) IS
+    'Internal: the replaced LTV from a customer''s event count, total, last-30-days revenue, first and last event times, at "at"';
 
 -- The replaced service's per-customer LTV from its revenue events up to "at".
 CREATE FUNCTION kpi.customer_clv(customer_id text, at timestamptz DEFAULT now(), currency text DEFAULT NULL) RETURNS numeric
@@ -402,9 +427,6 @@ DECLARE
     recent numeric;
     first_ts timestamptz;
     last_ts timestamptz;
-    months numeric;
-    age_months numeric;
-    momentum float8;
 BEGIN
     PERFORM kpi_internal.check_at('kpi.customer_clv', at);
     SELECT array_agg(DISTINCT e.currency), count(*), coalesce(sum(e.amount), 0),
@@ -414,17 +436,7 @@ BEGIN
     WHERE e.customer_id = customer_clv.customer_id AND e.ts <= at
       AND (customer_clv.currency IS NULL OR e.currency = customer_clv.currency);
     PERFORM kpi_internal.single_currency(cur, 'kpi.customer_clv');
-    IF n = 0 THEN
-        RETURN NULL;
-    END IF;
-    IF n < 2 THEN
-        RETURN total;
-    END IF;
-    months := greatest(1, floor(extract(epoch FROM last_ts - first_ts) / 86400 / 30));
-    age_months := greatest(1, floor(extract(epoch FROM at - first_ts) / 86400 / 30));
-    momentum := CASE WHEN total > 0 THEN (recent / (total / age_months))::float8 ELSE 0 END;
-    RETURN round(kpi.clv_simple(total / months,
-                 kpi.churn_probability(extract(epoch FROM at - last_ts) / 86400, greatest(momentum, 0), 0, 1)), 2);
+    RETURN kpi_internal.replaced_clv(n, total, recent, first_ts, last_ts, at);
 END
 $$;
 COMMENT ON FUNCTION kpi.customer_clv(text, timestamptz, text) IS

@@ -31,7 +31,9 @@ CREATE TABLE kpi.jobs (
     id                   bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     kind                 text NOT NULL REFERENCES kpi.job_kinds (kind),
     config               jsonb NOT NULL DEFAULT '{}',
-    schedule_interval    interval NOT NULL CHECK (schedule_interval >= interval '1 second'),
+    schedule_interval    interval CHECK (schedule_interval >= interval '1 second'),
+    schedule_cron        text,
+    schedule_timezone    text,
     next_run             timestamptz NOT NULL DEFAULT now(),
     enabled              boolean NOT NULL DEFAULT true,
     max_runtime          interval CHECK (max_runtime > interval '0'),
@@ -42,11 +44,13 @@ CREATE TABLE kpi.jobs (
     last_success         timestamptz,
     last_error           text,
     builtin              boolean NOT NULL DEFAULT false,
-    created_at           timestamptz NOT NULL DEFAULT now()
+    created_at           timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT jobs_one_schedule CHECK ((schedule_interval IS NULL) <> (schedule_cron IS NULL)),
+    CONSTRAINT jobs_cron_timezone CHECK ((schedule_cron IS NULL) = (schedule_timezone IS NULL))
 );
 CREATE INDEX jobs_next_run_idx ON kpi.jobs (next_run) WHERE enabled;
 COMMENT ON TABLE kpi.jobs IS
-    'Scheduled work. After max_retries consecutive failures (default 10; NULL retries forever) the job is paused (enabled = false, state paused in kpi.job_status).';
+    'Scheduled work, every schedule_interval or at the times of a cron expression in a time zone. After max_retries consecutive failures (default 10; NULL retries forever) the job is paused (enabled = false, state paused in kpi.job_status).';
 
 CREATE TABLE kpi.job_runs (
     id           bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
@@ -98,11 +102,17 @@ BEGIN
     -- a new row's rollup or retention policy is not checked: kpi.add_rollup and
     -- kpi.add_retention make them together, and pg_restore loads kpi.jobs before the
     -- tables that reference it (their job_id keys); an UPDATE must name an existing one
-    PERFORM kpi_internal.check_job(NEW.kind, NEW.config, refs => TG_OP = 'UPDATE');
+    IF TG_OP = 'INSERT' OR NEW.kind IS DISTINCT FROM OLD.kind OR NEW.config IS DISTINCT FROM OLD.config THEN
+        PERFORM kpi_internal.check_job(NEW.kind, NEW.config, refs => TG_OP = 'UPDATE');
+    END IF;
+    IF NEW.schedule_cron IS NOT NULL THEN
+        PERFORM kpi_internal.check_cron('kpi.jobs', 'schedule_cron', NEW.schedule_cron);
+        PERFORM kpi_internal.check_timezone('kpi.jobs', 'schedule_timezone', NEW.schedule_timezone);
+    END IF;
     RETURN NEW;
 END
 $$;
-CREATE TRIGGER jobs_check BEFORE INSERT OR UPDATE OF kind, config ON kpi.jobs
+CREATE TRIGGER jobs_check BEFORE INSERT OR UPDATE OF kind, config, schedule_cron, schedule_timezone ON kpi.jobs
     FOR EACH ROW EXECUTE FUNCTION kpi_internal.jobs_check();
 
 CREATE FUNCTION kpi_internal.check_schedule(func text, schedule interval) RETURNS void
@@ -115,29 +125,124 @@ BEGIN
 END
 $$;
 
+-- A time zone name as SET timezone accepts it (Europe/Berlin, UTC, EST5EDT,
+-- +02...): 22023 naming the argument otherwise; returns it.
+CREATE FUNCTION kpi_internal.check_timezone(func text, arg text, tz text) RETURNS text
+LANGUAGE plpgsql STABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF tz IS NULL OR btrim(tz) = '' THEN
+        RAISE EXCEPTION '%: % must name a time zone, got %', func, arg, coalesce(quote_literal(tz), 'NULL')
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Use a name from pg_timezone_names, such as Europe/Berlin or UTC.';
+    END IF;
+    PERFORM now() AT TIME ZONE tz;
+    RETURN tz;
+EXCEPTION WHEN invalid_parameter_value OR feature_not_supported THEN
+    RAISE EXCEPTION '%: % "%" is not a time zone', func, arg, tz
+        USING ERRCODE = 'invalid_parameter_value',
+              HINT = 'Use a name from pg_timezone_names, such as Europe/Berlin or UTC.';
+END
+$$;
+COMMENT ON FUNCTION kpi_internal.check_timezone(text, text, text) IS
+    'Internal: raises 22023 naming arg unless tz is a time zone PostgreSQL knows; returns tz';
+
+-- The cron pattern is evaluated on the wall clock of the time zone, converted
+-- with PostgreSQL's time zone database: a time skipped by a daylight-saving
+-- change runs just after the change (02:30 on a spring-forward night runs at
+-- 03:30), a time repeated by one runs once.
+CREATE FUNCTION kpi.cron_next(cron text, after timestamptz DEFAULT now(), timezone text DEFAULT NULL)
+RETURNS timestamptz
+LANGUAGE plpgsql STABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    tz text := coalesce(timezone, current_setting('TimeZone'));
+    local_next timestamp;
+    t timestamptz;
+BEGIN
+    IF cron IS NULL OR after IS NULL THEN
+        RAISE EXCEPTION 'kpi.cron_next: cron and after must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    PERFORM kpi_internal.check_cron('kpi.cron_next', 'cron', cron);
+    PERFORM kpi_internal.check_timezone('kpi.cron_next', 'timezone', tz);
+    IF NOT isfinite(after) THEN
+        RAISE EXCEPTION 'kpi.cron_next: after must be finite, got %', after USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    local_next := kpi_internal.cron_next_local(cron, after AT TIME ZONE tz);
+    t := local_next AT TIME ZONE tz;
+    -- a wall-clock time repeated when clocks go back maps to its later
+    -- instant; step past anything not after "after"
+    FOR i IN 1..100 LOOP
+        EXIT WHEN t > after;
+        local_next := kpi_internal.cron_next_local(cron, local_next);
+        t := local_next AT TIME ZONE tz;
+    END LOOP;
+    RETURN t;
+END
+$$;
+COMMENT ON FUNCTION kpi.cron_next(text, timestamptz, text) IS
+    'The first time after "after" that a cron expression (minute hour day-of-month month day-of-week, or @daily, @weekly...) fires on the wall clock of timezone (default: the session''s TimeZone)';
+
+-- When a job runs next after a run that started at "started".
+CREATE FUNCTION kpi_internal.next_scheduled(j kpi.jobs, started timestamptz) RETURNS timestamptz
+LANGUAGE sql STABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT CASE WHEN j.schedule_cron IS NOT NULL
+                THEN kpi.cron_next(j.schedule_cron, greatest(started, clock_timestamp()), j.schedule_timezone)
+                ELSE greatest(started + j.schedule_interval, now()) END
+$$;
+COMMENT ON FUNCTION kpi_internal.next_scheduled(kpi.jobs, timestamptz) IS
+    'Internal: the next run of a job after one that started at started: started + schedule_interval (not before now), or the next cron time';
+
+-- Exactly one of an interval and a cron expression; the time zone only with
+-- cron (default: the caller's TimeZone). Returns the checked time zone.
+CREATE FUNCTION kpi_internal.check_job_schedule(func text, schedule_interval interval, schedule_cron text,
+                                                schedule_timezone text) RETURNS text
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF schedule_interval IS NULL AND schedule_cron IS NULL THEN
+        RAISE EXCEPTION '%: give schedule_interval or schedule_cron', func USING ERRCODE = 'null_value_not_allowed',
+            HINT = 'schedule_interval => ''1 hour'' runs every hour; schedule_cron => ''0 17 * * 5'' runs on Fridays at 17:00.';
+    END IF;
+    IF schedule_interval IS NOT NULL AND schedule_cron IS NOT NULL THEN
+        RAISE EXCEPTION '%: give schedule_interval or schedule_cron, not both', func USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF schedule_cron IS NULL THEN
+        IF schedule_timezone IS NOT NULL THEN
+            RAISE EXCEPTION '%: schedule_timezone applies to schedule_cron only', func USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+        PERFORM kpi_internal.check_schedule(func, schedule_interval);
+        RETURN NULL;
+    END IF;
+    PERFORM kpi_internal.check_cron(func, 'schedule_cron', schedule_cron);
+    RETURN kpi_internal.check_timezone(func, 'schedule_timezone', coalesce(schedule_timezone, current_setting('TimeZone')));
+END
+$$;
+COMMENT ON FUNCTION kpi_internal.check_job_schedule(text, interval, text, text) IS
+    'Internal: checks a job''s schedule (one of an interval and a cron expression); returns the time zone of a cron schedule';
+
 CREATE FUNCTION kpi.add_job(
-    kind text, config jsonb, schedule_interval interval,
+    kind text, config jsonb, schedule_interval interval DEFAULT NULL,
     max_runtime interval DEFAULT NULL, max_retries integer DEFAULT 10,
-    retry_period interval DEFAULT '1 minute', next_run timestamptz DEFAULT now())
+    retry_period interval DEFAULT '1 minute', next_run timestamptz DEFAULT NULL,
+    schedule_cron text DEFAULT NULL, schedule_timezone text DEFAULT NULL)
 RETURNS bigint
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     jid bigint;
+    tz text;
 BEGIN
-    IF schedule_interval IS NULL THEN
-        RAISE EXCEPTION 'kpi.add_job: schedule_interval must not be NULL' USING ERRCODE = 'null_value_not_allowed';
-    END IF;
-    PERFORM kpi_internal.check_schedule('kpi.add_job', schedule_interval);
+    tz := kpi_internal.check_job_schedule('kpi.add_job', schedule_interval, schedule_cron, schedule_timezone);
     PERFORM kpi_internal.check_job(kind, config);
-    INSERT INTO kpi.jobs (kind, config, schedule_interval, max_runtime, max_retries, retry_period, next_run)
-    VALUES (kind, config, schedule_interval, max_runtime, max_retries,
-            coalesce(retry_period, interval '1 minute'), coalesce(next_run, now()))
+    INSERT INTO kpi.jobs (kind, config, schedule_interval, schedule_cron, schedule_timezone, max_runtime, max_retries,
+                          retry_period, next_run)
+    VALUES (kind, config, schedule_interval, schedule_cron, tz, max_runtime, max_retries,
+            coalesce(retry_period, interval '1 minute'),
+            -- an interval job runs at once, a cron job at its first time
+            coalesce(next_run, CASE WHEN schedule_cron IS NULL THEN now() ELSE kpi.cron_next(schedule_cron, now(), tz) END))
     RETURNING id INTO jid;
     RETURN jid;
 END
 $$;
-COMMENT ON FUNCTION kpi.add_job(text, jsonb, interval, interval, integer, interval, timestamptz) IS
-    'Adds a job: kind sql with config {"command": "..."} runs that SQL; rollup and retention jobs are created by kpi.add_rollup and kpi.add_retention';
+COMMENT ON FUNCTION kpi.add_job(text, jsonb, interval, interval, integer, interval, timestamptz, text, text) IS
+    'Adds a job run every schedule_interval (first now) or at the times of the cron expression schedule_cron in schedule_timezone (default: the session''s TimeZone). Kind sql: config {"command": "..."}; report: a report snapshot; rollup and retention jobs are created by kpi.add_rollup and kpi.add_retention';
 
 CREATE FUNCTION kpi_internal.job_or_fail(func text, job_id bigint) RETURNS kpi.jobs
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
@@ -175,21 +280,48 @@ COMMENT ON FUNCTION kpi.resume_job(bigint) IS 'Resumes a paused job: enabled, fa
 CREATE FUNCTION kpi.alter_job(
     job_id bigint, schedule_interval interval DEFAULT NULL, next_run timestamptz DEFAULT NULL,
     max_runtime interval DEFAULT NULL, max_retries integer DEFAULT NULL,
-    retry_period interval DEFAULT NULL, config jsonb DEFAULT NULL, enabled boolean DEFAULT NULL)
+    retry_period interval DEFAULT NULL, config jsonb DEFAULT NULL, enabled boolean DEFAULT NULL,
+    schedule_cron text DEFAULT NULL, schedule_timezone text DEFAULT NULL)
 RETURNS kpi.jobs
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     j kpi.jobs := kpi_internal.job_or_fail('kpi.alter_job', job_id);
+    new_interval interval := j.schedule_interval;
+    new_cron text := j.schedule_cron;
+    new_tz text := j.schedule_timezone;
 BEGIN
-    PERFORM kpi_internal.check_schedule('kpi.alter_job', schedule_interval);
+    -- a new interval replaces a cron schedule and the other way round; a new
+    -- time zone alone keeps the cron expression
+    IF schedule_interval IS NOT NULL AND schedule_cron IS NOT NULL THEN
+        RAISE EXCEPTION 'kpi.alter_job: give schedule_interval or schedule_cron, not both' USING ERRCODE = 'invalid_parameter_value';
+    ELSIF schedule_interval IS NOT NULL THEN
+        new_interval := schedule_interval; new_cron := NULL; new_tz := NULL;
+    ELSIF schedule_cron IS NOT NULL THEN
+        new_interval := NULL; new_cron := schedule_cron; new_tz := coalesce(schedule_timezone, new_tz);
+    ELSIF schedule_timezone IS NOT NULL THEN
+        IF new_cron IS NULL THEN
+            RAISE EXCEPTION 'kpi.alter_job: job % runs every %; schedule_timezone applies to schedule_cron only', job_id, new_interval
+                USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+        new_tz := schedule_timezone;
+    END IF;
+    new_tz := kpi_internal.check_job_schedule('kpi.alter_job', new_interval, new_cron, new_tz);
     IF config IS NOT NULL AND config IS DISTINCT FROM j.config
        AND (SELECT k.managed FROM kpi.job_kinds k WHERE k.kind = j.kind) THEN
         RAISE EXCEPTION 'kpi.alter_job: the config of a % job is managed by pg_kpi', j.kind USING ERRCODE = 'invalid_parameter_value',
             HINT = 'Drop and re-add what created the job (a rollup or a retention policy) instead.';
     END IF;
     UPDATE kpi.jobs AS t SET
-        schedule_interval = coalesce(alter_job.schedule_interval, t.schedule_interval),
-        next_run = coalesce(alter_job.next_run, t.next_run),
+        schedule_interval = new_interval,
+        schedule_cron = new_cron,
+        schedule_timezone = new_tz,
+        -- a new cron schedule or time zone moves the next run to its first time
+        next_run = coalesce(alter_job.next_run,
+                            CASE WHEN new_cron IS NOT NULL AND (new_cron, new_tz) IS DISTINCT FROM (t.schedule_cron, t.schedule_timezone)
+                                 THEN kpi.cron_next(new_cron, now(), new_tz)
+                                 WHEN new_cron IS NULL AND t.schedule_cron IS NOT NULL
+                                 THEN least(t.next_run, now() + new_interval)
+                                 ELSE t.next_run END),
         max_runtime = coalesce(alter_job.max_runtime, t.max_runtime),
         max_retries = coalesce(alter_job.max_retries, t.max_retries),
         retry_period = coalesce(alter_job.retry_period, t.retry_period),
@@ -200,8 +332,8 @@ BEGIN
     RETURN j;
 END
 $$;
-COMMENT ON FUNCTION kpi.alter_job(bigint, interval, timestamptz, interval, integer, interval, jsonb, boolean) IS
-    'Changes the given settings of a job; NULL arguments keep the current value';
+COMMENT ON FUNCTION kpi.alter_job(bigint, interval, timestamptz, interval, integer, interval, jsonb, boolean, text, text) IS
+    'Changes the given settings of a job; NULL arguments keep the current value. A schedule_interval replaces a cron schedule and a schedule_cron an interval; a new cron schedule or time zone moves next_run to its first time, a new interval to at most one interval from now';
 
 -- ---------------------------------------------------------------------------
 -- Running jobs
@@ -213,6 +345,8 @@ LANGUAGE plpgsql AS $$
 DECLARE
     fn regprocedure := (SELECT k.run FROM kpi.job_kinds k WHERE k.kind = j.kind);
 BEGIN
+    -- the running job's id, for kinds that record it (pg_kpi.job_id, local to the transaction)
+    PERFORM set_config('pg_kpi.job_id', j.id::text, true);
     EXECUTE format('SELECT r.rows, r.buckets, r.more FROM %s($1) r', fn::regproc)
         INTO rows, buckets, more USING j.config;
     rows := coalesce(rows, 0);
@@ -252,8 +386,7 @@ BEGIN
     IF ok THEN
         UPDATE kpi.jobs SET last_run = started, last_success = started, consecutive_failures = 0,
             last_error = NULL,
-            next_run = CASE WHEN more THEN now()
-                            ELSE greatest(started + schedule_interval, now()) END
+            next_run = CASE WHEN more THEN now() ELSE kpi_internal.next_scheduled(jobs, started) END
         WHERE id = r.job_id;
     ELSE
         UPDATE kpi.jobs SET last_run = started, consecutive_failures = consecutive_failures + 1,
@@ -360,7 +493,7 @@ END
 $$;
 
 CREATE VIEW kpi.job_status AS
-SELECT j.id, j.kind, j.config, j.schedule_interval,
+SELECT j.id, j.kind, j.config, j.schedule_interval, j.schedule_cron, j.schedule_timezone,
        CASE WHEN NOT j.enabled THEN 'paused'
             WHEN EXISTS (SELECT 1 FROM kpi.job_runs r WHERE r.job_id = j.id AND r.status = 'running') THEN 'running'
             WHEN j.consecutive_failures > 0 THEN 'retrying'
@@ -418,6 +551,9 @@ COMMENT ON FUNCTION kpi.worker_status() IS
 -- internals
 COMMENT ON FUNCTION kpi_internal.check_job(text, jsonb, boolean) IS 'Internal: checks a job config through its kind''s validator';
 COMMENT ON FUNCTION kpi_internal.jobs_check() IS 'Internal: trigger checking kpi.jobs rows';
+COMMENT ON FUNCTION kpi_internal.cron_next_local(text, timestamp) IS
+    'Internal: the first wall-clock time after "after" that a cron expression matches (kpi.cron_next adds the time zone)';
+COMMENT ON FUNCTION kpi_internal.check_cron(text, text, text) IS 'Internal: raises 22023 naming arg when a cron expression is malformed or never fires';
 COMMENT ON FUNCTION kpi_internal.check_schedule(text, interval) IS 'Internal: a schedule is at least 1 second';
 COMMENT ON FUNCTION kpi_internal.job_or_fail(text, bigint) IS 'Internal: the job with this id, or 42704';
 COMMENT ON FUNCTION kpi_internal.execute_job(kpi.jobs) IS 'Internal: runs a job''s kind function in the caller''s transaction';
@@ -430,9 +566,11 @@ COMMENT ON FUNCTION kpi_internal.start_worker() IS 'Internal: asks the launcher,
 
 -- columns
 COMMENT ON COLUMN kpi.jobs.id IS 'Job id';
-COMMENT ON COLUMN kpi.jobs.kind IS 'Registered kind (kpi.job_kinds): rollup, retention, partitions, alerts, sql';
+COMMENT ON COLUMN kpi.jobs.kind IS 'Registered kind (kpi.job_kinds): rollup, retention, partitions, alerts, rules, report, sql';
 COMMENT ON COLUMN kpi.jobs.config IS 'Kind-specific configuration (JSON object)';
-COMMENT ON COLUMN kpi.jobs.schedule_interval IS 'Time between runs (at least 1 second)';
+COMMENT ON COLUMN kpi.jobs.schedule_interval IS 'Time between runs (at least 1 second); NULL for a cron schedule';
+COMMENT ON COLUMN kpi.jobs.schedule_cron IS 'Cron expression of the run times (minute hour day-of-month month day-of-week), on the wall clock of schedule_timezone; NULL for an interval schedule';
+COMMENT ON COLUMN kpi.jobs.schedule_timezone IS 'Time zone of schedule_cron (a pg_timezone_names name)';
 COMMENT ON COLUMN kpi.jobs.next_run IS 'When the job is due next';
 COMMENT ON COLUMN kpi.jobs.enabled IS 'false: paused';
 COMMENT ON COLUMN kpi.jobs.max_runtime IS 'Longest a run may take before it is cancelled (NULL: no limit)';
@@ -462,7 +600,9 @@ COMMENT ON COLUMN kpi.job_kinds.description IS 'What jobs of this kind do';
 COMMENT ON COLUMN kpi.job_status.id IS 'Job id';
 COMMENT ON COLUMN kpi.job_status.kind IS 'Job kind';
 COMMENT ON COLUMN kpi.job_status.config IS 'Job configuration';
-COMMENT ON COLUMN kpi.job_status.schedule_interval IS 'Time between runs';
+COMMENT ON COLUMN kpi.job_status.schedule_interval IS 'Time between runs (NULL for a cron schedule)';
+COMMENT ON COLUMN kpi.job_status.schedule_cron IS 'Cron expression of the run times';
+COMMENT ON COLUMN kpi.job_status.schedule_timezone IS 'Time zone of the cron expression';
 COMMENT ON COLUMN kpi.job_status.state IS 'scheduled, running, retrying, overdue or paused';
 COMMENT ON COLUMN kpi.job_status.next_run IS 'When the job is due next';
 COMMENT ON COLUMN kpi.job_status.last_run IS 'Start of the last run';

@@ -178,65 +178,133 @@ COMMENT ON FUNCTION kpi.sparkline(float8[]) IS
     'A sparkline of the values, one Unicode block each from the lowest to the highest; NULL and non-finite values are gaps';
 COMMENT ON FUNCTION kpi_internal.bar(float8, float8, integer) IS 'Internal: a bar of value against max, at most width characters, in eighths';
 
--- The statistics of one metric (all series) over exactly [from_ts, to_ts):
--- the whole buckets inside the range from the coarsest covering rollup
--- (summaries below its watermark), the ends and everything without a
--- rollup from raw rows; counts, sums, extremes and the pooled variance are
--- exact, percentiles come from the merged sketches.
+-- The statistics of several metrics (all series) over exactly [from_ts,
+-- to_ts), in one query: per metric, the whole buckets inside the range from
+-- the coarsest covering rollup (summaries below its watermark), the ends and
+-- everything without a rollup from raw rows; counts, sums, extremes and the
+-- pooled variance are exact, percentiles come from the merged sketches. With
+-- points > 0, means holds the means of about that many equal steps (NULL for
+-- a step without rows), for a sparkline.
+CREATE FUNCTION kpi_internal.range_stats_many(metrics text[], from_ts timestamptz, to_ts timestamptz,
+                                              points integer DEFAULT 0)
+RETURNS TABLE (metric text, count bigint, sum float8, min float8, max float8, mean float8, stddev float8,
+               sketch kpi.sketch, trend kpi.trend, means float8[])
+-- jit off: the plan's cost is high enough to JIT-compile it, which takes longer than running it
+LANGUAGE plpgsql STABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp SET jit = off AS $fn$
+DECLARE
+    step interval := CASE WHEN points > 0
+                          THEN make_interval(secs => greatest(1, floor(extract(epoch FROM to_ts - from_ts) / points))) END;
+BEGIN
+    -- EXECUTE plans with the bounds as values: only the partitions of
+    -- kpi.metrics in [from, to) are planned, and each metric's raw reads are
+    -- index ranges
+    RETURN QUERY EXECUTE $q$
+    WITH RECURSIVE ms AS (
+        SELECT DISTINCT x.metric FROM unnest($1::text[]) x(metric) WHERE x.metric IS NOT NULL
+    ),
+    r AS MATERIALIZED (
+        -- the coarsest covering rollup with at least two buckets in the range
+        SELECT ms.metric,
+               (SELECT ro.resolution FROM kpi.rollups ro
+                WHERE ro.group_by_tags = '{}' AND ro.watermark IS NOT NULL AND ms.metric LIKE ro.metrics
+                  AND ro.resolution * 2 <= $3 - $2
+                ORDER BY ro.resolution DESC LIMIT 1) AS res
+        FROM ms
+    ),
+    -- the watermark below which each metric's summaries are complete: the
+    -- highest of the rollups at its resolution whose whole chain of sources
+    -- covers it (kpi_internal.covering_watermark, for all metrics at once)
+    chain AS (
+        SELECT r.metric, ro.id AS top, ro.source_rollup AS next, r.metric LIKE ro.metrics AS ok
+        FROM r JOIN kpi.rollups ro
+          ON ro.resolution = r.res AND ro.group_by_tags = '{}' AND ro.watermark IS NOT NULL
+        UNION ALL
+        SELECT c.metric, c.top, s.source_rollup, c.metric LIKE s.metrics
+        FROM chain c JOIN kpi.rollups s ON s.id = c.next
+    ),
+    wm AS (
+        SELECT c.metric, max(ro.watermark) AS w
+        FROM (SELECT c.metric, c.top FROM chain c GROUP BY 1, 2 HAVING bool_and(c.ok)) c
+        JOIN kpi.rollups ro ON ro.id = c.top
+        GROUP BY c.metric
+    ),
+    b AS (
+        -- whole buckets of res inside the range: [lo, hi)
+        SELECT r.metric, r.res, x.lo, greatest(x.lo, kpi.bucket(r.res, $3)) AS hi,
+               coalesce(wm.w, '-infinity') AS w
+        FROM r LEFT JOIN wm ON wm.metric = r.metric,
+        LATERAL (SELECT CASE WHEN kpi.bucket(r.res, $2) = $2 THEN $2 ELSE kpi.bucket(r.res, $2) + r.res END AS lo) x
+        WHERE r.res IS NOT NULL
+    ),
+    meta AS MATERIALIZED (
+        -- summaries for [lo, mid), raw rows for [from, lo) and [mid, to);
+        -- a metric without a rollup is all raw rows
+        SELECT r.metric, r.res, coalesce(b.lo, $3) AS lo,
+               coalesce(greatest(b.lo, least(b.hi, b.w)), $3) AS mid
+        FROM r LEFT JOIN b ON b.metric = r.metric
+    ),
+    parts AS (
+        -- OFFSET 0 keeps each metric's summaries an index range (not one join over all summaries)
+        SELECT meta.metric, s.*
+        FROM meta,
+        LATERAL (SELECT s.bucket AS t, s.count, s.sum, s.avg, s.min, s.max, s.stddev, s.sketch, s.trend
+                 FROM kpi.summaries s
+                 WHERE s.metric = meta.metric AND s.resolution = meta.res AND s.series = '{}'
+                   AND s.bucket >= meta.lo AND s.bucket < meta.mid
+                 OFFSET 0) s
+        UNION ALL
+        SELECT meta.metric, x.*
+        FROM meta,
+        LATERAL (SELECT CASE WHEN $4 IS NOT NULL THEN kpi.bucket($4, m.ts) END AS t, count(*), sum(m.value),
+                        avg(m.value), min(m.value), max(m.value), stddev_samp(m.value), kpi.sketch_agg(m.value),
+                        kpi.trend_agg(m.ts, m.value)
+                 FROM (SELECT m.ts, m.value FROM kpi.metrics m
+                       WHERE m.metric = meta.metric AND m.ts >= $2 AND m.ts < $3 AND m.ts < meta.lo
+                       UNION ALL
+                       SELECT m.ts, m.value FROM kpi.metrics m
+                       WHERE m.metric = meta.metric AND m.ts >= $2 AND m.ts < $3 AND m.ts >= meta.mid) m
+                 GROUP BY 1) x
+    ),
+    t AS (
+        SELECT p.metric, sum(p.count)::bigint AS n, sum(p.sum) AS s, min(p.min) AS lo, max(p.max) AS hi,
+               kpi.sketch_agg(p.sketch) AS sk, kpi.trend_agg(p.trend) AS tr
+        FROM parts p WHERE p.count > 0 GROUP BY p.metric
+    ),
+    v AS (
+        SELECT p.metric, sum((p.count - 1) * coalesce(p.stddev, 0) ^ 2 + p.count * (p.avg - t.s / t.n) ^ 2) AS ss
+        FROM parts p JOIN t ON t.metric = p.metric WHERE p.count > 0 GROUP BY p.metric
+    ),
+    steps AS (
+        SELECT p.metric, kpi.bucket($4, p.t) AS st, sum(p.sum) / sum(p.count) AS avg
+        FROM parts p WHERE $4 IS NOT NULL AND p.count > 0 GROUP BY 1, 2
+    ),
+    sp AS (
+        SELECT ms.metric, array_agg(steps.avg ORDER BY g.st) AS means
+        FROM ms CROSS JOIN generate_series(kpi.bucket($4, $2), $3 - interval '1 microsecond', $4) g(st)
+        LEFT JOIN steps ON steps.metric = ms.metric AND steps.st = g.st
+        WHERE $4 IS NOT NULL
+        GROUP BY ms.metric
+    )
+    SELECT ms.metric, coalesce(t.n, 0), t.s, t.lo, t.hi, t.s / t.n,
+           CASE WHEN t.n >= 2 THEN sqrt(greatest(0, v.ss / (t.n - 1))) END, t.sk, t.tr, sp.means
+    FROM ms LEFT JOIN t ON t.metric = ms.metric LEFT JOIN v ON v.metric = ms.metric
+    LEFT JOIN sp ON sp.metric = ms.metric
+    ORDER BY ms.metric
+    $q$ USING metrics, from_ts, to_ts, step;
+END
+$fn$;
+COMMENT ON FUNCTION kpi_internal.range_stats_many(text[], timestamptz, timestamptz, integer) IS
+    'Internal: count, sum, min, max, mean, stddev, sketch and trend of each metric over exactly [from, to) in one query (summaries for whole buckets, raw rows at the ends), and the means of about points steps';
+
+-- One metric's statistics over exactly [from_ts, to_ts) (kpi_internal.range_stats_many).
 CREATE FUNCTION kpi_internal.range_stats(metric text, from_ts timestamptz, to_ts timestamptz)
 RETURNS TABLE (count bigint, sum float8, min float8, max float8, mean float8, stddev float8, sketch kpi.sketch,
                trend kpi.trend)
-LANGUAGE plpgsql STABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $fn$
-DECLARE
-    res interval;
-    lo timestamptz;
-    hi timestamptz;
-BEGIN
-    -- the coarsest covering rollup with at least two buckets in the range
-    SELECT ro.resolution INTO res
-    FROM kpi.rollups ro
-    WHERE ro.group_by_tags = '{}' AND ro.watermark IS NOT NULL AND metric LIKE ro.metrics
-      AND ro.resolution * 2 <= to_ts - from_ts
-    ORDER BY ro.resolution DESC LIMIT 1;
-    IF res IS NULL THEN
-        lo := to_ts;  -- everything from raw rows
-        hi := to_ts;
-    ELSE
-        lo := kpi_internal.ceil_bucket(res, from_ts);
-        hi := greatest(lo, kpi.bucket(res, to_ts));
-    END IF;
-    -- EXECUTE plans with the values: the raw rows' partitions outside
-    -- [from, lo) and [hi, to) are pruned at plan time
-    RETURN QUERY EXECUTE $q$
-    WITH parts AS (
-        SELECT s.count, s.sum, s.avg, s.min, s.max, s.stddev, s.sketch, s.trend
-        FROM kpi_internal.series_buckets($1, $6, $4, $5) s
-        WHERE $6 IS NOT NULL AND $4 < $5
-        UNION ALL
-        SELECT count(*), sum(m.value), avg(m.value), min(m.value), max(m.value), stddev_samp(m.value),
-               kpi.sketch_agg(m.value), kpi.trend_agg(m.ts, m.value)
-        FROM kpi.metrics m
-        WHERE m.metric = $1 AND m.ts >= $2 AND m.ts < $4
-        UNION ALL
-        SELECT count(*), sum(m.value), avg(m.value), min(m.value), max(m.value), stddev_samp(m.value),
-               kpi.sketch_agg(m.value), kpi.trend_agg(m.ts, m.value)
-        FROM kpi.metrics m
-        WHERE m.metric = $1 AND m.ts >= $5 AND m.ts < $3
-    ),
-    t AS (
-        SELECT sum(p.count)::bigint AS n, sum(p.sum) AS s, min(p.min) AS lo, max(p.max) AS hi,
-               kpi.sketch_agg(p.sketch) AS sk, kpi.trend_agg(p.trend) AS tr
-        FROM parts p WHERE p.count > 0
-    )
-    SELECT coalesce(t.n, 0), t.s, t.lo, t.hi, t.s / t.n,
-           CASE WHEN t.n >= 2 THEN sqrt(greatest(0, (
-               SELECT sum((p.count - 1) * coalesce(p.stddev, 0) ^ 2 + p.count * (p.avg - t.s / t.n) ^ 2)
-               FROM parts p WHERE p.count > 0) / (t.n - 1))) END,
-           t.sk, t.tr
-    FROM t
-    $q$ USING metric, from_ts, to_ts, lo, hi, res;
-END
-$fn$;
+LANGUAGE sql STABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$
+    -- always one row (count 0 for no rows, or no metric)
+    SELECT coalesce(x.count, 0), x.sum, x.min, x.max, x.mean, x.stddev, x.sketch, x.trend
+    FROM (VALUES (1)) one LEFT JOIN LATERAL kpi_internal.range_stats_many(ARRAY[$1], $2, $3) x ON true
+$$;
 COMMENT ON FUNCTION kpi_internal.range_stats(text, timestamptz, timestamptz) IS
     'Internal: count, sum, min, max, mean, stddev, sketch and trend of a metric over exactly [from, to), from summaries for whole buckets and raw rows at the ends';
 
@@ -277,26 +345,18 @@ CREATE FUNCTION kpi.metric_summary(metric text, range interval DEFAULT '24 hours
 RETURNS TABLE (metric text, from_ts timestamptz, to_ts timestamptz, count bigint, min float8, max float8, mean float8,
                median float8, stddev float8, p95 float8, p99 float8, spark text)
 LANGUAGE sql STABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$
-    WITH st AS (
-        -- the sparkline's step: about 24 points over the range
-        SELECT make_interval(secs => greatest(1, floor(extract(epoch FROM $2) / 24))) AS step
+    WITH a AS MATERIALIZED (
+        -- (the sparkline's step is derived, so there is no bucket argument to name)
+        SELECT kpi_internal.check_report('kpi.metric_summary', $1, $2,
+                                         make_interval(secs => greatest(1, floor(extract(epoch FROM $2) / 24))),
+                                         $3, NULL) AS lo
     ),
-    a AS MATERIALIZED (
-        -- (the step is derived, so there is no bucket argument to name)
-        SELECT kpi_internal.check_report('kpi.metric_summary', $1, $2, st.step, $3, NULL) AS lo,
-               kpi_internal.report_resolution($1, st.step) AS res, st.step
-        FROM st
-    ),
-    s AS (SELECT x.* FROM a, kpi_internal.range_stats($1, $3 - $2, $3) x),
-    sp AS (
-        SELECT kpi.sparkline(array_agg(g.avg ORDER BY g.bk)) AS spark
-        FROM (SELECT kpi.bucket(a.step, x.bucket) AS bk, sum(x.sum) / sum(x.count) AS avg
-              FROM a, kpi_internal.series_buckets($1, a.res, a.lo, $3) x
-              GROUP BY 1) g
-    )
+    -- the statistics and the means of 24 steps, in one pass
+    s AS (SELECT x.* FROM a, kpi_internal.range_stats_many(ARRAY[$1], $3 - $2, $3, 24) x)
     SELECT $1, $3 - $2, $3, s.count, s.min, s.max, s.mean, kpi.approx_percentile(s.sketch, 0.5), s.stddev,
-           kpi.approx_percentile(s.sketch, 0.95), kpi.approx_percentile(s.sketch, 0.99), coalesce(sp.spark, '')
-    FROM s, sp
+           kpi.approx_percentile(s.sketch, 0.95), kpi.approx_percentile(s.sketch, 0.99),
+           CASE WHEN s.count > 0 THEN kpi.sparkline(s.means) ELSE '' END
+    FROM s
 $$;
 COMMENT ON FUNCTION kpi.metric_summary(text, interval, timestamptz) IS
     'The replaced analytics summary endpoint: count, min, max, mean, median, stddev, p95 and p99 of a metric over exactly [at - range, at), and a sparkline of its means';
@@ -462,12 +522,13 @@ LANGUAGE sql STABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$
         WHERE x.metric IS NOT NULL
     ),
     s AS (
-        SELECT m.metric, st.count, st.min, st.max, st.mean, st.stddev,
+        SELECT st.metric, st.count, st.min, st.max, st.mean, st.stddev,
                kpi.approx_percentiles(st.sketch, ARRAY[0.5, 0.95, 0.99]) AS ps,
                kpi.slope(st.trend, '1 minute') AS per_minute, kpi.correlation(st.trend) AS r,
                kpi.forecast(st.trend, "to" + interval '1 hour') AS next_hour,
-               kpi.prediction_interval(st.trend, "to" + interval '1 hour') AS pi
-        FROM m, kpi_internal.range_stats(m.metric, "from", "to") st
+               kpi.prediction_interval(st.trend, "to" + interval '1 hour') AS pi,
+               CASE WHEN st.count > 0 THEN kpi.sparkline(st.means) END AS spark
+        FROM kpi_internal.range_stats_many(ARRAY(SELECT m.metric FROM m), "from", "to", 24) st
     ),
     t AS (
         SELECT s.*,
@@ -504,7 +565,8 @@ LANGUAGE sql STABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$
             'trend', jsonb_build_object('direction', t.direction, 'strength', abs(t.per_minute),
                                         'slope_per_minute', t.per_minute, 'correlation', t.r,
                                         'forecast_1h', t.next_hour, 'forecast_1h_low', t.pi[1],
-                                        'forecast_1h_high', t.pi[2])) ORDER BY t.metric) FROM t), '[]'),
+                                        'forecast_1h_high', t.pi[2]),
+            'spark', t.spark) ORDER BY t.metric) FROM t), '[]'),
         'alerts', jsonb_build_object(
             'raised', (SELECT coalesce(sum(x.n), 0) FROM (SELECT count(*) AS n FROM kpi.alerts a
                        WHERE a.started_at >= "from" AND a.started_at < "to") x),
@@ -520,4 +582,527 @@ LANGUAGE sql STABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$
     FROM c
 $$;
 COMMENT ON FUNCTION kpi.performance_report(timestamptz, timestamptz, text[], text[], text[], text[], float8, float8, float8, float8, float8) IS
-    'The performance report as jsonb: per metric count, min, max, mean, median, stddev, p95, p99 and trend (with a forecast one hour ahead and its prediction interval) over [from, to), the alerts raised, and recommendations at the given cut-offs';
+    'The performance report as jsonb: per metric count, min, max, mean, median, stddev, p95, p99, trend (with a forecast one hour ahead and its prediction interval) and a sparkline over [from, to), the alerts raised, and recommendations at the given cut-offs';
+
+-- The performance report for psql: one row per metric, numbers to six
+-- significant digits, a trend arrow, a sparkline of 24 means, the mean's
+-- severity (metrics with a definition) and the recommendations.
+CREATE FUNCTION kpi.performance_table("from" timestamptz, "to" timestamptz, metrics text[] DEFAULT NULL,
+                                      response_time_metrics text[] DEFAULT ARRAY['api_response_time', 'database_query_time'],
+                                      utilization_metrics text[] DEFAULT ARRAY['cpu_utilization', 'memory_utilization'],
+                                      error_rate_metrics text[] DEFAULT ARRAY['error_rate'],
+                                      p95_response_time_limit float8 DEFAULT 500,
+                                      utilization_limit float8 DEFAULT 80,
+                                      error_rate_limit float8 DEFAULT 1,
+                                      trend_strength_limit float8 DEFAULT 0.5,
+                                      trend_threshold float8 DEFAULT 0.1)
+RETURNS TABLE (metric text, count bigint, mean numeric, p50 numeric, p95 numeric, p99 numeric, trend text,
+               spark text, severity kpi.severity_level, recommendations text)
+LANGUAGE sql STABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$
+    WITH r AS MATERIALIZED (SELECT kpi.performance_report($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) AS r)
+    SELECT m->>'metric', (m->>'count')::bigint,
+           kpi_internal.format_number((m->>'mean')::float8)::numeric,
+           kpi_internal.format_number((m->>'median')::float8)::numeric,
+           kpi_internal.format_number((m->>'p95')::float8)::numeric,
+           kpi_internal.format_number((m->>'p99')::float8)::numeric,
+           CASE m->'trend'->>'direction' WHEN 'increasing' THEN '↑ ' WHEN 'decreasing' THEN '↓ ' WHEN 'stable' THEN '→ ' END
+               || (m->'trend'->>'direction'),
+           m->>'spark',
+           CASE WHEN d.metric IS NOT NULL AND m->'mean' <> 'null' THEN kpi.severity(d.metric, (m->>'mean')::float8) END,
+           (SELECT string_agg(x->>'recommendation', '; ' ORDER BY x->>'kind') FROM jsonb_array_elements(r.r->'recommendations') x
+            WHERE x->>'metric' = m->>'metric')
+    FROM r, jsonb_array_elements(r.r->'metrics') m
+    LEFT JOIN kpi.metric_definitions d ON d.metric = m->>'metric' AND d.active
+    ORDER BY m->>'metric'
+$$;
+COMMENT ON FUNCTION kpi.performance_table(timestamptz, timestamptz, text[], text[], text[], text[], float8, float8, float8, float8, float8) IS
+    'kpi.performance_report (same arguments) as a table for psql and BI: per metric count, mean, p50, p95, p99 (six significant digits), trend arrow, sparkline, severity of the mean and the recommendations';
+
+CREATE VIEW kpi.performance_overview AS
+    SELECT * FROM kpi.performance_table(now() - interval '24 hours', now());
+COMMENT ON VIEW kpi.performance_overview IS 'The last 24 hours of every active metric (kpi.performance_table)';
+COMMENT ON COLUMN kpi.performance_overview.metric IS 'Metric';
+COMMENT ON COLUMN kpi.performance_overview.count IS 'Values in the last 24 hours';
+COMMENT ON COLUMN kpi.performance_overview.mean IS 'Mean';
+COMMENT ON COLUMN kpi.performance_overview.p50 IS 'Median (sketch, 1 % relative error)';
+COMMENT ON COLUMN kpi.performance_overview.p95 IS '95th percentile';
+COMMENT ON COLUMN kpi.performance_overview.p99 IS '99th percentile';
+COMMENT ON COLUMN kpi.performance_overview.trend IS 'Direction of the trend (↑ increasing, ↓ decreasing, → stable)';
+COMMENT ON COLUMN kpi.performance_overview.spark IS 'Sparkline of 24 hourly means';
+COMMENT ON COLUMN kpi.performance_overview.severity IS 'Severity of the mean (metrics with a definition)';
+COMMENT ON COLUMN kpi.performance_overview.recommendations IS 'Recommendations at the replaced cut-offs';
+
+-- The business value report (the replaced business value manager's period
+-- report) over revenue events and customers in [from, least(to, at)): revenue
+-- and its growth against the previous period of the same length, customers
+-- (active = paid in the period, new = acquired in it, churned = paying at
+-- "from" and lapsed by the end, as kpi.customer_churn_rate), MRR and ARR at the
+-- end, average LTV (the replaced formula, kpi.customer_clv) of the active
+-- customers, CAC (average acquisition cost of the new ones), segments,
+-- features, a 10-part timeline, the top customers and recommendations at the
+-- replaced cut-offs (arguments). Money at the currency's scale, percentages
+-- and ratios to 2 decimals.
+CREATE FUNCTION kpi.business_value_report("from" timestamptz, "to" timestamptz, currency text DEFAULT NULL,
+                                          top_customers integer DEFAULT 10,
+                                          slow_growth_pct numeric DEFAULT 10,
+                                          rapid_growth_pct numeric DEFAULT 50,
+                                          churn_rate_pct numeric DEFAULT 10,
+                                          ltv_cac_ratio numeric DEFAULT 3,
+                                          adoption_pct numeric DEFAULT 20,
+                                          at timestamptz DEFAULT now(),
+                                          grace interval DEFAULT '3 days')
+RETURNS jsonb
+LANGUAGE plpgsql STABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$
+#variable_conflict use_variable
+DECLARE
+    func constant text := 'kpi.business_value_report';
+    e timestamptz;           -- the end evaluated: least("to", at)
+    prev_from timestamptz;   -- the previous period: [prev_from, "from")
+    cur text[];
+    scale integer;
+    rev numeric;
+    prev_rev numeric;
+    growth numeric;
+    mrr_end numeric;
+    n_active bigint;
+    n_new bigint;
+    new_ts timestamptz[];
+    part_revenue numeric[];
+    n_start bigint;
+    n_churned bigint;
+    churn numeric;
+    avg_ltv numeric;
+    avg_cac numeric;
+    n_cac bigint;
+    ratio numeric;
+    segments jsonb;
+    features jsonb;
+    timeline jsonb;
+    top jsonb;
+    recs jsonb := '[]';
+BEGIN
+    PERFORM kpi_internal.check_period(func, "from", "to");
+    IF NOT isfinite("from") OR NOT isfinite("to") THEN
+        RAISE EXCEPTION '%: "from" and "to" must be finite, got % to %', func, "from", "to"
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF "from" = "to" THEN
+        RAISE EXCEPTION '%: the period is empty ("from" = "to" = %)', func, "from"
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    PERFORM kpi_internal.check_at(func, at);
+    PERFORM kpi_internal.check_grace(func, grace);
+    IF "from" >= at THEN
+        RAISE EXCEPTION '%: "from" (%) is not before at (%): the period has not started', func, "from", at
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF top_customers IS NULL OR top_customers < 0 THEN
+        RAISE EXCEPTION '%: top_customers must be >= 0, got %', func, coalesce(top_customers::text, 'NULL')
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF slow_growth_pct IS NULL OR rapid_growth_pct IS NULL OR churn_rate_pct IS NULL OR ltv_cac_ratio IS NULL
+       OR adoption_pct IS NULL THEN
+        RAISE EXCEPTION '%: the recommendation cut-offs must not be NULL', func
+            USING ERRCODE = 'null_value_not_allowed',
+                  HINT = 'Leave an argument out to use the replaced cut-off (10, 50, 10, 3, 20).';
+    END IF;
+    e := least("to", at);
+    IF "to" > at THEN
+        RAISE NOTICE '%: the period ends at % (after %); evaluated up to %, and compared with the same length before "from"',
+            func, "to", at, at;
+    END IF;
+    prev_from := "from" - (e - "from");
+
+    -- one pass over both periods: the currencies (one, or the one asked
+    -- for), the previous period's revenue (part -1) and the revenue of each
+    -- tenth of the period (parts 0..9; exact, extract(epoch) is numeric)
+    WITH g AS (
+        SELECT x.k, min(x.currency) AS lo_cur, max(x.currency) AS hi_cur, sum(x.amount) AS revenue
+        FROM (SELECT CASE WHEN r.ts < "from" THEN -1
+                          ELSE least(9, floor(extract(epoch FROM r.ts - "from") * 10 / extract(epoch FROM e - "from")))::int
+                     END AS k, r.currency, r.amount
+              FROM kpi.revenue_events r
+              WHERE r.ts >= prev_from AND r.ts < e AND (currency IS NULL OR r.currency = currency)) x
+        GROUP BY x.k
+    )
+    SELECT (SELECT CASE WHEN min(g.lo_cur) = max(g.hi_cur) THEN ARRAY[min(g.lo_cur)]
+                        WHEN min(g.lo_cur) IS NOT NULL THEN ARRAY[min(g.lo_cur), max(g.hi_cur)] END FROM g),
+           coalesce((SELECT sum(g.revenue) FROM g WHERE g.k >= 0), 0),
+           coalesce((SELECT sum(g.revenue) FROM g WHERE g.k < 0), 0),
+           ARRAY(SELECT coalesce(g.revenue, 0) FROM generate_series(0, 9) i LEFT JOIN g ON g.k = i ORDER BY i)
+    INTO cur, rev, prev_rev, part_revenue;
+    IF cardinality(cur) > 1 THEN
+        -- name every currency in the error
+        SELECT array_agg(DISTINCT r.currency) INTO cur FROM kpi.revenue_events r WHERE r.ts >= prev_from AND r.ts < e;
+    END IF;
+    cur := ARRAY[kpi_internal.single_currency(cur, func)];
+    scale := kpi.currency_scale(coalesce(cur[1], currency, 'USD'));
+    growth := CASE WHEN prev_rev > 0 THEN round((rev - prev_rev) / prev_rev * 100, 2) END;
+
+    -- active customers, their LTV, segments and the top ones, the new ones and their acquisition cost
+    WITH active AS (
+        SELECT r.customer_id, sum(r.amount) AS revenue, min(r.ts) AS first_ts
+        FROM kpi.revenue_events r
+        WHERE r.ts >= "from" AND r.ts < e AND (currency IS NULL OR r.currency = currency)
+        GROUP BY r.customer_id
+        HAVING sum(r.amount) > 0
+    ), ltv AS (
+        -- each active customer's events up to the end, in one join
+        SELECT kpi_internal.replaced_clv(count(*), sum(r.amount),
+                                         coalesce(sum(r.amount) FILTER (WHERE r.ts > e - interval '30 days'), 0),
+                                         min(r.ts), max(r.ts), e) AS v
+        FROM active a JOIN kpi.revenue_events r ON r.customer_id = a.customer_id
+        WHERE r.ts < e AND (currency IS NULL OR r.currency = currency)
+        GROUP BY a.customer_id
+    ), acquired AS (
+        -- acquired in the period: kpi.customers.acquired_at, or the first
+        -- payment of a customer kpi.customers does not list
+        SELECT c.acquired_at AS ts, c.acquisition_cost FROM kpi.customers c
+        WHERE c.acquired_at >= "from" AND c.acquired_at < e
+        UNION ALL
+        SELECT a.first_ts, NULL FROM active a
+        WHERE NOT EXISTS (SELECT FROM kpi.customers c WHERE c.customer_id = a.customer_id)
+          AND NOT EXISTS (SELECT FROM kpi.revenue_events r
+                          WHERE r.customer_id = a.customer_id AND r.ts < "from"
+                            AND (currency IS NULL OR r.currency = currency))
+    ), seg AS (
+        SELECT c.segment, count(*) AS n, sum(a.revenue) AS revenue
+        FROM active a LEFT JOIN kpi.customers c USING (customer_id)
+        GROUP BY c.segment
+    )
+    SELECT (SELECT count(*) FROM active), (SELECT avg(v) FROM ltv),
+           (SELECT array_agg(n.ts) FROM acquired n),
+           (SELECT avg(n.acquisition_cost) FROM acquired n), (SELECT count(n.acquisition_cost) FROM acquired n),
+           (SELECT coalesce(jsonb_agg(jsonb_build_object(
+                       'segment', s.segment, 'customers', s.n, 'revenue', round(s.revenue, scale),
+                       'avg_revenue', round(s.revenue / s.n, scale),
+                       'share_pct', CASE WHEN rev > 0 THEN round(s.revenue / rev * 100, 2) END)
+                       ORDER BY s.revenue DESC, s.segment NULLS LAST), '[]') FROM seg s),
+           (SELECT coalesce(jsonb_agg(jsonb_build_object(
+                       'customer_id', t.customer_id, 'segment', c.segment, 'revenue', round(t.revenue, scale),
+                       'share_pct', CASE WHEN rev > 0 THEN round(t.revenue / rev * 100, 2) END)
+                       ORDER BY t.revenue DESC, t.customer_id), '[]')
+            FROM (SELECT a.customer_id, a.revenue FROM active a ORDER BY a.revenue DESC, a.customer_id LIMIT top_customers) t
+            LEFT JOIN kpi.customers c USING (customer_id))
+    INTO n_active, avg_ltv, new_ts, avg_cac, n_cac, segments, top;
+    n_new := coalesce(cardinality(new_ts), 0);
+    ratio := CASE WHEN avg_cac > 0 THEN round(avg_ltv / avg_cac, 2) END;
+
+    -- churn as kpi.customer_churn_rate: paying at "from", lapsed by the end
+    WITH s AS MATERIALIZED (
+        SELECT x.customer_id, x.currency FROM kpi.customer_mrr("from"::date, currency, grace) x
+        WHERE cur[1] IS NULL OR x.currency = cur[1]
+    ), f AS MATERIALIZED (
+        SELECT x.customer_id, x.currency, x.mrr FROM kpi.customer_mrr(e::date, currency, grace) x
+        WHERE cur[1] IS NULL OR x.currency = cur[1]
+    )
+    SELECT count(DISTINCT s.customer_id), count(DISTINCT s.customer_id) FILTER (WHERE f.customer_id IS NULL),
+           (SELECT coalesce(sum(f.mrr), 0) FROM f)
+    INTO n_start, n_churned, mrr_end
+    FROM s LEFT JOIN f ON f.customer_id = s.customer_id AND f.currency = s.currency;
+    churn := CASE WHEN n_start > 0 THEN round(n_churned::numeric / n_start * 100, 2) END;
+
+    -- features: the period, and the replaced 30-day growth (the 30 days to
+    -- the end against the 30 before)
+    WITH fc AS (
+        -- per feature and customer first (hashed), then per feature
+        SELECT r.feature_id, r.customer_id,
+               sum(r.amount) FILTER (WHERE r.ts >= "from") AS revenue,
+               bool_or(r.ts >= "from" AND r.amount > 0) AS paid,
+               sum(r.amount) FILTER (WHERE r.ts >= e - interval '30 days') AS last30,
+               sum(r.amount) FILTER (WHERE r.ts < e - interval '30 days') AS prev30
+        FROM kpi.revenue_events r
+        WHERE r.feature_id IS NOT NULL AND r.ts >= least("from", e - interval '60 days') AND r.ts < e
+          AND (currency IS NULL OR r.currency = currency)
+        GROUP BY r.feature_id, r.customer_id
+    ), f AS (
+        SELECT fc.feature_id, sum(fc.revenue) AS revenue, count(*) FILTER (WHERE fc.paid) AS customers,
+               sum(fc.last30) AS last30, sum(fc.prev30) AS prev30
+        FROM fc GROUP BY fc.feature_id
+    )
+    SELECT coalesce(jsonb_agg(jsonb_build_object(
+               'feature', f.feature_id, 'revenue', round(coalesce(f.revenue, 0), scale), 'customers', f.customers,
+               'adoption_pct', CASE WHEN n_active > 0 THEN round(f.customers::numeric / n_active * 100, 2) END,
+               'revenue_per_customer', CASE WHEN f.customers > 0 THEN round(f.revenue / f.customers, scale) END,
+               'growth_30d_pct', CASE WHEN f.prev30 > 0 THEN round((coalesce(f.last30, 0) - f.prev30) / f.prev30 * 100, 2) END)
+               ORDER BY coalesce(f.revenue, 0) DESC, f.feature_id), '[]')
+    INTO features
+    FROM f
+    WHERE f.revenue IS NOT NULL;
+
+    -- 10 equal parts of the period evaluated
+    WITH p AS (
+        SELECT i, "from" + (e - "from") * i / 10 AS lo, "from" + (e - "from") * (i + 1) / 10 AS hi
+        FROM generate_series(0, 9) i
+    )
+    SELECT jsonb_agg(jsonb_build_object(
+               'from', p.lo, 'to', p.hi,
+               'revenue', round(part_revenue[p.i + 1], scale),
+               'new_customers', (SELECT count(*) FROM unnest(new_ts) t
+                                 WHERE least(9, floor(extract(epoch FROM t - "from") * 10 / extract(epoch FROM e - "from")))::int = p.i))
+               ORDER BY p.i)
+    INTO timeline FROM p;
+
+    -- recommendations at the cut-offs
+    IF growth < 0 THEN
+        recs := recs || jsonb_build_object('kind', 'revenue_decline', 'recommendation',
+            format('Revenue fell %s %% against the previous period; look at churned and contracting customers', abs(growth)));
+    ELSIF growth < slow_growth_pct THEN
+        recs := recs || jsonb_build_object('kind', 'slow_growth', 'recommendation',
+            format('Revenue grew %s %%, below %s %%; invest in acquisition and expansion', growth, slow_growth_pct));
+    ELSIF growth > rapid_growth_pct THEN
+        recs := recs || jsonb_build_object('kind', 'rapid_growth', 'recommendation',
+            format('Revenue grew %s %%, above %s %%; make sure capacity and support keep up', growth, rapid_growth_pct));
+    END IF;
+    IF churn > churn_rate_pct THEN
+        recs := recs || jsonb_build_object('kind', 'high_churn', 'recommendation',
+            format('%s %% of the customers paying at the start churned, above %s %%; work on retention', churn, churn_rate_pct));
+    END IF;
+    IF ratio < ltv_cac_ratio THEN
+        recs := recs || jsonb_build_object('kind', 'low_ltv_cac', 'recommendation',
+            format('LTV:CAC is %s, below %s; lower acquisition cost or raise customer value', ratio, ltv_cac_ratio));
+    END IF;
+    recs := recs || coalesce((SELECT jsonb_agg(jsonb_build_object('kind', 'low_adoption', 'feature', x->>'feature',
+                                  'recommendation', format('Feature %s is used by %s %% of the active customers, below %s %%; promote it or reconsider it',
+                                                           x->>'feature', x->>'adoption_pct', adoption_pct)))
+                              FROM jsonb_array_elements(features) x
+                              WHERE (x->>'adoption_pct')::numeric < adoption_pct), '[]');
+
+    RETURN jsonb_build_object(
+        'from', "from", 'to', "to", 'evaluated_to', e, 'complete', "to" <= at, 'currency', cur[1],
+        'revenue', jsonb_build_object('total', round(rev, scale), 'previous', round(prev_rev, scale),
+                                      'previous_from', prev_from, 'growth_pct', growth,
+                                      'mrr', round(mrr_end, scale), 'arr', round(mrr_end * 12, scale),
+                                      'arpu', CASE WHEN n_active > 0 THEN round(rev / n_active, scale) END),
+        'customers', jsonb_build_object('active', n_active, 'new', n_new, 'paying_at_start', n_start,
+                                        'churned', n_churned, 'churn_rate_pct', churn),
+        'unit_economics', jsonb_build_object('avg_ltv', round(avg_ltv, scale), 'avg_cac', round(avg_cac, scale),
+                                             'ltv_cac_ratio', ratio, 'new_customers_with_cac', n_cac),
+        'segments', segments,
+        'features', features,
+        'timeline', timeline,
+        'top_customers', top,
+        'recommendations', recs);
+END
+$$;
+COMMENT ON FUNCTION kpi.business_value_report(timestamptz, timestamptz, text, integer, numeric, numeric, numeric, numeric, numeric, timestamptz, interval) IS
+    'The business value report as jsonb over [from, least(to, at)): revenue and growth against the previous equal period, active/new/churned customers and churn rate, MRR and ARR, average LTV and CAC and their ratio, segments, features (adoption, 30-day growth), a 10-part revenue and acquisition timeline, top customers, and recommendations at the given cut-offs';
+
+-- The business value report for psql: one row per figure, with the previous
+-- period's revenue and the timelines as sparklines.
+CREATE FUNCTION kpi.business_table("from" timestamptz, "to" timestamptz, currency text DEFAULT NULL)
+RETURNS TABLE (kpi text, value numeric, previous numeric, change_pct numeric, spark text)
+LANGUAGE sql STABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$
+    WITH r AS MATERIALIZED (SELECT kpi.business_value_report($1, $2, $3) AS r),
+    tl AS (
+        SELECT kpi.sparkline(array_agg((t->>'revenue')::float8 ORDER BY n)) AS revenue,
+               kpi.sparkline(array_agg((t->>'new_customers')::float8 ORDER BY n)) AS new_customers
+        FROM r, jsonb_array_elements(r.r->'timeline') WITH ORDINALITY x(t, n)
+    )
+    SELECT x.kpi, x.value, x.previous, x.change_pct, x.spark
+    FROM r, tl,
+    LATERAL (VALUES
+        (1, 'revenue', (r->'revenue'->>'total')::numeric, (r->'revenue'->>'previous')::numeric,
+            (r->'revenue'->>'growth_pct')::numeric, tl.revenue),
+        (2, 'mrr', (r->'revenue'->>'mrr')::numeric, NULL, NULL, NULL),
+        (3, 'arr', (r->'revenue'->>'arr')::numeric, NULL, NULL, NULL),
+        (4, 'arpu', (r->'revenue'->>'arpu')::numeric, NULL, NULL, NULL),
+        (5, 'active customers', (r->'customers'->>'active')::numeric, NULL, NULL, NULL),
+        (6, 'new customers', (r->'customers'->>'new')::numeric, NULL, NULL, tl.new_customers),
+        (7, 'churned customers', (r->'customers'->>'churned')::numeric, NULL, NULL, NULL),
+        (8, 'churn rate %', (r->'customers'->>'churn_rate_pct')::numeric, NULL, NULL, NULL),
+        (9, 'average ltv', (r->'unit_economics'->>'avg_ltv')::numeric, NULL, NULL, NULL),
+        (10, 'average cac', (r->'unit_economics'->>'avg_cac')::numeric, NULL, NULL, NULL),
+        (11, 'ltv:cac', (r->'unit_economics'->>'ltv_cac_ratio')::numeric, NULL, NULL, NULL)
+    ) x(n, kpi, value, previous, change_pct, spark)
+    ORDER BY x.n
+$$;
+COMMENT ON FUNCTION kpi.business_table(timestamptz, timestamptz, text) IS
+    'kpi.business_value_report as a table for psql and BI: revenue (with the previous period and growth), MRR, ARR, ARPU, customers, churn, LTV, CAC and LTV:CAC, with sparklines of the revenue and acquisition timelines';
+
+CREATE VIEW kpi.business_overview AS
+    SELECT * FROM kpi.business_table(now() - interval '30 days', now());
+COMMENT ON VIEW kpi.business_overview IS 'The business figures of the last 30 days against the 30 before (kpi.business_table; one currency)';
+COMMENT ON COLUMN kpi.business_overview.kpi IS 'Figure';
+COMMENT ON COLUMN kpi.business_overview.value IS 'Its value over the last 30 days (MRR, ARR: now)';
+COMMENT ON COLUMN kpi.business_overview.previous IS 'Its value over the 30 days before';
+COMMENT ON COLUMN kpi.business_overview.change_pct IS 'Change in %';
+COMMENT ON COLUMN kpi.business_overview.spark IS 'Sparkline over 10 equal parts of the period';
+
+-- ---------------------------------------------------------------------------
+-- Report snapshots: the jsonb of a report function kept with when it was
+-- taken and the period it covers; the 'report' job kind takes them on a
+-- schedule (a cron expression such as '0 17 * * 5' for Fridays at 17:00).
+
+CREATE TABLE kpi.report_snapshots (
+    id        bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    name      text NOT NULL CHECK (name <> ''),
+    report    text NOT NULL,
+    job_id    bigint REFERENCES kpi.jobs (id) ON DELETE SET NULL,
+    taken_at  timestamptz NOT NULL DEFAULT now(),
+    period    tstzrange,
+    args      jsonb NOT NULL DEFAULT '{}',
+    body      jsonb NOT NULL
+);
+CREATE INDEX report_snapshots_name_taken_idx ON kpi.report_snapshots (name, taken_at DESC);
+CREATE INDEX report_snapshots_job_idx ON kpi.report_snapshots (job_id) WHERE job_id IS NOT NULL;
+COMMENT ON TABLE kpi.report_snapshots IS
+    'Stored reports: the jsonb a report function returned, by name, with when it was taken and the period it covers (kpi.take_report_snapshot, report jobs)';
+COMMENT ON COLUMN kpi.report_snapshots.id IS 'Snapshot id';
+COMMENT ON COLUMN kpi.report_snapshots.name IS 'Name of the snapshot series (the job''s config.name)';
+COMMENT ON COLUMN kpi.report_snapshots.report IS 'The report function (in schema kpi)';
+COMMENT ON COLUMN kpi.report_snapshots.job_id IS 'The report job that took it (NULL: taken by hand, or the job is gone)';
+COMMENT ON COLUMN kpi.report_snapshots.taken_at IS 'When it was taken';
+COMMENT ON COLUMN kpi.report_snapshots.period IS 'The period reported, [from, to) (NULL for a report of one instant, such as kpi.dashboard)';
+COMMENT ON COLUMN kpi.report_snapshots.args IS 'The report function''s other arguments';
+COMMENT ON COLUMN kpi.report_snapshots.body IS 'The report';
+SELECT pg_catalog.pg_extension_config_dump('kpi.report_snapshots', '');
+SELECT pg_catalog.pg_extension_config_dump('kpi.report_snapshots_id_seq', '');
+
+-- Checks a snapshot's report and arguments: report names a function of schema
+-- kpi returning jsonb (with or without "kpi."); args is an object of its other
+-- parameters; period is needed when it takes "from" and "to". Returns the bare
+-- function name, and whether it takes a period or an instant.
+CREATE FUNCTION kpi_internal.check_report_call(func text, report text, period interval, args jsonb,
+                                               OUT name text, OUT takes_period boolean, OUT takes_at boolean)
+LANGUAGE plpgsql STABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    params text[];
+    bad text;
+BEGIN
+    IF report IS NULL OR btrim(report) = '' THEN
+        RAISE EXCEPTION '%: report must name a report function, such as performance_report', func
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    name := regexp_replace(btrim(report), '^kpi\.', '');
+    SELECT array_agg(DISTINCT a.n) INTO params
+    FROM pg_proc p, unnest(p.proargnames) a(n)
+    WHERE p.pronamespace = 'kpi'::regnamespace AND p.proname = name AND p.prorettype = 'jsonb'::regtype
+      AND p.prokind = 'f';
+    IF params IS NULL THEN
+        RAISE EXCEPTION '%: report "%" is not a report function of schema kpi', func, report
+            USING ERRCODE = 'undefined_function',
+                  HINT = 'Reports returning jsonb: ' || (SELECT string_agg(DISTINCT p.proname, ', ' ORDER BY p.proname)
+                                                         FROM pg_proc p
+                                                         WHERE p.pronamespace = 'kpi'::regnamespace
+                                                           AND p.prorettype = 'jsonb'::regtype AND p.prokind = 'f'
+                                                           AND (p.proname LIKE '%report' OR p.proname = 'dashboard')) || '.';
+    END IF;
+    takes_period := 'from' = ANY (params) AND 'to' = ANY (params);
+    takes_at := 'at' = ANY (params);
+    IF args IS NULL OR jsonb_typeof(args) <> 'object' THEN
+        RAISE EXCEPTION '%: args must be a JSON object of the report''s arguments, got %', func, coalesce(args::text, 'NULL')
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    SELECT string_agg(k, ', ') INTO bad FROM jsonb_object_keys(args) k
+    WHERE NOT k = ANY (params) OR k IN ('from', 'to') OR (k = 'at' AND NOT takes_period);
+    IF bad IS NOT NULL THEN
+        RAISE EXCEPTION '%: args has %, which kpi.% does not take from args', func, bad, name
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = format('kpi.%s takes %s; "from" and "to" come from period, "at" from when the snapshot is taken.',
+                                name, array_to_string(params, ', '));
+    END IF;
+    IF takes_period AND (period IS NULL OR period <= interval '0') THEN
+        RAISE EXCEPTION '%: kpi.% reports a period: period must be a positive interval, got %', func, name,
+            coalesce(period::text, 'NULL')
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'The snapshot covers [at - period, at), such as period => ''7 days'' for a weekly report.';
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION kpi_internal.check_report_call(text, text, interval, jsonb) IS
+    'Internal: checks a report snapshot''s report function, period and arguments';
+
+-- Takes a snapshot: runs the report over [at - period, at) (or at "at" for a
+-- report of one instant), stores it, and NOTIFYs kpi_report_snapshots with
+-- {"id", "name", "report", "taken_at"} when the transaction commits.
+CREATE FUNCTION kpi.take_report_snapshot(name text, report text, period interval DEFAULT '1 day',
+                                         args jsonb DEFAULT '{}', at timestamptz DEFAULT now(),
+                                         job_id bigint DEFAULT NULL)
+RETURNS kpi.report_snapshots
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    c record;
+    call text;
+    body jsonb;
+    snap kpi.report_snapshots;
+BEGIN
+    IF name IS NULL OR btrim(name) = '' THEN
+        RAISE EXCEPTION 'kpi.take_report_snapshot: name must not be empty' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF at IS NULL OR NOT isfinite(at) THEN
+        RAISE EXCEPTION 'kpi.take_report_snapshot: at must be a finite time, got %', coalesce(at::text, 'NULL')
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    args := coalesce(args, '{}');
+    c := kpi_internal.check_report_call('kpi.take_report_snapshot', report, period, args);
+    -- named arguments, values as literals (arrays as array literals)
+    SELECT string_agg(format('%I => %L', a.key,
+                             CASE jsonb_typeof(a.value)
+                                  WHEN 'null' THEN NULL
+                                  WHEN 'string' THEN a.value #>> '{}'
+                                  WHEN 'array' THEN ARRAY(SELECT jsonb_array_elements_text(a.value))::text
+                                  ELSE a.value::text END), ', ')
+    INTO call FROM jsonb_each(args) a;
+    IF c.takes_period THEN
+        call := concat_ws(', ', format('"from" => %L::timestamptz, "to" => %L::timestamptz', at - period, at), call);
+    ELSIF c.takes_at THEN
+        call := concat_ws(', ', format('at => %L::timestamptz', at), call);
+    END IF;
+    EXECUTE format('SELECT kpi.%I(%s)', c.name, call) INTO body;
+    INSERT INTO kpi.report_snapshots (name, report, job_id, taken_at, period, args, body)
+    VALUES (btrim(take_report_snapshot.name), c.name, take_report_snapshot.job_id, at,
+            CASE WHEN c.takes_period THEN tstzrange(at - period, at) END, args, coalesce(body, 'null'))
+    RETURNING * INTO snap;
+    PERFORM pg_notify('kpi_report_snapshots', json_build_object('id', snap.id, 'name', snap.name, 'report', snap.report,
+                                                                'taken_at', snap.taken_at)::text);
+    RETURN snap;
+END
+$$;
+COMMENT ON FUNCTION kpi.take_report_snapshot(text, text, interval, jsonb, timestamptz, bigint) IS
+    'Runs a report function of schema kpi (performance_report, business_value_report, dashboard...) over [at - period, at) with args, stores it in kpi.report_snapshots and NOTIFYs kpi_report_snapshots';
+
+-- The 'report' job kind: config {"name", "report", "period", "args"} takes a
+-- snapshot at the minute the job runs.
+CREATE FUNCTION kpi_internal.check_report_job(config jsonb, refs boolean) RETURNS void
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    bad text;
+    p interval;
+BEGIN
+    SELECT string_agg(k, ', ') INTO bad FROM jsonb_object_keys(config) k WHERE k NOT IN ('name', 'report', 'period', 'args');
+    IF bad IS NOT NULL THEN
+        RAISE EXCEPTION 'report job config: unknown key %', bad USING ERRCODE = 'invalid_parameter_value',
+            HINT = 'A report job''s config has name, report, period and args, such as {"name": "weekly performance", "report": "performance_report", "period": "7 days"}.';
+    END IF;
+    IF jsonb_typeof(config->'name') IS DISTINCT FROM 'string' OR btrim(config->>'name') = '' THEN
+        RAISE EXCEPTION 'report job config needs a non-empty string "name", got %', config
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF config ? 'period' THEN
+        BEGIN
+            p := (config->>'period')::interval;
+        EXCEPTION WHEN invalid_datetime_format OR datetime_field_overflow OR interval_field_overflow THEN
+            RAISE EXCEPTION 'report job config: period "%" is not an interval', config->>'period'
+                USING ERRCODE = 'invalid_parameter_value';
+        END;
+    END IF;
+    PERFORM kpi_internal.check_report_call('report job config', config->>'report', p, coalesce(config->'args', '{}'));
+END
+$$;
+COMMENT ON FUNCTION kpi_internal.check_report_job(jsonb, boolean) IS 'Internal: checks a report job''s config';
+
+CREATE FUNCTION kpi_internal.run_report_job(config jsonb, OUT rows bigint, OUT buckets bigint, OUT more boolean)
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    PERFORM kpi.take_report_snapshot(config->>'name', config->>'report', (config->>'period')::interval,
+                                     coalesce(config->'args', '{}'), date_trunc('minute', now()),
+                                     nullif(current_setting('pg_kpi.job_id', true), '')::bigint);
+    rows := 1; buckets := 0; more := false;
+END
+$$;
+COMMENT ON FUNCTION kpi_internal.run_report_job(jsonb) IS 'Internal: runs a report job (one snapshot)';
+
+SELECT kpi_internal.register_job_kind('report', 'kpi_internal.run_report_job(jsonb)',
+                                      'kpi_internal.check_report_job(jsonb, boolean)', false,
+                                      'Stores a report (config.report over the config.period before the minute it runs, with config.args) in kpi.report_snapshots under config.name and NOTIFYs kpi_report_snapshots');

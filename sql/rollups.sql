@@ -531,6 +531,27 @@ SELECT s.metric, s.series, s.resolution, s.bucket, s.count, s.sum, s.avg, s.min,
 FROM kpi.summaries s;
 COMMENT ON VIEW kpi.summary IS 'kpi.summaries with p50/p95/p99 from each bucket''s sketch and the least-squares slope per second';
 
+-- Summaries are read only from a rollup of this resolution and grouping whose
+-- whole chain of sources covers the metric, below its watermark: the highest
+-- such watermark (-infinity when none, and every bucket comes from raw rows).
+CREATE FUNCTION kpi_internal.covering_watermark(metric text, resolution interval, group_by text[] DEFAULT '{}')
+RETURNS timestamptz
+LANGUAGE sql STABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$
+    WITH RECURSIVE chain AS (
+        SELECT ro.id AS top, ro.source_rollup AS next, $1 LIKE ro.metrics AS ok
+        FROM kpi.rollups ro
+        WHERE ro.resolution = $2 AND ro.group_by_tags = $3 AND ro.watermark IS NOT NULL
+        UNION ALL
+        SELECT c.top, s.source_rollup, $1 LIKE s.metrics
+        FROM chain c JOIN kpi.rollups s ON s.id = c.next
+    )
+    SELECT coalesce(max(ro.watermark), '-infinity')
+    FROM kpi.rollups ro
+    WHERE ro.id IN (SELECT c.top FROM chain c GROUP BY c.top HAVING bool_and(c.ok))
+$$;
+COMMENT ON FUNCTION kpi_internal.covering_watermark(text, interval, text[]) IS
+    'Internal: the watermark below which summaries of this resolution and grouping cover the metric (through their whole chain of sources); -infinity when none';
+
 -- materialized buckets below the watermark, raw rows above it
 -- The buckets of one metric and series between from_ts and to_ts, with
 -- their sketches and trends (for kpi.series and the reports): materialized
@@ -546,22 +567,8 @@ DECLARE
     w timestamptz;
     raw_from timestamptz;
 BEGIN
-    -- summaries are read only from a rollup of this resolution and grouping whose
-    -- whole chain of sources covers the metric, below its watermark; otherwise
-    -- every bucket comes from raw rows
-    WITH RECURSIVE chain AS (
-        SELECT ro.id AS top, ro.source_rollup AS next, metric LIKE ro.metrics AS ok
-        FROM kpi.rollups ro
-        WHERE ro.resolution = series_buckets.resolution
-          AND ro.group_by_tags = ARRAY(SELECT k FROM jsonb_object_keys(coalesce(tags, '{}')) k ORDER BY k)
-          AND ro.watermark IS NOT NULL
-        UNION ALL
-        SELECT c.top, s.source_rollup, metric LIKE s.metrics
-        FROM chain c JOIN kpi.rollups s ON s.id = c.next
-    )
-    SELECT coalesce(max(ro.watermark), '-infinity') INTO w
-    FROM kpi.rollups ro
-    WHERE ro.id IN (SELECT c.top FROM chain c GROUP BY c.top HAVING bool_and(c.ok));
+    w := kpi_internal.covering_watermark(metric, resolution,
+                                         ARRAY(SELECT k FROM jsonb_object_keys(coalesce(tags, '{}')) k ORDER BY k));
     raw_from := greatest(kpi.bucket(resolution, from_ts), w);
     -- EXECUTE plans each call with its values, so only the partitions of
     -- kpi.metrics holding raw rows to read are planned (a generic plan would

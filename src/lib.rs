@@ -68,7 +68,9 @@ extension_sql_file!(
     requires = [
         "bootstrap",
         jobs::launcher::_start_worker,
-        jobs::launcher::worker_status
+        jobs::launcher::worker_status,
+        jobs::cron_next_local,
+        jobs::check_cron
     ]
 );
 extension_sql_file!(
@@ -283,6 +285,7 @@ extension_sql_file!(
     requires = [
         "rollups",
         "severity",
+        "business",
         "sketch_aggregates",
         "trend_aggregates",
         reports::sparkline,

@@ -8,6 +8,7 @@
 pub mod business;
 pub mod delivery;
 pub mod ingest;
+pub mod jobs;
 pub mod models;
 pub mod reports;
 pub mod rollups;

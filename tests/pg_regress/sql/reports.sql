@@ -106,6 +106,11 @@ SELECT m->>'metric' AS metric, m->'count' AS count, m->'mean' AS mean, m->'min' 
        round((m->'trend'->>'forecast_1h')::numeric, 4) AS forecast_1h
 FROM jsonb_array_elements(kpi.performance_report('2026-01-01 00:00+00', '2026-01-01 02:00+00', ARRAY['rt', 'rt3', 'nothing'])
                           -> 'metrics') m;
+-- the same as a table for psql (the same cut-offs as arguments)
+SELECT * FROM kpi.performance_table('2026-01-01 00:00+00', '2026-01-01 02:00+00', ARRAY['rt', 'rt3', 'nothing'],
+                                    response_time_metrics => ARRAY['rt'], error_rate_metrics => ARRAY['rt3'],
+                                    p95_response_time_limit => 100, error_rate_limit => -60);
+SELECT * FROM kpi.performance_table('2030-01-01', '2030-01-02', ARRAY['rt']) AS empty_period;
 SELECT kpi.performance_report('2030-01-01', '2030-01-02', ARRAY['rt']) - 'from' - 'to' AS empty_period;
 SELECT pg_temp.try($$SELECT kpi.performance_report('2026-01-02', '2026-01-01')$$);
 SELECT pg_temp.try($$SELECT kpi.performance_report(NULL, '2026-01-01')$$);
@@ -145,6 +150,10 @@ FROM kpi_internal.range_stats('rt', '2026-01-01 00:07:30+00', '2026-01-01 01:52:
 CREATE TEMP TABLE before AS SELECT * FROM kpi.report('rt', '30 days', '1 hour', '2026-01-01 02:30:00+00');
 CREATE TEMP TABLE summary_before AS SELECT * FROM kpi.metric_summary('rt', '30 days', '2026-01-01 02:30:00+00');
 CREATE TEMP TABLE trend_before AS SELECT * FROM kpi.metric_trend('rt', '30 days', '1 hour', '2026-01-01 02:30:00+00');
+CREATE TEMP TABLE compare_before AS
+SELECT * FROM kpi.compare_periods('rt', '2025-12-02 02:30+00', '2026-01-01 01:00+00', '2026-01-01 01:00+00', '2026-01-01 02:30+00');
+CREATE TEMP TABLE perf_before AS
+SELECT kpi.performance_report('2026-01-01 02:30:00+00'::timestamptz - interval '30 days', '2026-01-01 02:30:00+00', ARRAY['rt']) AS r;
 DELETE FROM kpi.metrics WHERE metric = 'rt';
 SELECT count(*) AS buckets, sum(count) AS rows,
        (SELECT count(*) FROM (SELECT * FROM kpi.report('rt', '30 days', '1 hour', '2026-01-01 02:30:00+00')
@@ -153,7 +162,13 @@ FROM before;
 SELECT (SELECT row(t.*)::text FROM kpi.metric_trend('rt', '30 days', '1 hour', '2026-01-01 02:30:00+00') t)
      = (SELECT row(t.*)::text FROM trend_before t) AS same_trend,
        (SELECT row(t.*)::text FROM kpi.metric_summary('rt', '30 days', '2026-01-01 02:30:00+00') t)
-     = (SELECT row(t.*)::text FROM summary_before t) AS same_summary;
+     = (SELECT row(t.*)::text FROM summary_before t) AS same_summary,
+       (SELECT kpi.performance_report('2026-01-01 02:30:00+00'::timestamptz - interval '30 days', '2026-01-01 02:30:00+00', ARRAY['rt']))
+     = (SELECT r FROM perf_before) AS same_performance_report,
+       (SELECT (r->'metrics'->0->>'count')::int FROM perf_before) AS performance_report_count,
+       (SELECT row(c.*)::text FROM kpi.compare_periods('rt', '2025-12-02 02:30+00', '2026-01-01 01:00+00',
+                                                      '2026-01-01 01:00+00', '2026-01-01 02:30+00') c)
+     = (SELECT row(c.*)::text FROM compare_before c) AS same_comparison;
 
 -- a range that starts before the raw rows' retention horizon says so, and reports what summaries keep
 SELECT kpi.add_retention('metrics', '7 days') > 0 AS policy;
