@@ -106,6 +106,8 @@ BEGIN
         PERFORM kpi_internal.check_job(NEW.kind, NEW.config, refs => TG_OP = 'UPDATE');
     END IF;
     IF NEW.schedule_cron IS NOT NULL THEN
+        -- a cron schedule written without a zone is in the writer's TimeZone
+        NEW.schedule_timezone := coalesce(NEW.schedule_timezone, current_setting('TimeZone'));
         PERFORM kpi_internal.check_cron('kpi.jobs', 'schedule_cron', NEW.schedule_cron);
         PERFORM kpi_internal.check_timezone('kpi.jobs', 'schedule_timezone', NEW.schedule_timezone);
     END IF;
@@ -149,7 +151,7 @@ COMMENT ON FUNCTION kpi_internal.check_timezone(text, text, text) IS
 -- The cron pattern is evaluated on the wall clock of the time zone, converted
 -- with PostgreSQL's time zone database: a time skipped by a daylight-saving
 -- change runs just after the change (02:30 on a spring-forward night runs at
--- 03:30), a time repeated by one runs once.
+-- 03:30), a time repeated by one runs once, at its first occurrence.
 CREATE FUNCTION kpi.cron_next(cron text, after timestamptz DEFAULT now(), timezone text DEFAULT NULL)
 RETURNS timestamptz
 LANGUAGE plpgsql STABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$
@@ -167,13 +169,15 @@ BEGIN
         RAISE EXCEPTION 'kpi.cron_next: after must be finite, got %', after USING ERRCODE = 'invalid_parameter_value';
     END IF;
     local_next := kpi_internal.cron_next_local(cron, after AT TIME ZONE tz);
-    t := local_next AT TIME ZONE tz;
-    -- a wall-clock time repeated when clocks go back maps to its later
-    -- instant; step past anything not after "after"
     FOR i IN 1..100 LOOP
+        -- a wall-clock time that clocks going back repeat maps to its later
+        -- instant: take its first occurrence when that is still after "after"
+        t := local_next AT TIME ZONE tz;
+        IF (t - interval '1 hour') AT TIME ZONE tz = local_next AND t - interval '1 hour' > after THEN
+            t := t - interval '1 hour';
+        END IF;
         EXIT WHEN t > after;
         local_next := kpi_internal.cron_next_local(cron, local_next);
-        t := local_next AT TIME ZONE tz;
     END LOOP;
     RETURN t;
 END

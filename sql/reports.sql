@@ -102,7 +102,8 @@ LANGUAGE sql STABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$
     ),
     p AS (
         SELECT b.bk, coalesce(g.n, 0) AS n, kpi.approx_percentiles(g.sk, ARRAY[0.5, 0.95, 0.99]) AS ps, a.defined
-        FROM a CROSS JOIN generate_series(a.lo, $4, $3) b(bk)
+        -- the buckets that start before at
+        FROM a CROSS JOIN generate_series(a.lo, $4 - interval '1 microsecond', $3) b(bk)
         LEFT JOIN g ON g.bk = b.bk
     )
     SELECT p.bk, p.n,
@@ -192,9 +193,15 @@ RETURNS TABLE (metric text, count bigint, sum float8, min float8, max float8, me
 -- jit off: the plan's cost is high enough to JIT-compile it, which takes longer than running it
 LANGUAGE plpgsql STABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp SET jit = off AS $fn$
 DECLARE
-    step interval := CASE WHEN points > 0
-                          THEN make_interval(secs => greatest(1, floor(extract(epoch FROM to_ts - from_ts) / points))) END;
+    step interval;
 BEGIN
+    -- no rows for bounds that make no period (the callers check them and say why)
+    IF from_ts IS NULL OR to_ts IS NULL OR NOT isfinite(from_ts) OR NOT isfinite(to_ts) OR from_ts >= to_ts THEN
+        RETURN;
+    END IF;
+    -- at most `points` steps of whole seconds from from_ts
+    step := CASE WHEN points > 0
+                 THEN make_interval(secs => greatest(1, ceil(extract(epoch FROM to_ts - from_ts) / points))) END;
     -- EXECUTE plans with the bounds as values: only the partitions of
     -- kpi.metrics in [from, to) are planned, and each metric's raw reads are
     -- index ranges
@@ -208,6 +215,8 @@ BEGIN
                (SELECT ro.resolution FROM kpi.rollups ro
                 WHERE ro.group_by_tags = '{}' AND ro.watermark IS NOT NULL AND ms.metric LIKE ro.metrics
                   AND ro.resolution * 2 <= $3 - $2
+                  -- no coarser than a sparkline step, so every step has its buckets
+                  AND ($4 IS NULL OR ro.resolution <= $4)
                 ORDER BY ro.resolution DESC LIMIT 1) AS res
         FROM ms
     ),
@@ -255,7 +264,7 @@ BEGIN
         UNION ALL
         SELECT meta.metric, x.*
         FROM meta,
-        LATERAL (SELECT CASE WHEN $4 IS NOT NULL THEN kpi.bucket($4, m.ts) END AS t, count(*), sum(m.value),
+        LATERAL (SELECT CASE WHEN $4 IS NOT NULL THEN date_bin($4, m.ts, $2) END AS t, count(*), sum(m.value),
                         avg(m.value), min(m.value), max(m.value), stddev_samp(m.value), kpi.sketch_agg(m.value),
                         kpi.trend_agg(m.ts, m.value)
                  FROM (SELECT m.ts, m.value FROM kpi.metrics m
@@ -275,12 +284,12 @@ BEGIN
         FROM parts p JOIN t ON t.metric = p.metric WHERE p.count > 0 GROUP BY p.metric
     ),
     steps AS (
-        SELECT p.metric, kpi.bucket($4, p.t) AS st, sum(p.sum) / sum(p.count) AS avg
+        SELECT p.metric, date_bin($4, p.t, $2) AS st, sum(p.sum) / sum(p.count) AS avg
         FROM parts p WHERE $4 IS NOT NULL AND p.count > 0 GROUP BY 1, 2
     ),
     sp AS (
         SELECT ms.metric, array_agg(steps.avg ORDER BY g.st) AS means
-        FROM ms CROSS JOIN generate_series(kpi.bucket($4, $2), $3 - interval '1 microsecond', $4) g(st)
+        FROM ms CROSS JOIN generate_series($2, $3 - interval '1 microsecond', $4) g(st)
         LEFT JOIN steps ON steps.metric = ms.metric AND steps.st = g.st
         WHERE $4 IS NOT NULL
         GROUP BY ms.metric
@@ -328,11 +337,41 @@ END
 $$;
 COMMENT ON FUNCTION kpi_internal.check_period(text, text, timestamptz, timestamptz) IS 'Internal: checks a period''s bounds (22004, 22023)';
 
+-- A report's cut-off argument: not NULL (22004), a finite number (22023), and
+-- at least min when given.
+CREATE FUNCTION kpi_internal.check_cutoff(func text, arg text, value float8, min float8 DEFAULT NULL) RETURNS boolean
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF value IS NULL THEN
+        RAISE EXCEPTION '%: % must not be NULL', func, arg USING ERRCODE = 'null_value_not_allowed',
+            HINT = 'Leave the argument out to use its default.';
+    END IF;
+    IF value = 'NaN' OR value IN ('Infinity', '-Infinity') OR value < min THEN
+        RAISE EXCEPTION '%: % must be a finite number%, got %', func, arg,
+            CASE WHEN min IS NOT NULL THEN ' >= ' || min ELSE '' END, value
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    RETURN true;
+END
+$$;
+COMMENT ON FUNCTION kpi_internal.check_cutoff(text, text, float8, float8) IS
+    'Internal: checks a report''s cut-off argument (22004 for NULL, 22023 for NaN, infinite or below min)';
+
+CREATE FUNCTION kpi_internal.check_cutoff(func text, arg text, value numeric, min numeric DEFAULT NULL) RETURNS boolean
+LANGUAGE sql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT kpi_internal.check_cutoff(func, arg, value::float8, min::float8)
+$$;
+COMMENT ON FUNCTION kpi_internal.check_cutoff(text, text, numeric, numeric) IS
+    'Internal: checks a report''s numeric cut-off argument';
+
 -- alpha in (0, 1)
 CREATE FUNCTION kpi_internal.check_alpha(func text, alpha float8) RETURNS boolean
 LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
-    IF alpha IS NULL OR NOT (alpha > 0 AND alpha < 1) THEN
+    IF alpha IS NULL THEN
+        RAISE EXCEPTION '%: alpha must not be NULL', func USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF NOT (alpha > 0 AND alpha < 1) THEN
         RAISE EXCEPTION '%: alpha must be between 0 and 1 (exclusive), got %', func, coalesce(alpha::text, 'NULL')
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
@@ -436,6 +475,10 @@ BEGIN
     IF "window" <= interval '0' THEN
         RAISE EXCEPTION 'kpi.dashboard: window must be positive, got %', "window" USING ERRCODE = 'invalid_parameter_value';
     END IF;
+    IF at > now() THEN
+        RAISE EXCEPTION 'kpi.dashboard: at (%) is in the future', at USING ERRCODE = 'invalid_parameter_value',
+            HINT = 'Leave at out for the dashboard of now.';
+    END IF;
     SELECT * INTO rt FROM kpi_internal.range_stats(response_time, at - "window", at);
     SELECT * INTO tp FROM kpi_internal.range_stats(throughput, at - "window", at);
     SELECT * INTO er FROM kpi_internal.range_stats(error_rate, at - "window", at);
@@ -482,20 +525,20 @@ BEGIN
                                  WHERE m.metric = d.metric AND m.ts >= at - interval '1 minute' AND m.ts < at) x) / 60.0,
             'rollups', coalesce((SELECT jsonb_agg(jsonb_build_object(
                                      'id', ro.id, 'resolution', ro.resolution, 'metrics', ro.metrics,
-                                     'watermark', ro.watermark, 'lag', at - ro.watermark) ORDER BY ro.id)
+                                     'watermark', ro.watermark, 'lag', now() - ro.watermark) ORDER BY ro.id)
                                  FROM kpi.rollups ro), '[]'),
             'job_failures_last_hour', (SELECT count(*) FROM kpi.job_runs r
-                                       WHERE r.status = 'failed' AND r.started_at >= at - interval '1 hour'),
+                                       WHERE r.status = 'failed' AND r.started_at >= now() - interval '1 hour'),
             'paused_jobs', (SELECT count(*) FROM kpi.jobs j WHERE NOT j.enabled),
             'undelivered_notifications', (SELECT count(*) FROM kpi.deliveries d WHERE d.status = 'pending'),
-            'oldest_undelivered_age', (SELECT at - min(d.created_at) FROM kpi.deliveries d WHERE d.status = 'pending'),
+            'oldest_undelivered_age', (SELECT now() - min(d.created_at) FROM kpi.deliveries d WHERE d.status = 'pending'),
             'failed_deliveries', (SELECT count(*) FROM kpi.deliveries d WHERE d.status = 'failed')))
     INTO out;
     RETURN out;
 END
 $$;
 COMMENT ON FUNCTION kpi.dashboard(timestamptz, interval, text, text, text, text) IS
-    'The real-time dashboard as jsonb: health, open alerts (counts and the 10 worst), the key metrics of the last window, and pg_kpi''s own health (ingest rate, rollup lag, job failures, undelivered notifications)';
+    'The real-time dashboard as jsonb: health and the key metrics of the window before at, open alerts (counts and the 10 worst) and pg_kpi''s own health (ingest rate, rollup lag, job failures, undelivered notifications) as they are now';
 
 -- The performance report (the replaced performance report): per metric the
 -- statistics over exactly [from, to) and the trend of its values (slope per
@@ -514,7 +557,15 @@ CREATE FUNCTION kpi.performance_report("from" timestamptz, "to" timestamptz, met
 RETURNS jsonb
 LANGUAGE sql STABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$
     WITH c AS MATERIALIZED (
-        SELECT kpi_internal.check_period('kpi.performance_report', 'the period', "from", "to") AS ok
+        SELECT kpi_internal.check_period('kpi.performance_report', 'the period', "from", "to")
+           AND kpi_internal.check_cutoff('kpi.performance_report', 'p95_response_time_limit', p95_response_time_limit)
+           AND kpi_internal.check_cutoff('kpi.performance_report', 'utilization_limit', utilization_limit)
+           AND kpi_internal.check_cutoff('kpi.performance_report', 'error_rate_limit', error_rate_limit)
+           AND kpi_internal.check_cutoff('kpi.performance_report', 'trend_strength_limit', trend_strength_limit, 0)
+           AND kpi_internal.check_cutoff('kpi.performance_report', 'trend_threshold', trend_threshold, 0)
+           -- a NOTICE for each metric nothing is known of
+           AND coalesce((SELECT bool_and(kpi_internal.check_metric('kpi.performance_report', x))
+                         FROM unnest(metrics) x WHERE x IS NOT NULL), true) AS ok
     ),
     m AS (
         SELECT DISTINCT x.metric
@@ -696,16 +747,18 @@ BEGIN
         RAISE EXCEPTION '%: "from" (%) is not before at (%): the period has not started', func, "from", at
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
-    IF top_customers IS NULL OR top_customers < 0 THEN
+    IF top_customers IS NULL THEN
+        RAISE EXCEPTION '%: top_customers must not be NULL', func USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF top_customers < 0 THEN
         RAISE EXCEPTION '%: top_customers must be >= 0, got %', func, coalesce(top_customers::text, 'NULL')
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
-    IF slow_growth_pct IS NULL OR rapid_growth_pct IS NULL OR churn_rate_pct IS NULL OR ltv_cac_ratio IS NULL
-       OR adoption_pct IS NULL THEN
-        RAISE EXCEPTION '%: the recommendation cut-offs must not be NULL', func
-            USING ERRCODE = 'null_value_not_allowed',
-                  HINT = 'Leave an argument out to use the replaced cut-off (10, 50, 10, 3, 20).';
-    END IF;
+    PERFORM kpi_internal.check_cutoff(func, 'slow_growth_pct', slow_growth_pct),
+            kpi_internal.check_cutoff(func, 'rapid_growth_pct', rapid_growth_pct),
+            kpi_internal.check_cutoff(func, 'churn_rate_pct', churn_rate_pct, 0),
+            kpi_internal.check_cutoff(func, 'ltv_cac_ratio', ltv_cac_ratio, 0),
+            kpi_internal.check_cutoff(func, 'adoption_pct', adoption_pct, 0);
     e := least("to", at);
     IF "to" > at THEN
         RAISE NOTICE '%: the period ends at % (after %); evaluated up to %, and compared with the same length before "from"',
@@ -959,24 +1012,41 @@ COMMENT ON COLUMN kpi.report_snapshots.body IS 'The report';
 SELECT pg_catalog.pg_extension_config_dump('kpi.report_snapshots', '');
 SELECT pg_catalog.pg_extension_config_dump('kpi.report_snapshots_id_seq', '');
 
+-- A report argument given in JSON as the SQL literal it stands for: a string
+-- as its text, an array as an array literal, anything else as its JSON text.
+CREATE FUNCTION kpi_internal.report_arg_literal(value jsonb) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT CASE jsonb_typeof(value)
+               WHEN 'null' THEN NULL
+               WHEN 'string' THEN value #>> '{}'
+               WHEN 'array' THEN ARRAY(SELECT jsonb_array_elements_text(value))::text
+               ELSE value::text END
+$$;
+COMMENT ON FUNCTION kpi_internal.report_arg_literal(jsonb) IS
+    'Internal: the SQL literal of a report argument given in JSON (arrays become array literals)';
+
 -- Checks a snapshot's report and arguments: report names a function of schema
 -- kpi returning jsonb (with or without "kpi."); args is an object of its other
--- parameters; period is needed when it takes "from" and "to". Returns the bare
--- function name, and whether it takes a period or an instant.
+-- parameters, each a valid value of the parameter's type; period is needed
+-- when it reports a period (it takes "from" and "to", or a period interval).
+-- Returns the bare function name and how it takes its period or instant.
 CREATE FUNCTION kpi_internal.check_report_call(func text, report text, period interval, args jsonb,
-                                               OUT name text, OUT takes_period boolean, OUT takes_at boolean)
+                                               OUT name text, OUT takes_period boolean, OUT takes_at boolean,
+                                               OUT period_arg boolean)
 LANGUAGE plpgsql STABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     params text[];
+    own text[];
     bad text;
+    a record;
 BEGIN
     IF report IS NULL OR btrim(report) = '' THEN
         RAISE EXCEPTION '%: report must name a report function, such as performance_report', func
             USING ERRCODE = 'null_value_not_allowed';
     END IF;
     name := regexp_replace(btrim(report), '^kpi\.', '');
-    SELECT array_agg(DISTINCT a.n) INTO params
-    FROM pg_proc p, unnest(p.proargnames) a(n)
+    SELECT array_agg(DISTINCT x.n) INTO params
+    FROM pg_proc p, unnest(p.proargnames) x(n)
     WHERE p.pronamespace = 'kpi'::regnamespace AND p.proname = name AND p.prorettype = 'jsonb'::regtype
       AND p.prokind = 'f';
     IF params IS NULL THEN
@@ -990,19 +1060,39 @@ BEGIN
     END IF;
     takes_period := 'from' = ANY (params) AND 'to' = ANY (params);
     takes_at := 'at' = ANY (params);
+    period_arg := NOT takes_period AND 'period' = ANY (params);
+    -- the arguments the snapshot itself gives
+    own := ARRAY['from', 'to', 'at'] || CASE WHEN period_arg THEN ARRAY['period'] ELSE '{}' END;
     IF args IS NULL OR jsonb_typeof(args) <> 'object' THEN
         RAISE EXCEPTION '%: args must be a JSON object of the report''s arguments, got %', func, coalesce(args::text, 'NULL')
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
-    SELECT string_agg(k, ', ') INTO bad FROM jsonb_object_keys(args) k
-    WHERE NOT k = ANY (params) OR k IN ('from', 'to') OR (k = 'at' AND NOT takes_period);
+    SELECT string_agg(k, ', ' ORDER BY k) INTO bad FROM jsonb_object_keys(args) k
+    WHERE NOT k = ANY (params) OR k = ANY (own);
     IF bad IS NOT NULL THEN
         RAISE EXCEPTION '%: args has %, which kpi.% does not take from args', func, bad, name
             USING ERRCODE = 'invalid_parameter_value',
-                  HINT = format('kpi.%s takes %s; "from" and "to" come from period, "at" from when the snapshot is taken.',
-                                name, array_to_string(params, ', '));
+                  HINT = format('Its arguments are %s; %s come from the snapshot.',
+                                (SELECT string_agg(x, ', ' ORDER BY x) FROM unnest(params) x WHERE NOT x = ANY (own)),
+                                array_to_string(ARRAY(SELECT x FROM unnest(own) x WHERE x = ANY (params)), ', '));
     END IF;
-    IF takes_period AND (period IS NULL OR period <= interval '0') THEN
+    -- each value must be one of its parameter's type
+    FOR a IN
+        SELECT DISTINCT ON (j.key) j.key, kpi_internal.report_arg_literal(j.value) AS lit, format_type(x.t, NULL) AS typ
+        FROM jsonb_each(args) j
+        JOIN (SELECT x.n, x.t FROM pg_proc p, unnest(p.proargnames, p.proargtypes::oid[]) x(n, t)
+              WHERE p.pronamespace = 'kpi'::regnamespace AND p.proname = name AND p.prorettype = 'jsonb'::regtype) x
+          ON x.n = j.key
+        ORDER BY j.key
+    LOOP
+        BEGIN
+            EXECUTE format('SELECT %L::%s', a.lit, a.typ);
+        EXCEPTION WHEN data_exception OR invalid_text_representation THEN
+            RAISE EXCEPTION '%: args.% (%) is not a valid %', func, a.key, coalesce(a.lit, 'NULL'), a.typ
+                USING ERRCODE = 'invalid_parameter_value';
+        END;
+    END LOOP;
+    IF (takes_period OR period_arg) AND (period IS NULL OR period <= interval '0') THEN
         RAISE EXCEPTION '%: kpi.% reports a period: period must be a positive interval, got %', func, name,
             coalesce(period::text, 'NULL')
             USING ERRCODE = 'invalid_parameter_value',
@@ -1027,32 +1117,39 @@ DECLARE
     body jsonb;
     snap kpi.report_snapshots;
 BEGIN
-    IF name IS NULL OR btrim(name) = '' THEN
+    IF name IS NULL OR at IS NULL THEN
+        RAISE EXCEPTION 'kpi.take_report_snapshot: name and at must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF btrim(name) = '' THEN
         RAISE EXCEPTION 'kpi.take_report_snapshot: name must not be empty' USING ERRCODE = 'invalid_parameter_value';
     END IF;
-    IF at IS NULL OR NOT isfinite(at) THEN
-        RAISE EXCEPTION 'kpi.take_report_snapshot: at must be a finite time, got %', coalesce(at::text, 'NULL')
+    IF NOT isfinite(at) THEN
+        RAISE EXCEPTION 'kpi.take_report_snapshot: at must be a finite time, got %', at
             USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF job_id IS NOT NULL AND NOT EXISTS (SELECT FROM kpi.jobs j WHERE j.id = take_report_snapshot.job_id) THEN
+        RAISE EXCEPTION 'kpi.take_report_snapshot: no job with id %', job_id USING ERRCODE = 'undefined_object',
+            HINT = 'job_id is set by report jobs; leave it out for a snapshot taken by hand.';
     END IF;
     args := coalesce(args, '{}');
     c := kpi_internal.check_report_call('kpi.take_report_snapshot', report, period, args);
     -- named arguments, values as literals (arrays as array literals)
-    SELECT string_agg(format('%I => %L', a.key,
-                             CASE jsonb_typeof(a.value)
-                                  WHEN 'null' THEN NULL
-                                  WHEN 'string' THEN a.value #>> '{}'
-                                  WHEN 'array' THEN ARRAY(SELECT jsonb_array_elements_text(a.value))::text
-                                  ELSE a.value::text END), ', ')
+    SELECT string_agg(format('%I => %L', a.key, kpi_internal.report_arg_literal(a.value)), ', ')
     INTO call FROM jsonb_each(args) a;
     IF c.takes_period THEN
         call := concat_ws(', ', format('"from" => %L::timestamptz, "to" => %L::timestamptz', at - period, at), call);
-    ELSIF c.takes_at THEN
-        call := concat_ws(', ', format('at => %L::timestamptz', at), call);
+    ELSE
+        IF c.period_arg THEN
+            call := concat_ws(', ', format('period => %L::interval', period), call);
+        END IF;
+        IF c.takes_at THEN
+            call := concat_ws(', ', format('at => %L::timestamptz', at), call);
+        END IF;
     END IF;
     EXECUTE format('SELECT kpi.%I(%s)', c.name, call) INTO body;
     INSERT INTO kpi.report_snapshots (name, report, job_id, taken_at, period, args, body)
     VALUES (btrim(take_report_snapshot.name), c.name, take_report_snapshot.job_id, at,
-            CASE WHEN c.takes_period THEN tstzrange(at - period, at) END, args, coalesce(body, 'null'))
+            CASE WHEN c.takes_period OR c.period_arg THEN tstzrange(at - period, at) END, args, coalesce(body, 'null'))
     RETURNING * INTO snap;
     PERFORM pg_notify('kpi_report_snapshots', json_build_object('id', snap.id, 'name', snap.name, 'report', snap.report,
                                                                 'taken_at', snap.taken_at)::text);
@@ -1060,7 +1157,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION kpi.take_report_snapshot(text, text, interval, jsonb, timestamptz, bigint) IS
-    'Runs a report function of schema kpi (performance_report, business_value_report, dashboard...) over [at - period, at) with args, stores it in kpi.report_snapshots and NOTIFYs kpi_report_snapshots';
+    'Runs a report function of schema kpi (performance_report, business_value_report, dashboard, roi_report...) over [at - period, at) with args, stores it in kpi.report_snapshots and NOTIFYs kpi_report_snapshots';
 
 -- The 'report' job kind: config {"name", "report", "period", "args"} takes a
 -- snapshot at the minute the job runs.

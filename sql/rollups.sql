@@ -569,6 +569,9 @@ DECLARE
 BEGIN
     w := kpi_internal.covering_watermark(metric, resolution,
                                          ARRAY(SELECT k FROM jsonb_object_keys(coalesce(tags, '{}')) k ORDER BY k));
+    -- a bucket that to_ts cuts is read from raw rows, up to to_ts: its summary
+    -- holds rows after it
+    w := least(w, CASE WHEN isfinite(to_ts) THEN kpi.bucket(resolution, to_ts) ELSE to_ts END);
     raw_from := greatest(kpi.bucket(resolution, from_ts), w);
     -- EXECUTE plans each call with its values, so only the partitions of
     -- kpi.metrics holding raw rows to read are planned (a generic plan would

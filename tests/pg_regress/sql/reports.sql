@@ -170,11 +170,37 @@ SELECT (SELECT row(t.*)::text FROM kpi.metric_trend('rt', '30 days', '1 hour', '
                                                       '2026-01-01 01:00+00', '2026-01-01 02:30+00') c)
      = (SELECT row(c.*)::text FROM compare_before c) AS same_comparison;
 
+-- a bucket that "at" cuts counts only the rows before "at", also when a summary covers it
+-- (values every 10 s: the 00:01 minute has 3 rows before 00:01:30, 6 in all)
+INSERT INTO kpi.metrics (metric, value, ts)
+SELECT 'cut', i, '2026-01-01 00:00+00'::timestamptz + i * interval '10 seconds' FROM generate_series(0, 17) i;
+SELECT kpi.add_rollup('1 minute', metrics => 'cut', lag => '0') AS cut_rollup \gset
+SELECT status FROM kpi.run_job((SELECT job_id FROM kpi.rollups WHERE id = :cut_rollup));
+SELECT bucket, count FROM kpi.report('cut', '2 minutes', '1 minute', '2026-01-01 00:01:30+00');
+SELECT bucket, count, materialized FROM kpi.series('cut', '1 minute', '2026-01-01 00:00+00', '2026-01-01 00:01:30+00');
+-- an aligned "at" ends the report at the bucket before it
+SELECT count(*) AS buckets, max(bucket) AS last FROM kpi.report('cut', '2 minutes', '1 minute', '2026-01-01 00:02:00+00');
+
 -- a range that starts before the raw rows' retention horizon says so, and reports what summaries keep
 SELECT kpi.add_retention('metrics', '7 days') > 0 AS policy;
 UPDATE kpi.retention_policies SET horizon = '2026-01-01 03:00+00' WHERE target = 'metrics';
 SELECT bucket, count FROM kpi.report('rt', '3 hours', '1 hour', '2026-01-01 02:30:00+00') WHERE count > 0;
 SELECT a_count, b_count FROM kpi.compare_periods('rt', '2026-01-01 00:00+00', '2026-01-01 01:00+00', '2026-01-01 01:00+00', '2026-01-01 02:00+00');
+
+-- cut-offs are checked: NULL 22004, NaN, infinite or negative where a size is meant 22023
+SELECT pg_temp.try($$SELECT kpi.performance_report(now() - interval '1 hour', now(), trend_threshold => 'NaN')$$);
+SELECT pg_temp.try($$SELECT kpi.performance_report(now() - interval '1 hour', now(), trend_threshold => -1)$$);
+SELECT pg_temp.try($$SELECT kpi.performance_report(now() - interval '1 hour', now(), p95_response_time_limit => NULL)$$);
+SELECT pg_temp.try($$SELECT kpi.performance_report(now() - interval '1 hour', now(), p95_response_time_limit => '-Infinity')$$);
+SELECT pg_temp.try($$SELECT kpi.performance_table(now() - interval '1 hour', now(), trend_strength_limit => -0.5)$$);
+-- period b of a comparison is checked like period a
+SELECT pg_temp.try($$SELECT * FROM kpi.compare_periods('rt', '2026-01-01 00:00+00', '2026-01-01 01:00+00', '-infinity', '2026-01-01 01:00+00')$$);
+SELECT pg_temp.try($$SELECT * FROM kpi.compare_periods('rt', now() - interval '1 hour', now(), 'infinity', 'infinity')$$);
+SELECT pg_temp.try($$SELECT * FROM kpi.compare_periods('rt', now() - interval '1 hour', now(), now() - interval '1 hour', now(), NULL)$$);
+-- the dashboard of a future instant is an error
+SELECT pg_temp.try($$SELECT kpi.dashboard('2100-01-01 00:00+00')$$);
+-- 24 sparkline steps over the period
+SELECT metric, length(spark) AS steps FROM kpi.performance_table('2026-01-01 00:00+00', '2026-01-01 02:00+00', ARRAY['rt']);
 
 \c postgres
 DROP DATABASE kpi_regress_reports;

@@ -108,6 +108,9 @@ SELECT pg_temp.try($$SELECT kpi.business_value_report('2026-03-10', '2026-03-20'
 SELECT pg_temp.try($$SELECT kpi.business_value_report('2026-03-10', '2026-03-20', top_customers => -1)$$);
 SELECT pg_temp.try($$SELECT kpi.business_value_report('2026-03-10', '2026-03-20', churn_rate_pct => NULL)$$);
 SELECT pg_temp.try($$SELECT kpi.business_value_report('2026-03-10', '2026-03-20', grace => '-1 day')$$);
+SELECT pg_temp.try($$SELECT kpi.business_value_report('2026-03-10', '2026-03-20', slow_growth_pct => 'NaN')$$);
+SELECT pg_temp.try($$SELECT kpi.business_value_report('2026-03-10', '2026-03-20', adoption_pct => -1)$$);
+SELECT pg_temp.try($$SELECT kpi.business_value_report('2026-03-10', '2026-03-20', top_customers => NULL)$$);
 
 \c postgres
 DROP DATABASE kpi_regress_reports_business;
