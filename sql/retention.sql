@@ -12,7 +12,7 @@ CREATE TABLE kpi.retention_policies (
     created_at  timestamptz NOT NULL DEFAULT now()
 );
 COMMENT ON TABLE kpi.retention_policies IS
-    'What is deleted when: target metrics (raw, whole day partitions), a summary resolution, alerts (resolved only) or job_runs. horizon: data before it has been expired.';
+    'What is deleted when: target metrics (raw, whole day partitions), a summary resolution, alerts (resolved only), job_runs or report_snapshots. horizon: data before it has been expired.';
 COMMENT ON COLUMN kpi.retention_policies.horizon IS
     'Rollups never rematerialize buckets before the horizon of their source, so expiring raw rows keeps the summaries';
 
@@ -25,8 +25,11 @@ BEGIN
     IF target IS NULL THEN
         RAISE EXCEPTION 'kpi.add_retention: target must not be NULL' USING ERRCODE = 'null_value_not_allowed';
     END IF;
-    IF lower(btrim(target)) IN ('metrics', 'alerts', 'job_runs') THEN
+    IF lower(btrim(target)) IN ('metrics', 'alerts', 'job_runs', 'report_snapshots') THEN
         RETURN lower(btrim(target));
+    END IF;
+    IF lower(btrim(target)) IN ('snapshots', 'reports') THEN
+        RETURN 'report_snapshots';
     END IF;
     IF lower(btrim(target)) IN ('job history', 'job_history', 'jobs') THEN
         RETURN 'job_runs';
@@ -38,7 +41,7 @@ BEGIN
     END;
     IF res IS NULL OR NOT EXISTS (SELECT 1 FROM kpi.rollups r WHERE r.resolution = res) THEN
         RAISE EXCEPTION 'kpi.add_retention: unknown target "%"', target USING ERRCODE = 'invalid_parameter_value',
-            DETAIL = 'A target is ''metrics'' (raw rows), ''alerts'' (resolved alerts), ''job_runs'' (job history) or the resolution of an existing rollup.',
+            DETAIL = 'A target is ''metrics'' (raw rows), ''alerts'' (resolved alerts), ''job_runs'' (job history), ''report_snapshots'' or the resolution of an existing rollup.',
             HINT = 'SELECT resolution FROM kpi.rollups lists the summary resolutions.';
     END IF;
     RETURN res::text;
@@ -137,6 +140,11 @@ BEGIN
             SELECT id FROM kpi.alerts WHERE state = 'resolved' AND resolved_at < cutoff LIMIT batch));
         GET DIAGNOSTICS rows = ROW_COUNT;
         more := rows = batch;
+    ELSIF p.target = 'report_snapshots' THEN
+        DELETE FROM kpi.report_snapshots WHERE id = ANY (ARRAY(
+            SELECT id FROM kpi.report_snapshots WHERE taken_at < cutoff LIMIT batch));
+        GET DIAGNOSTICS rows = ROW_COUNT;
+        more := rows = batch;
     ELSIF p.target = 'job_runs' THEN
         DELETE FROM kpi.job_runs WHERE id = ANY (ARRAY(
             SELECT id FROM kpi.job_runs WHERE status <> 'running' AND finished_at < cutoff LIMIT batch));
@@ -190,7 +198,7 @@ COMMENT ON FUNCTION kpi_internal.horizon(text) IS 'Internal: the time before whi
 
 -- columns
 COMMENT ON COLUMN kpi.retention_policies.id IS 'Policy id';
-COMMENT ON COLUMN kpi.retention_policies.target IS 'metrics, alerts, job_runs or a rollup resolution such as 00:01:00';
+COMMENT ON COLUMN kpi.retention_policies.target IS 'metrics, alerts, job_runs, report_snapshots or a rollup resolution such as 00:01:00';
 COMMENT ON COLUMN kpi.retention_policies.keep IS 'Age after which data is deleted';
 COMMENT ON COLUMN kpi.retention_policies.job_id IS 'The job that applies it';
 COMMENT ON COLUMN kpi.retention_policies.builtin IS 'Created by the extension (not dumped)';

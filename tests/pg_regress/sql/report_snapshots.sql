@@ -26,10 +26,15 @@ SET timezone = 'Asia/Tokyo';
 SELECT kpi.cron_next('0 9 * * *', '2026-12-02 15:42+00') AT TIME ZONE 'UTC' AS tokyo_9am_in_utc;
 SET timezone = 'UTC';
 -- daylight saving in Berlin: 02:30 does not exist on 2026-03-29 (runs at 03:30 CEST)
--- and happens twice on 2026-10-25 (runs once)
+-- and happens twice on 2026-10-25 (runs once, at its first occurrence: 00:30 UTC)
 SELECT kpi.cron_next('30 2 * * *', '2026-03-28 12:00+00', 'Europe/Berlin') AS spring_forward,
        kpi.cron_next('30 2 * * *', '2026-10-24 12:00+00', 'Europe/Berlin') AS fall_back,
        kpi.cron_next('30 2 * * *', '2026-10-25 01:30+00', 'Europe/Berlin') AS next_day;
+
+-- an hourly job in New York when clocks go back (2026-11-01 02:00 EDT -> 01:00 EST): the repeated
+-- hour runs once, at its first occurrence
+SELECT kpi.cron_next('0 * * * *', '2026-11-01 04:30+00', 'America/New_York') AS one_edt,
+       kpi.cron_next('0 * * * *', '2026-11-01 05:00+00', 'America/New_York') AS two_est;
 
 -- malformed expressions and time zones: 22023 naming the argument
 SELECT pg_temp.try(format('SELECT kpi.cron_next(%L)', c))
@@ -70,6 +75,11 @@ SELECT pg_temp.try(format('SELECT kpi.alter_job(%s, schedule_timezone => %L)', :
 SELECT pg_temp.try(format('UPDATE kpi.jobs SET schedule_cron = %L WHERE id = %s', '0 0 31 2 *', :utc));
 SELECT pg_temp.try(format('UPDATE kpi.jobs SET schedule_timezone = %L WHERE id = %s', 'Nowhere/Land', :utc));
 SELECT pg_temp.try(format('UPDATE kpi.jobs SET schedule_interval = %L WHERE id = %s', '1 hour', :utc));
+-- a cron schedule written into the table without a zone is in the writer's TimeZone
+SET timezone = 'Asia/Kolkata';
+INSERT INTO kpi.jobs (kind, config, schedule_cron) VALUES ('sql', '{"command": "SELECT 1"}', '0 3 * * *')
+RETURNING schedule_cron, schedule_timezone;
+SET timezone = 'UTC';
 
 -- report snapshots by hand: the period is [at - period, at); reports of one instant have none
 INSERT INTO kpi.metrics (ts, metric, value)
@@ -89,6 +99,9 @@ SELECT status, rows FROM kpi.run_job(:weekly);
 SELECT name, report, job_id = :weekly AS by_the_job, date_trunc('minute', taken_at) = taken_at AND taken_at > now() - interval '2 minutes' AS at_the_minute,
        upper(period) - lower(period) AS length, body->'metrics'->0->>'metric' AS metric
 FROM kpi.report_snapshots WHERE name = 'weekly performance';
+-- a report of a period given as an interval (kpi.roi_report) gets the snapshot's period
+SELECT report, period, body->>'total_revenue' AS revenue
+FROM kpi.take_report_snapshot('roi', 'roi_report', '30 days', '{"investment": 1000}', '2026-03-01 02:00+00');
 -- bad snapshots and report job configs
 SELECT pg_temp.try($$SELECT kpi.take_report_snapshot('x', 'metric_summary')$$);
 SELECT pg_temp.try($$SELECT kpi.take_report_snapshot('x', 'no_such_report')$$);
@@ -99,6 +112,14 @@ SELECT pg_temp.try($$SELECT kpi.take_report_snapshot('x', 'performance_report', 
 SELECT pg_temp.try($$SELECT kpi.take_report_snapshot('x', 'performance_report', '1 day', '{"metricz": ["a"]}')$$);
 SELECT pg_temp.try($$SELECT kpi.take_report_snapshot('x', 'performance_report', '1 day', '{"from": "2026-01-01"}')$$);
 SELECT pg_temp.try($$SELECT kpi.take_report_snapshot('x', 'performance_report', '1 day', '[1]')$$);
+SELECT pg_temp.try($$SELECT kpi.take_report_snapshot('x', 'business_value_report', '1 day', '{"at": "2026-01-01"}')$$);
+SELECT pg_temp.try($$SELECT kpi.take_report_snapshot('x', 'roi_report', '1 day', '{"investment": 1, "period": "2 days"}')$$);
+SELECT pg_temp.try($$SELECT kpi.take_report_snapshot('x', 'performance_report', '1 day', '{"p95_response_time_limit": "abc"}')$$);
+SELECT pg_temp.try($$SELECT kpi.take_report_snapshot('x', 'performance_report', '1 day', '{"metrics": {"a": 1}}')$$);
+SELECT pg_temp.try($$SELECT kpi.take_report_snapshot(NULL, 'dashboard')$$);
+SELECT pg_temp.try($$SELECT kpi.take_report_snapshot('x', 'dashboard', NULL, '{}', NULL)$$);
+SELECT pg_temp.try($$SELECT kpi.take_report_snapshot('x', 'dashboard', NULL, '{}', now(), 999999)$$);
+SELECT pg_temp.try($$SELECT kpi.add_job('report', '{"name": "p", "report": "performance_report", "period": "1 day", "args": {"utilization_limit": "high"}}', '1 hour')$$);
 SELECT pg_temp.try($$SELECT kpi.take_report_snapshot('x', 'dashboard', NULL, '{}', 'infinity')$$);
 SELECT pg_temp.try($$SELECT kpi.take_report_snapshot('x', 'dashboard', NULL, '{"window": "-5 minutes"}')$$);
 SELECT pg_temp.try($$SELECT kpi.add_job('report', '{"report": "dashboard"}', '1 hour')$$);
@@ -113,6 +134,12 @@ SELECT count(*) > 0 AS jobs_still_there FROM kpi.jobs;
 SELECT NOT (kpi.alter_job(:weekly, enabled => false)).enabled AS paused;
 DELETE FROM kpi.jobs WHERE id = :weekly;
 SELECT name, job_id FROM kpi.report_snapshots WHERE name = 'weekly performance';
+
+-- a retention policy expires old snapshots
+UPDATE kpi.report_snapshots SET taken_at = now() - interval '40 days' WHERE name = 'hourly performance';
+SELECT kpi.add_retention('report_snapshots', '30 days') AS snapshot_policy \gset
+SELECT status, rows FROM kpi.run_job((SELECT job_id FROM kpi.retention_policies WHERE id = :snapshot_policy));
+SELECT count(*) FILTER (WHERE name = 'hourly performance') AS expired_left, count(*) > 0 AS others_kept FROM kpi.report_snapshots;
 
 \c postgres
 DROP DATABASE kpi_regress_report_snapshots;
