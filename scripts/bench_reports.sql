@@ -5,7 +5,8 @@
 -- kpi.report and kpi.metric_summary of one metric, and kpi.dashboard with
 -- 10,000 open alerts, and kpi.business_value_report over 30 days of 5,000
 -- customers beside one GROUP BY of the same revenue rows by segment (the
--- least any such report reads). Medians of :runs runs after a warm-up.
+-- least any such report reads), and kpi.kpi_status of 1,000 KPIs beside a
+-- GROUP BY of their last hour. Medians of :runs runs after a warm-up.
 \set ON_ERROR_STOP 1
 \pset footer off
 SET jit = off;
@@ -108,10 +109,29 @@ FROM bench_at \gset
 CALL bench_time('business_value_report, 5,000 customers, 30 days', 'pg_kpi', :'bv30', :runs);
 CALL bench_time('business_value_report, 5,000 customers, 30 days', 'native', :'nbv30', :runs);
 
+-- kpi.kpi_status: 1,000 KPIs with 1-hour windows over 7 hours of 1-minute values, rolled up
+INSERT INTO kpi.metric_definitions (metric, direction, baseline, target, stretch, measurement_window)
+SELECT 'kpi' || lpad(i::text, 4, '0'), 'higher_is_better', 40, 60, 70, '1 hour' FROM generate_series(0, 999) i;
+INSERT INTO kpi.metrics (metric, value, ts)
+SELECT 'kpi' || lpad(i::text, 4, '0'), 50 + 10 * random(), (SELECT at FROM bench_at) - interval '7 hours' + m * interval '1 minute'
+FROM generate_series(0, 419) m, generate_series(0, 999) i;
+VACUUM ANALYZE kpi.metrics;
+SELECT kpi.refresh(:minute, (SELECT at FROM bench_at) - interval '8 hours', (SELECT at FROM bench_at)) AS kpi_minute_buckets;
+SELECT kpi.refresh(:hour, (SELECT at FROM bench_at) - interval '8 hours', (SELECT at FROM bench_at)) AS kpi_hour_buckets;
+UPDATE kpi.rollups SET watermark = (SELECT at FROM bench_at);
+VACUUM ANALYZE kpi.summaries;
+SELECT format($$SELECT * FROM kpi.kpi_status(%L)$$, at) AS ks,
+       format($$SELECT metric, avg(value), count(*) FROM kpi.metrics
+                WHERE metric LIKE 'kpi%%' AND ts >= %L::timestamptz - interval '1 hour' AND ts < %L GROUP BY metric$$, at, at) AS nks
+FROM bench_at \gset
+CALL bench_time('kpi_status, 1,000 KPIs, 1-hour windows', 'pg_kpi', :'ks', :runs);
+CALL bench_time('kpi_status, 1,000 KPIs, 1-hour windows', 'native', :'nks', :runs);
+
 SELECT what, round(percentile_cont(0.5) WITHIN GROUP (ORDER BY ms) FILTER (WHERE who = 'pg_kpi')::numeric, 1) AS pg_kpi_ms,
        round(percentile_cont(0.5) WITHIN GROUP (ORDER BY ms) FILTER (WHERE who = 'native')::numeric, 1) AS native_ms,
        round((percentile_cont(0.5) WITHIN GROUP (ORDER BY ms) FILTER (WHERE who = 'pg_kpi')
               / nullif(percentile_cont(0.5) WITHIN GROUP (ORDER BY ms) FILTER (WHERE who = 'native'), 0))::numeric, 3) AS ratio,
        CASE WHEN what LIKE '%24 hours%' THEN '< 200 ms' WHEN what LIKE 'performance_report%30 days%' THEN '< 1 s'
-            WHEN what LIKE 'kpi.dashboard%' THEN '< 50 ms' WHEN what LIKE 'business_value_report%' THEN '< 1 s' END AS target
+            WHEN what LIKE 'kpi.dashboard%' THEN '< 50 ms' WHEN what LIKE 'business_value_report%' THEN '< 1 s'
+            WHEN what LIKE 'kpi_status%' THEN '< 100 ms' END AS target
 FROM bench_report_times GROUP BY what ORDER BY min(ctid);

@@ -89,7 +89,7 @@ CREATE FUNCTION kpi.report(metric text, range interval DEFAULT '24 hours', bucke
                            at timestamptz DEFAULT now())
 RETURNS TABLE (bucket timestamptz, count bigint, p50 numeric, p95 numeric, p99 numeric, spark text,
                severity kpi.severity_level)
-LANGUAGE sql STABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE sql STABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp SET jit = off AS $$
     WITH a AS MATERIALIZED (
         SELECT kpi_internal.check_report('kpi.report', $1, $2, $3, $4) AS lo,
                kpi_internal.report_resolution($1, $3) AS res,
@@ -138,7 +138,7 @@ CREATE FUNCTION kpi.metric_trend(metric text, range interval DEFAULT '7 days', g
                                  at timestamptz DEFAULT now(), threshold float8 DEFAULT 0.1, level float8 DEFAULT 0.95)
 RETURNS TABLE (metric text, points bigint, direction text, strength float8, slope float8, correlation float8,
                next_bucket timestamptz, next_value float8, next_low float8, next_high float8, spark text)
-LANGUAGE sql STABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE sql STABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp SET jit = off AS $$
     WITH a AS MATERIALIZED (
         SELECT kpi_internal.check_report('kpi.metric_trend', $1, $2, $3, $4, 'granularity') AS lo,
                kpi_internal.report_resolution($1, $3) AS res,
@@ -187,9 +187,9 @@ COMMENT ON FUNCTION kpi_internal.bar(float8, float8, integer) IS 'Internal: a ba
 -- points > 0, means holds the means of about that many equal steps (NULL for
 -- a step without rows), for a sparkline.
 CREATE FUNCTION kpi_internal.range_stats_many(metrics text[], from_ts timestamptz, to_ts timestamptz,
-                                              points integer DEFAULT 0)
+                                              points integer DEFAULT 0, sketches boolean DEFAULT true)
 RETURNS TABLE (metric text, count bigint, sum float8, min float8, max float8, mean float8, stddev float8,
-               sketch kpi.sketch, trend kpi.trend, means float8[])
+               sketch kpi.sketch, trend kpi.trend, means float8[], counts bigint[])
 -- jit off: the plan's cost is high enough to JIT-compile it, which takes longer than running it
 LANGUAGE plpgsql STABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp SET jit = off AS $fn$
 DECLARE
@@ -205,7 +205,7 @@ BEGIN
     -- EXECUTE plans with the bounds as values: only the partitions of
     -- kpi.metrics in [from, to) are planned, and each metric's raw reads are
     -- index ranges
-    RETURN QUERY EXECUTE $q$
+    RETURN QUERY EXECUTE replace(replace($q$
     WITH RECURSIVE ms AS (
         SELECT DISTINCT x.metric FROM unnest($1::text[]) x(metric) WHERE x.metric IS NOT NULL
     ),
@@ -265,7 +265,7 @@ BEGIN
         SELECT meta.metric, x.*
         FROM meta,
         LATERAL (SELECT CASE WHEN $4 IS NOT NULL THEN date_bin($4, m.ts, $2) END AS t, count(*), sum(m.value),
-                        avg(m.value), min(m.value), max(m.value), stddev_samp(m.value), kpi.sketch_agg(m.value),
+                        avg(m.value), min(m.value), max(m.value), stddev_samp(m.value), @RAWSKETCH@,
                         kpi.trend_agg(m.ts, m.value)
                  FROM (SELECT m.ts, m.value FROM kpi.metrics m
                        WHERE m.metric = meta.metric AND m.ts >= $2 AND m.ts < $3 AND m.ts < meta.lo
@@ -276,7 +276,7 @@ BEGIN
     ),
     t AS (
         SELECT p.metric, sum(p.count)::bigint AS n, sum(p.sum) AS s, min(p.min) AS lo, max(p.max) AS hi,
-               kpi.sketch_agg(p.sketch) AS sk, kpi.trend_agg(p.trend) AS tr
+               @SKETCH@ AS sk, kpi.trend_agg(p.trend) AS tr
         FROM parts p WHERE p.count > 0 GROUP BY p.metric
     ),
     v AS (
@@ -284,26 +284,28 @@ BEGIN
         FROM parts p JOIN t ON t.metric = p.metric WHERE p.count > 0 GROUP BY p.metric
     ),
     steps AS (
-        SELECT p.metric, date_bin($4, p.t, $2) AS st, sum(p.sum) / sum(p.count) AS avg
+        SELECT p.metric, date_bin($4, p.t, $2) AS st, sum(p.sum) / sum(p.count) AS avg, sum(p.count)::bigint AS n
         FROM parts p WHERE $4 IS NOT NULL AND p.count > 0 GROUP BY 1, 2
     ),
     sp AS (
-        SELECT ms.metric, array_agg(steps.avg ORDER BY g.st) AS means
+        SELECT ms.metric, array_agg(steps.avg ORDER BY g.st) AS means, array_agg(coalesce(steps.n, 0) ORDER BY g.st) AS counts
         FROM ms CROSS JOIN generate_series($2, $3 - interval '1 microsecond', $4) g(st)
         LEFT JOIN steps ON steps.metric = ms.metric AND steps.st = g.st
         WHERE $4 IS NOT NULL
         GROUP BY ms.metric
     )
     SELECT ms.metric, coalesce(t.n, 0), t.s, t.lo, t.hi, t.s / t.n,
-           CASE WHEN t.n >= 2 THEN sqrt(greatest(0, v.ss / (t.n - 1))) END, t.sk, t.tr, sp.means
+           CASE WHEN t.n >= 2 THEN sqrt(greatest(0, v.ss / (t.n - 1))) END, t.sk, t.tr, sp.means, sp.counts
     FROM ms LEFT JOIN t ON t.metric = ms.metric LEFT JOIN v ON v.metric = ms.metric
     LEFT JOIN sp ON sp.metric = ms.metric
     ORDER BY ms.metric
-    $q$ USING metrics, from_ts, to_ts, step;
+    $q$, '@SKETCH@', CASE WHEN sketches THEN 'kpi.sketch_agg(p.sketch)' ELSE 'NULL::kpi.sketch' END),
+        '@RAWSKETCH@', CASE WHEN sketches THEN 'kpi.sketch_agg(m.value)' ELSE 'NULL::kpi.sketch' END)
+    USING metrics, from_ts, to_ts, step;
 END
 $fn$;
-COMMENT ON FUNCTION kpi_internal.range_stats_many(text[], timestamptz, timestamptz, integer) IS
-    'Internal: count, sum, min, max, mean, stddev, sketch and trend of each metric over exactly [from, to) in one query (summaries for whole buckets, raw rows at the ends), and the means of about points steps';
+COMMENT ON FUNCTION kpi_internal.range_stats_many(text[], timestamptz, timestamptz, integer, boolean) IS
+    'Internal: count, sum, min, max, mean, stddev, sketch (unless sketches is false) and trend of each metric over exactly [from, to) in one query (summaries for whole buckets, raw rows at the ends), and the means and counts of at most points steps';
 
 -- One metric's statistics over exactly [from_ts, to_ts) (kpi_internal.range_stats_many).
 CREATE FUNCTION kpi_internal.range_stats(metric text, from_ts timestamptz, to_ts timestamptz)
@@ -383,7 +385,7 @@ COMMENT ON FUNCTION kpi_internal.check_alpha(text, float8) IS 'Internal: checks 
 CREATE FUNCTION kpi.metric_summary(metric text, range interval DEFAULT '24 hours', at timestamptz DEFAULT now())
 RETURNS TABLE (metric text, from_ts timestamptz, to_ts timestamptz, count bigint, min float8, max float8, mean float8,
                median float8, stddev float8, p95 float8, p99 float8, spark text)
-LANGUAGE sql STABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE sql STABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp SET jit = off AS $$
     WITH a AS MATERIALIZED (
         -- (the sparkline's step is derived, so there is no bucket argument to name)
         SELECT kpi_internal.check_report('kpi.metric_summary', $1, $2,
@@ -405,7 +407,7 @@ CREATE FUNCTION kpi.compare_periods(metric text, a_from timestamptz, a_to timest
 RETURNS TABLE (a_count bigint, a_mean float8, a_p95 float8, b_count bigint, b_mean float8, b_p95 float8,
                mean_change float8, mean_change_pct float8, p95_change float8, t float8, df float8, p_value float8,
                significant boolean)
-LANGUAGE sql STABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE sql STABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp SET jit = off AS $$
     WITH c AS MATERIALIZED (
         SELECT kpi_internal.check_period('kpi.compare_periods', 'period a', $2, $3)
            AND kpi_internal.check_period('kpi.compare_periods', 'period b', $4, $5)
@@ -430,7 +432,7 @@ CREATE FUNCTION kpi.metric_correlation(a text, b text, range interval DEFAULT '2
                                        granularity interval DEFAULT '1 hour', at timestamptz DEFAULT now(),
                                        alpha float8 DEFAULT 0.05)
 RETURNS kpi.correlation
-LANGUAGE sql STABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE sql STABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp SET jit = off AS $$
     WITH c AS MATERIALIZED (
         SELECT kpi_internal.check_report('kpi.metric_correlation', $1, $3, $4, $5, 'granularity') AS lo,
                kpi_internal.check_report('kpi.metric_correlation', $2, $3, $4, $5, 'granularity') AS lo_b,
@@ -457,7 +459,7 @@ CREATE FUNCTION kpi.dashboard(at timestamptz DEFAULT now(), "window" interval DE
                               error_rate text DEFAULT 'error_rate',
                               availability text DEFAULT 'system_availability')
 RETURNS jsonb
-LANGUAGE plpgsql STABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql STABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp SET jit = off AS $$
 DECLARE
     rt record;
     tp record;
@@ -555,7 +557,7 @@ CREATE FUNCTION kpi.performance_report("from" timestamptz, "to" timestamptz, met
                                        trend_strength_limit float8 DEFAULT 0.5,
                                        trend_threshold float8 DEFAULT 0.1)
 RETURNS jsonb
-LANGUAGE sql STABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE sql STABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp SET jit = off AS $$
     WITH c AS MATERIALIZED (
         SELECT kpi_internal.check_period('kpi.performance_report', 'the period', "from", "to")
            AND kpi_internal.check_cutoff('kpi.performance_report', 'p95_response_time_limit', p95_response_time_limit)
@@ -649,7 +651,7 @@ CREATE FUNCTION kpi.performance_table("from" timestamptz, "to" timestamptz, metr
                                       trend_threshold float8 DEFAULT 0.1)
 RETURNS TABLE (metric text, count bigint, mean numeric, p50 numeric, p95 numeric, p99 numeric, trend text,
                spark text, severity kpi.severity_level, recommendations text)
-LANGUAGE sql STABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE sql STABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp SET jit = off AS $$
     WITH r AS MATERIALIZED (SELECT kpi.performance_report($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) AS r)
     SELECT m->>'metric', (m->>'count')::bigint,
            kpi_internal.format_number((m->>'mean')::float8)::numeric,
@@ -703,7 +705,7 @@ CREATE FUNCTION kpi.business_value_report("from" timestamptz, "to" timestamptz, 
                                           at timestamptz DEFAULT now(),
                                           grace interval DEFAULT '3 days')
 RETURNS jsonb
-LANGUAGE plpgsql STABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql STABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp SET jit = off AS $$
 #variable_conflict use_variable
 DECLARE
     func constant text := 'kpi.business_value_report';
@@ -945,7 +947,7 @@ COMMENT ON FUNCTION kpi.business_value_report(timestamptz, timestamptz, text, in
 -- period's revenue and the timelines as sparklines.
 CREATE FUNCTION kpi.business_table("from" timestamptz, "to" timestamptz, currency text DEFAULT NULL)
 RETURNS TABLE (kpi text, value numeric, previous numeric, change_pct numeric, spark text)
-LANGUAGE sql STABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE sql STABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp SET jit = off AS $$
     WITH r AS MATERIALIZED (SELECT kpi.business_value_report($1, $2, $3) AS r),
     tl AS (
         SELECT kpi.sparkline(array_agg((t->>'revenue')::float8 ORDER BY n)) AS revenue,

@@ -20,6 +20,7 @@ mod rules;
 mod severity;
 mod sketch;
 mod stats;
+mod targets;
 mod trend;
 
 ::pgrx::pg_module_magic!(name, version);
@@ -277,6 +278,19 @@ extension_sql_file!(
         delivery::wake_delivery,
         delivery::label_name,
         delivery::delivery_body_text
+    ]
+);
+extension_sql_file!(
+    "../sql/targets.sql",
+    name = "targets",
+    requires = [
+        "severity",
+        "reports",
+        targets::check_kpi_target,
+        targets::check_kpi_rate,
+        targets::kpi_rate_target,
+        targets::kpi_progress,
+        targets::kpi_state
     ]
 );
 extension_sql_file!(

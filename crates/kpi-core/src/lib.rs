@@ -16,6 +16,7 @@ pub mod rules;
 pub mod severity;
 pub mod sketch;
 pub mod stats;
+pub mod targets;
 pub mod trend;
 
 // shared plumbing: the stored-state encoding, errors, argument checks
