@@ -6,7 +6,8 @@
 -- 10,000 open alerts, and kpi.business_value_report over 30 days of 5,000
 -- customers beside one GROUP BY of the same revenue rows by segment (the
 -- least any such report reads), and kpi.kpi_status of 1,000 KPIs beside a
--- GROUP BY of their last hour. Medians of :runs runs after a warm-up.
+-- GROUP BY of their last hour, and kpi.capacity_forecast over 90 days beside
+-- regr_slope over the raw rows. Medians of :runs runs after a warm-up.
 \set ON_ERROR_STOP 1
 \pset footer off
 SET jit = off;
@@ -127,11 +128,29 @@ FROM bench_at \gset
 CALL bench_time('kpi_status, 1,000 KPIs, 1-hour windows', 'pg_kpi', :'ks', :runs);
 CALL bench_time('kpi_status, 1,000 KPIs, 1-hour windows', 'native', :'nks', :runs);
 
+-- kpi.capacity_forecast over 90 days of one value a minute, rolled up
+SELECT kpi.create_partitions((SELECT at FROM bench_at) - interval '91 days', (SELECT at FROM bench_at)) IS NOT NULL AS partitions_90;
+INSERT INTO kpi.metrics (metric, value, ts)
+SELECT 'capacity_rps', 500 + m * 0.001 + 20 * random(), (SELECT at FROM bench_at) - interval '90 days' + m * interval '1 minute'
+FROM generate_series(0, 90 * 1440 - 1) m;
+VACUUM ANALYZE kpi.metrics;
+SELECT kpi.refresh(:minute, (SELECT at FROM bench_at) - interval '91 days', (SELECT at FROM bench_at)) AS cap_minute_buckets;
+SELECT kpi.refresh(:hour, (SELECT at FROM bench_at) - interval '91 days', (SELECT at FROM bench_at)) AS cap_hour_buckets;
+UPDATE kpi.rollups SET watermark = (SELECT at FROM bench_at);
+VACUUM ANALYZE kpi.summaries;
+SELECT format($$SELECT * FROM kpi.capacity_forecast('capacity_rps', history => '90 days', at => %L)$$, at) AS cf,
+       format($$SELECT regr_slope(value, extract(epoch FROM ts)), regr_intercept(value, extract(epoch FROM ts)),
+                       corr(value, extract(epoch FROM ts)), count(*)
+                FROM kpi.metrics WHERE metric = 'capacity_rps' AND ts >= %L::timestamptz - interval '90 days' AND ts < %L$$, at, at) AS ncf
+FROM bench_at \gset
+CALL bench_time('capacity_forecast, 90 days of 1-minute values', 'pg_kpi', :'cf', :runs);
+CALL bench_time('capacity_forecast, 90 days of 1-minute values', 'native', :'ncf', :runs);
+
 SELECT what, round(percentile_cont(0.5) WITHIN GROUP (ORDER BY ms) FILTER (WHERE who = 'pg_kpi')::numeric, 1) AS pg_kpi_ms,
        round(percentile_cont(0.5) WITHIN GROUP (ORDER BY ms) FILTER (WHERE who = 'native')::numeric, 1) AS native_ms,
        round((percentile_cont(0.5) WITHIN GROUP (ORDER BY ms) FILTER (WHERE who = 'pg_kpi')
               / nullif(percentile_cont(0.5) WITHIN GROUP (ORDER BY ms) FILTER (WHERE who = 'native'), 0))::numeric, 3) AS ratio,
        CASE WHEN what LIKE '%24 hours%' THEN '< 200 ms' WHEN what LIKE 'performance_report%30 days%' THEN '< 1 s'
             WHEN what LIKE 'kpi.dashboard%' THEN '< 50 ms' WHEN what LIKE 'business_value_report%' THEN '< 1 s'
-            WHEN what LIKE 'kpi_status%' THEN '< 100 ms' END AS target
+            WHEN what LIKE 'kpi_status%' THEN '< 100 ms' WHEN what LIKE 'capacity_forecast%' THEN '< 50 ms' END AS target
 FROM bench_report_times GROUP BY what ORDER BY min(ctid);

@@ -10,6 +10,7 @@ mod pg;
 
 // features, named as in crates/kpi-core/src and sql/
 mod business;
+mod capacity;
 mod delivery;
 mod ingest;
 mod jobs;
@@ -278,6 +279,16 @@ extension_sql_file!(
         delivery::wake_delivery,
         delivery::label_name,
         delivery::delivery_body_text
+    ]
+);
+extension_sql_file!(
+    "../sql/capacity.sql",
+    name = "capacity",
+    requires = [
+        "reports",
+        capacity::efficiency_score,
+        capacity::growth_advice,
+        capacity::load_test_grade
     ]
 );
 extension_sql_file!(

@@ -6,6 +6,7 @@
 
 // features, named as in src/ and sql/
 pub mod business;
+pub mod capacity;
 pub mod delivery;
 pub mod ingest;
 pub mod jobs;

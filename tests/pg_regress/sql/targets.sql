@@ -55,6 +55,13 @@ FROM kpi.kpi_status('2026-05-01 12:00+00');
 SELECT * FROM kpi.kpi_compliance('2026-05-01 12:00+00');
 -- degraded mode: only the KPIs with a degraded target, against it (looser, no baseline)
 SELECT metric, baseline, target, progress_pct, status FROM kpi.kpi_status('2026-05-01 12:00+00', 'degraded');
+-- recovery objectives pass or fail by direction: a recovery point of 45 s against 60 s (lower is
+-- better) passes, a failover capacity of 70 % against 80 % (higher is better) fails
+INSERT INTO kpi.metric_definitions (metric, unit, direction, target, measurement_window) VALUES
+  ('rpo', 's', 'lower_is_better', 60, '1 hour'), ('failover_capacity', '%', 'higher_is_better', 80, '1 hour');
+INSERT INTO kpi.metrics (metric, value, ts) VALUES ('rpo', 45, '2026-05-01 11:30+00'), ('failover_capacity', 70, '2026-05-01 11:30+00');
+SELECT metric, current, target, status FROM kpi.kpi_status('2026-05-01 12:00+00') WHERE metric IN ('rpo', 'failover_capacity');
+DELETE FROM kpi.metric_definitions WHERE metric IN ('rpo', 'failover_capacity');
 -- after the phase's deadline the final target applies; no data there: no status
 SELECT metric, target, phase, current, status FROM kpi.kpi_status('2026-07-01 12:00+00') WHERE metric = 'api_p95';
 -- the trend arrow follows trend_threshold_pct
