@@ -226,21 +226,26 @@ BEGIN
     ELSE
         -- the service's series: whole buckets from summaries of a rollup grouped by service
         -- where one covers them, raw rows otherwise
+        -- (whole buckets from the first boundary after at - history, raw rows before it)
         res := kpi_internal.report_resolution(m, interval '1 hour');
-        SELECT kpi.trend_agg(b.trend) INTO tr
-        FROM kpi_internal.series_buckets(m, res, kpi_internal.ceil_bucket(res, at - history), at,
-                                         jsonb_build_object('service', svc)) b;
+        SELECT kpi.trend_agg(p.trend) INTO tr
+        FROM (SELECT b.trend FROM kpi_internal.series_buckets(m, res, kpi_internal.ceil_bucket(res, at - history), at,
+                                                              jsonb_build_object('service', svc)) b
+              UNION ALL
+              SELECT kpi.trend_agg(x.ts, x.value) FROM kpi.metrics x
+              WHERE x.metric = m AND x.tags @> jsonb_build_object('service', svc)
+                AND x.ts >= at - history AND x.ts < least(kpi_internal.ceil_bucket(res, at - history), at)) p;
         SELECT avg(x.value) INTO cur FROM kpi.metrics x
         WHERE x.metric = m AND x.tags @> jsonb_build_object('service', svc) AND x.ts >= at - win AND x.ts < at;
     END IF;
     points := coalesce(kpi.trend_count(tr), 0);
     current := cur;
-    IF points >= min_points THEN
-        f := kpi.forecast(tr, at + horizon);
+    f := kpi.forecast(tr, at + horizon);
+    IF points >= min_points AND f IS NOT NULL THEN
         pi := kpi.prediction_interval(tr, at + horizon, level);
         forecast := f; forecast_low := pi[1]; forecast_high := pi[2];
         growth_pct := CASE WHEN cur IS NOT NULL AND cur <> 0 THEN (f - cur) / abs(cur) * 100 END;
-        confidence := least(abs(kpi.correlation(tr)) * 100, 100);
+        confidence := CASE WHEN kpi.correlation(tr) IS NOT NULL THEN least(abs(kpi.correlation(tr)) * 100, 100) END;
         recommendation := kpi_internal.growth_advice(growth_pct, major_growth_pct, gradual_growth_pct, reduction_pct);
     ELSE
         recommendation := 'insufficient_data';
@@ -358,8 +363,10 @@ BEGIN
     INTO ps, mean, lo, hi FROM unnest(r.response_times_ms) v;
     err := CASE WHEN r.requests > 0 THEN r.errors::float8 / r.requests * 100 ELSE 0 END;
     rps := r.requests / extract(epoch FROM r.duration)::float8;
+    -- without response times a run is graded on its errors alone; without requests not at all
     grade := CASE WHEN mean IS NOT NULL THEN kpi_internal.load_test_grade(err, mean, r.expected_ms)
-                  WHEN err > 10 THEN 'F' WHEN err > 5 THEN 'D' END;
+                  WHEN r.requests = 0 THEN NULL
+                  WHEN err > 10 THEN 'F' WHEN err > 5 THEN 'D' ELSE 'A' END;
     IF mean > very_slow_ms THEN
         b := b || jsonb_build_object('kind', 'response_time', 'severity', 'critical', 'value', mean, 'limit', very_slow_ms,
             'recommendation', 'Optimize database queries and add indexes; cache frequently accessed data; review the endpoint''s logic; paginate large results');

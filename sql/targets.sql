@@ -14,6 +14,10 @@ BEGIN
     END IF;
     PERFORM kpi_internal.check_kpi_target('kpi.metric_definitions', NEW.metric, NEW.direction, NEW.baseline,
                                           NEW.target, NULL, NULL, NEW.stretch);
+    -- a changed direction, baseline or target must still suit the KPI's other targets
+    IF TG_OP = 'UPDATE' THEN
+        PERFORM kpi_internal.recheck_kpi_targets(NEW);
+    END IF;
     RETURN NEW;
 END
 $$;
@@ -22,6 +26,17 @@ COMMENT ON FUNCTION kpi_internal.metric_targets_check() IS
 CREATE TRIGGER metric_definitions_targets
     BEFORE INSERT OR UPDATE OF direction, baseline, target, stretch ON kpi.metric_definitions
     FOR EACH ROW EXECUTE FUNCTION kpi_internal.metric_targets_check();
+
+-- TRUNCATE kpi.metric_definitions empties kpi.kpi_targets too (its rows
+-- would otherwise attach to a later definition of the same name)
+CREATE FUNCTION kpi_internal.metric_targets_truncate() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    DELETE FROM kpi.kpi_targets;
+    RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION kpi_internal.metric_targets_truncate() IS 'Internal: empties kpi.kpi_targets when kpi.metric_definitions is truncated';
 
 CREATE TABLE kpi.kpi_targets (
     id           bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
@@ -65,11 +80,73 @@ SELECT pg_catalog.pg_extension_config_dump('kpi.kpi_targets_id_seq', '');
 -- Checks a target row against its definition: consistent with the direction
 -- and baseline, a rate pointing the way the KPI improves, and phases whose
 -- targets do not get less ambitious as their deadlines pass.
+CREATE FUNCTION kpi_internal.check_kpi_target_row(t kpi.kpi_targets, d kpi.metric_definitions) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    worse record;
+    dup text;
+    sgn int := CASE WHEN d.direction = 'higher_is_better' THEN 1 ELSE -1 END;
+    v float8 := coalesce(t.target, CASE WHEN d.direction = 'higher_is_better' THEN t.target_low ELSE t.target_high END);
+BEGIN
+    IF t.rate IS NOT NULL OR t.rate_period IS NOT NULL THEN
+        IF t.rate IS NULL OR t.rate_period IS NULL THEN
+            RAISE EXCEPTION 'kpi.kpi_targets: metric "%": a rate target needs both rate and rate_period', t.metric
+                USING ERRCODE = 'null_value_not_allowed';
+        END IF;
+        PERFORM kpi_internal.check_kpi_rate('kpi.kpi_targets', t.metric, d.direction, t.rate);
+        IF t.stretch IS NOT NULL THEN
+            RAISE EXCEPTION 'kpi.kpi_targets: metric "%": a rate target has no stretch value', t.metric
+                USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+    ELSE
+        -- a degraded-mode target is looser: it may fall short of the baseline
+        PERFORM kpi_internal.check_kpi_target('kpi.kpi_targets', t.metric, d.direction,
+                                              CASE WHEN t.mode = 'normal' THEN d.baseline END,
+                                              t.target, t.target_low, t.target_high,
+                                              coalesce(t.stretch, CASE WHEN t.mode = 'normal' AND t.due_at IS NULL THEN d.stretch END));
+    END IF;
+    -- one target per deadline (and one final target) in a mode
+    SELECT x.phase INTO dup FROM kpi.kpi_targets x
+    WHERE x.metric = t.metric AND x.mode = t.mode AND x.due_at IS NOT DISTINCT FROM t.due_at
+      AND x.id IS DISTINCT FROM t.id LIMIT 1;
+    IF dup IS NOT NULL THEN
+        RAISE EXCEPTION 'kpi.kpi_targets: metric "%": due_at: phase "%" and phase "%" are both due %', t.metric, t.phase, dup,
+            coalesce(t.due_at::text, 'at the end (final)')
+            USING ERRCODE = 'unique_violation', HINT = 'Give each phase of a mode its own deadline.';
+    END IF;
+    -- phases in the same mode: a later deadline never asks for less
+    IF t.rate IS NULL THEN
+        SELECT x.phase, x.due_at,
+               coalesce(x.target, CASE WHEN d.direction = 'higher_is_better' THEN x.target_low ELSE x.target_high END) AS v
+        INTO worse
+        FROM kpi.kpi_targets x
+        WHERE x.metric = t.metric AND x.mode = t.mode AND x.id IS DISTINCT FROM t.id AND x.rate IS NULL
+          AND sgn * (v - coalesce(x.target, CASE WHEN d.direction = 'higher_is_better' THEN x.target_low ELSE x.target_high END))
+              * (CASE WHEN coalesce(t.due_at, 'infinity') > coalesce(x.due_at, 'infinity') THEN 1
+                      WHEN coalesce(t.due_at, 'infinity') < coalesce(x.due_at, 'infinity') THEN -1 ELSE 0 END) < 0
+        LIMIT 1;
+        -- the definition's own target is the final one of the normal mode
+        IF worse.phase IS NULL AND t.mode = 'normal' AND t.due_at IS NOT NULL AND d.target IS NOT NULL
+           AND sgn * (d.target - v) < 0 THEN
+            SELECT 'final (kpi.metric_definitions.target)' AS phase, NULL::timestamptz AS due_at, d.target AS v INTO worse;
+        END IF;
+        IF worse.phase IS NOT NULL THEN
+            RAISE EXCEPTION 'kpi.kpi_targets: metric "%": phase "%" (due %) asks for % but phase "%" (due %) asks for %',
+                t.metric, t.phase, coalesce(t.due_at::text, 'at the end'), v,
+                worse.phase, coalesce(worse.due_at::text, 'at the end'), worse.v
+                USING ERRCODE = 'invalid_parameter_value',
+                      HINT = 'Phase targets get more ambitious (in the metric''s direction) as their deadlines pass; check the dates or the values.';
+        END IF;
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION kpi_internal.check_kpi_target_row(kpi.kpi_targets, kpi.metric_definitions) IS
+    'Internal: checks a kpi_targets row against its definition and the KPI''s other targets';
+
 CREATE FUNCTION kpi_internal.kpi_targets_check() RETURNS trigger
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     d kpi.metric_definitions;
-    worse record;
 BEGIN
     IF NEW.mode IS DISTINCT FROM 'normal' AND NEW.mode IS DISTINCT FROM 'degraded' THEN
         RAISE EXCEPTION 'kpi.kpi_targets: metric "%": mode must be normal or degraded, got %', NEW.metric,
@@ -84,48 +161,8 @@ BEGIN
             USING ERRCODE = 'foreign_key_violation',
                   HINT = 'Add it to kpi.metric_definitions (with its direction and baseline) first.';
     END IF;
-    IF NEW.rate IS NOT NULL OR NEW.rate_period IS NOT NULL THEN
-        IF NEW.rate IS NULL OR NEW.rate_period IS NULL THEN
-            RAISE EXCEPTION 'kpi.kpi_targets: metric "%": a rate target needs both rate and rate_period', NEW.metric
-                USING ERRCODE = 'null_value_not_allowed';
-        END IF;
-        PERFORM kpi_internal.check_kpi_rate('kpi.kpi_targets', NEW.metric, d.direction, NEW.rate);
-        IF NEW.stretch IS NOT NULL THEN
-            RAISE EXCEPTION 'kpi.kpi_targets: metric "%": a rate target has no stretch value', NEW.metric
-                USING ERRCODE = 'invalid_parameter_value';
-        END IF;
-    ELSE
-        -- a degraded-mode target is looser: it may fall short of the baseline
-        PERFORM kpi_internal.check_kpi_target('kpi.kpi_targets', NEW.metric, d.direction,
-                                              CASE WHEN NEW.mode = 'normal' THEN d.baseline END,
-                                              NEW.target, NEW.target_low, NEW.target_high, NEW.stretch);
-    END IF;
-    -- phases in the same mode: a later deadline never asks for less
-    SELECT t.phase, t.due_at, coalesce(t.target, CASE WHEN d.direction = 'higher_is_better' THEN t.target_low ELSE t.target_high END) AS v
-    INTO worse
-    FROM kpi.kpi_targets t
-    WHERE t.metric = NEW.metric AND t.mode = NEW.mode AND t.id IS DISTINCT FROM NEW.id AND t.rate IS NULL AND NEW.rate IS NULL
-      AND (CASE WHEN d.direction = 'higher_is_better' THEN 1 ELSE -1 END)
-          * (coalesce(NEW.target, CASE WHEN d.direction = 'higher_is_better' THEN NEW.target_low ELSE NEW.target_high END)
-             - coalesce(t.target, CASE WHEN d.direction = 'higher_is_better' THEN t.target_low ELSE t.target_high END))
-          * (CASE WHEN coalesce(NEW.due_at, 'infinity') > coalesce(t.due_at, 'infinity') THEN 1
-                  WHEN coalesce(NEW.due_at, 'infinity') < coalesce(t.due_at, 'infinity') THEN -1 ELSE 0 END) < 0
-    LIMIT 1;
-    -- the definition's own target is the final one of the normal mode
-    IF NOT FOUND AND NEW.mode = 'normal' AND NEW.due_at IS NOT NULL AND NEW.rate IS NULL AND d.target IS NOT NULL
-       AND (CASE WHEN d.direction = 'higher_is_better' THEN 1 ELSE -1 END)
-           * (d.target - coalesce(NEW.target, CASE WHEN d.direction = 'higher_is_better' THEN NEW.target_low ELSE NEW.target_high END)) < 0 THEN
-        SELECT 'final (kpi.metric_definitions.target)' AS phase, NULL::timestamptz AS due_at, d.target AS v INTO worse;
-    END IF;
-    IF worse.phase IS NOT NULL THEN
-        RAISE EXCEPTION 'kpi.kpi_targets: metric "%": due_at: phase "%" (due %) asks for % but phase "%" (due %) asks for %',
-            NEW.metric, NEW.phase, coalesce(NEW.due_at::text, 'at the end'),
-            coalesce(NEW.target, CASE WHEN d.direction = 'higher_is_better' THEN NEW.target_low ELSE NEW.target_high END),
-            worse.phase, coalesce(worse.due_at::text, 'at the end'), worse.v
-            USING ERRCODE = 'invalid_parameter_value',
-                  HINT = 'Phase targets get more ambitious (in the metric''s direction) as their deadlines pass; check the dates or the values.';
-    END IF;
     NEW.phase := btrim(NEW.phase);
+    PERFORM kpi_internal.check_kpi_target_row(NEW, d);
     RETURN NEW;
 END
 $$;
@@ -149,6 +186,23 @@ COMMENT ON FUNCTION kpi_internal.metric_targets_follow() IS
     'Internal: trigger renaming and deleting a definition''s kpi_targets with it';
 CREATE TRIGGER metric_definitions_targets_follow AFTER UPDATE OF metric OR DELETE ON kpi.metric_definitions
     FOR EACH ROW EXECUTE FUNCTION kpi_internal.metric_targets_follow();
+CREATE TRIGGER metric_definitions_targets_truncate AFTER TRUNCATE ON kpi.metric_definitions
+    FOR EACH STATEMENT EXECUTE FUNCTION kpi_internal.metric_targets_truncate();
+
+-- Re-checks a definition's kpi_targets against its new direction, baseline
+-- and target (each row through the same trigger, which raises naming it).
+CREATE FUNCTION kpi_internal.recheck_kpi_targets(d kpi.metric_definitions) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    t kpi.kpi_targets;
+BEGIN
+    FOR t IN SELECT * FROM kpi.kpi_targets x WHERE x.metric = d.metric ORDER BY x.due_at NULLS LAST LOOP
+        PERFORM kpi_internal.check_kpi_target_row(t, d);
+    END LOOP;
+END
+$$;
+COMMENT ON FUNCTION kpi_internal.recheck_kpi_targets(kpi.metric_definitions) IS
+    'Internal: checks every kpi_targets row of a definition against its (new) direction, baseline and target';
 
 -- The target that applies to each active KPI at "at" in a mode: the next
 -- dated phase whose deadline has not passed, else the final target (a
@@ -190,7 +244,7 @@ BEGIN
         FROM d WHERE kpi_status.mode = 'normal' AND d.target IS NOT NULL
         UNION ALL
         SELECT t.metric, t.phase, t.due_at, t.target, t.target_low, t.target_high, t.rate, t.rate_period,
-               coalesce(t.stretch, CASE WHEN t.due_at IS NULL AND t.rate IS NULL THEN d.stretch END), 0
+               coalesce(t.stretch, CASE WHEN t.mode = 'normal' AND t.due_at IS NULL AND t.rate IS NULL THEN d.stretch END), 0
         FROM kpi.kpi_targets t JOIN d ON d.metric = t.metric
         WHERE t.mode = kpi_status.mode
     ),

@@ -3,7 +3,7 @@
 //! and kpi.kpi_status are SQL (sql/targets.sql).
 
 use crate::pg::errors::raise_core;
-use kpi_core::targets::{rate_target, Direction, Target};
+use kpi_core::targets::{rate_target, rate_target_of, Direction, Target};
 use kpi_core::CoreResult;
 use pgrx::prelude::*;
 
@@ -72,8 +72,7 @@ fn kpi_rate_target(
     rate: Option<f64>,
 ) -> Option<f64> {
     let dir = direction("kpi.kpi_status", "", direction_);
-    let r = reference.filter(|r| r.is_finite())?;
-    rate_target(dir, r, rate?).ok()
+    rate_target_of(dir, reference?, rate?)
 }
 
 /// Progress in % from the baseline to the target (or a range's near edge).

@@ -137,6 +137,7 @@ impl Target {
             }
         }
         let near = self.near_edge(dir);
+        let far = self.far_edge(dir);
         if let (Some(b), Some(t)) = (baseline, near) {
             if s * (t - b) <= 0.0 {
                 let field = if target.is_some() {
@@ -159,7 +160,7 @@ impl Target {
                 ));
             }
         }
-        if let (Some(t), Some(st)) = (near, stretch) {
+        if let (Some(t), Some(st)) = (far, stretch) {
             if s * (st - t) <= 0.0 {
                 return Err(CoreError::invalid(
                     "stretch",
@@ -190,6 +191,18 @@ impl Target {
         }
     }
 
+    /// The target, or the range's edge farthest from the baseline: a stretch
+    /// goal lies beyond it.
+    fn far_edge(&self, dir: Direction) -> Option<f64> {
+        match (self.low, self.high) {
+            (Some(l), Some(h)) => Some(match dir {
+                Direction::HigherIsBetter => h,
+                Direction::LowerIsBetter => l,
+            }),
+            _ => self.target,
+        }
+    }
+
     /// Progress in % from the baseline to the target (or the range's near
     /// edge): 0 at the baseline, 100 at the target, beyond 100 past it,
     /// negative when worse than the baseline. None without a baseline or a
@@ -207,7 +220,9 @@ impl Target {
         let c = current.filter(|c| c.is_finite())?;
         let near = self.near_edge(dir)?;
         let s = dir.sign();
-        if let Some(st) = self.stretch {
+        // a stretch that is not beyond the target is no stretch
+        let far = self.far_edge(dir)?;
+        if let Some(st) = self.stretch.filter(|st| s * (st - far) > 0.0) {
             if s * (c - st) >= 0.0 {
                 return Some(Status::StretchMet);
             }
@@ -235,6 +250,16 @@ impl Target {
 /// The target of a rate goal ("+50 % a year", "-5 % a quarter"): the value one
 /// period earlier changed by `rate` (0.5 = +50 %). The rate must point the way
 /// the KPI improves.
+/// A reference that is not positive has no relative change: no target.
+pub fn rate_target_of(dir: Direction, reference: f64, rate: f64) -> Option<f64> {
+    if !(reference.is_finite() && reference > 0.0) {
+        return None;
+    }
+    rate_target(dir, reference, rate)
+        .ok()
+        .filter(|t| t.is_finite())
+}
+
 pub fn rate_target(dir: Direction, reference: f64, rate: f64) -> CoreResult<f64> {
     if !rate.is_finite() || rate <= -1.0 {
         return Err(CoreError::invalid(
@@ -366,6 +391,26 @@ mod tests {
         .check(UP)
         .unwrap_err();
         assert!(e.to_string().starts_with("target: "), "{e}");
+        // a range's stretch lies beyond its far edge
+        let e = Target {
+            baseline: Some(100.0),
+            target: None,
+            low: Some(120.0),
+            high: Some(150.0),
+            stretch: Some(130.0),
+        }
+        .check(UP)
+        .unwrap_err();
+        assert!(e.to_string().starts_with("stretch: "), "{e}");
+        // a stretch short of the target is ignored when judging
+        let bad = Target {
+            baseline: Some(100.0),
+            target: None,
+            low: Some(40.0),
+            high: Some(60.0),
+            stretch: Some(80.0),
+        };
+        assert_eq!(bad.status(DOWN, Some(70.0)), Some(Status::OnTrack));
         let e = value(f64::NAN, 1.0, None).check(UP).unwrap_err();
         assert!(e.to_string().starts_with("baseline: "), "{e}");
         assert_eq!(e.sqlstate(), "22023");
@@ -410,6 +455,11 @@ mod tests {
         assert!(rate_target(DOWN, 15.0, 0.05).is_err());
         assert!(rate_target(UP, 15.0, f64::NAN).is_err());
         assert!(rate_target(DOWN, 15.0, -1.0).is_err());
+        // no relative change of a reference at or below 0, nor an infinite target
+        assert_eq!(rate_target_of(UP, -20.0, 0.5), None);
+        assert_eq!(rate_target_of(UP, 0.0, 0.5), None);
+        assert_eq!(rate_target_of(UP, 1e300, 1e300), None);
+        assert_eq!(rate_target_of(UP, 40.0, 0.5), Some(60.0));
     }
 
     proptest! {

@@ -85,6 +85,10 @@ SELECT points, forecast, recommendation FROM kpi.capacity_forecast('load', horiz
 SELECT points, abs(forecast - (SELECT forecast FROM f)) < 1e-6 AS same_forecast
 FROM kpi.capacity_forecast('throughput_rps', 'api', at => '2026-05-01 12:00+00');
 SELECT points, recommendation FROM kpi.capacity_forecast('throughput_rps', 'billing', at => '2026-05-01 12:00+00');
+-- a history that starts inside an hour: the service's rows in that first hour count too
+SELECT a.points = b.points AS same_points, abs(a.forecast - b.forecast) < 1e-6 AS same_forecast
+FROM kpi.capacity_forecast('throughput_rps', 'api', '7 days', '2026-05-01 12:00+00', '2 days 30 minutes') a,
+     kpi.capacity_forecast('throughput_rps', NULL, '7 days', '2026-05-01 12:00+00', '2 days 30 minutes') b;
 -- unknown metric: a NOTICE and no forecast
 SELECT points, recommendation FROM kpi.capacity_forecast('nope', at => '2026-05-01 12:00+00');
 SELECT pg_temp.try($$SELECT * FROM kpi.capacity_forecast('load', horizon => '0 days')$$);
@@ -113,9 +117,10 @@ FROM (VALUES ('defaults', kpi.load_test_report(:run)),
 -- grades at the error cut-offs; no response times: graded on errors alone
 INSERT INTO kpi.load_test_results (scenario, users, duration, expected_ms, requests, errors, response_times_ms) VALUES
   ('e11', 4, '10 seconds', 200, 100, 11, '{100}'), ('e6', 4, '10 seconds', 200, 100, 6, '{100}'),
-  ('e5', 4, '10 seconds', 200, 100, 5, '{100}'), ('none', 4, '10 seconds', 200, 0, 0, '{}');
+  ('e5', 4, '10 seconds', 200, 100, 5, '{100}'), ('none', 4, '10 seconds', 200, 0, 0, '{}'),
+  ('e0', 4, '10 seconds', 200, 100, 0, '{}'), ('e7', 4, '10 seconds', 200, 100, 7, '{}');
 SELECT scenario, kpi.load_test_report(id)->>'grade' AS grade, kpi.load_test_report(id)->'response_ms'->'p95' AS p95
-FROM kpi.load_test_results WHERE scenario IN ('e11', 'e6', 'e5', 'none') ORDER BY id;
+FROM kpi.load_test_results WHERE scenario IN ('e11', 'e6', 'e5', 'none', 'e0', 'e7') ORDER BY id;
 -- bad results and arguments
 SELECT pg_temp.try($$INSERT INTO kpi.load_test_results (scenario, users, duration, expected_ms, requests) VALUES ('x', 0, '1 minute', 200, 1)$$);
 SELECT pg_temp.try($$INSERT INTO kpi.load_test_results (scenario, users, duration, expected_ms, requests) VALUES ('x', 1, '-1 minute', 200, 1)$$);

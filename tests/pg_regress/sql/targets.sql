@@ -88,12 +88,26 @@ UPDATE kpi.metric_definitions SET metric = 'latency_p95' WHERE metric = 'api_p95
 SELECT metric, phase FROM kpi.kpi_targets WHERE metric LIKE '%p95' ORDER BY due_at;
 DELETE FROM kpi.metric_definitions WHERE metric = 'latency_p95';
 SELECT count(*) AS left_over FROM kpi.kpi_targets WHERE metric IN ('api_p95', 'latency_p95');
+-- a stretch inside a range, two phases due together, definition changes that break a phase (and one that does not)
+SELECT pg_temp.try($$INSERT INTO kpi.kpi_targets (metric, phase, target_low, target_high, stretch) VALUES ('uptime', 'r', 99.6, 99.9, 99.7)$$);
+INSERT INTO kpi.kpi_targets (metric, phase, due_at, target) VALUES ('mttr', 'phase 1', '2026-06-30', 40);
+SELECT pg_temp.try($$INSERT INTO kpi.kpi_targets (metric, phase, due_at, target) VALUES ('mttr', 'phase 1b', '2026-06-30', 35)$$);
+SELECT pg_temp.try($$UPDATE kpi.metric_definitions SET target = 42 WHERE metric = 'mttr'$$);
+SELECT pg_temp.try($$UPDATE kpi.metric_definitions SET baseline = 38 WHERE metric = 'mttr'$$);
+SELECT pg_temp.try($$UPDATE kpi.metric_definitions SET direction = 'higher_is_better', baseline = 10, target = 50, stretch = 60 WHERE metric = 'mttr'$$);
+-- a rate target against a reference that is not positive has no target
+UPDATE kpi.metrics SET value = -20 WHERE metric = 'features' AND ts = '2025-05-01 11:30+00';
+SELECT metric, baseline, target, status FROM kpi.kpi_status('2026-05-01 12:00+00') WHERE metric = 'features';
 -- bad arguments
 SELECT pg_temp.try($$SELECT * FROM kpi.kpi_status(NULL)$$);
 SELECT pg_temp.try($$SELECT * FROM kpi.kpi_status('infinity')$$);
 SELECT pg_temp.try($$SELECT * FROM kpi.kpi_status(now(), 'panic')$$);
 SELECT pg_temp.try($$SELECT * FROM kpi.kpi_status(now(), 'normal', 1)$$);
 SELECT pg_temp.try($$SELECT * FROM kpi.kpi_status(now(), 'normal', 6, 'NaN')$$);
+
+-- TRUNCATE of the definitions empties the targets
+TRUNCATE kpi.metric_definitions;
+SELECT count(*) AS targets_left FROM kpi.kpi_targets;
 
 \c postgres
 DROP DATABASE kpi_regress_targets;
