@@ -92,6 +92,18 @@ BEGIN
         RAISE EXCEPTION 'kpi.scaling_events: duration must not be negative, got %', NEW.duration
             USING ERRCODE = 'check_violation';
     END IF;
+    IF NOT isfinite(NEW.occurred_at) THEN
+        RAISE EXCEPTION 'kpi.scaling_events: occurred_at must be a finite time, got %', NEW.occurred_at
+            USING ERRCODE = 'check_violation';
+    END IF;
+    IF NEW.trigger_value IN ('NaN', 'Infinity', '-Infinity') OR NEW.threshold IN ('NaN', 'Infinity', '-Infinity') THEN
+        RAISE EXCEPTION 'kpi.scaling_events: trigger_value and threshold must be finite numbers, got % and %',
+            NEW.trigger_value, NEW.threshold USING ERRCODE = 'check_violation';
+    END IF;
+    IF NEW.cost_impact IN ('NaN', 'Infinity', '-Infinity') THEN
+        RAISE EXCEPTION 'kpi.scaling_events: cost_impact must be a finite amount, got %', NEW.cost_impact
+            USING ERRCODE = 'check_violation';
+    END IF;
     RETURN NEW;
 END
 $$;
@@ -108,6 +120,10 @@ BEGIN
     IF NEW.max_instances < NEW.min_instances THEN
         RAISE EXCEPTION 'kpi.scaling_policies: max_instances (%) is below min_instances (%)', NEW.max_instances, NEW.min_instances
             USING ERRCODE = 'check_violation';
+    END IF;
+    IF NEW.scale_up_threshold IN ('NaN', 'Infinity', '-Infinity') OR NEW.scale_down_threshold IN ('NaN', 'Infinity', '-Infinity') THEN
+        RAISE EXCEPTION 'kpi.scaling_policies: scale_up_threshold and scale_down_threshold must be finite numbers, got % and %',
+            NEW.scale_up_threshold, NEW.scale_down_threshold USING ERRCODE = 'check_violation';
     END IF;
     IF NEW.scale_down_threshold >= NEW.scale_up_threshold THEN
         RAISE EXCEPTION 'kpi.scaling_policies: scale_down_threshold (%) must be below scale_up_threshold (%)',
@@ -218,7 +234,17 @@ BEGIN
     PERFORM kpi_internal.check_cutoff('kpi.capacity_forecast', 'major_growth_pct', major_growth_pct, 0),
             kpi_internal.check_cutoff('kpi.capacity_forecast', 'gradual_growth_pct', gradual_growth_pct, 0),
             kpi_internal.check_cutoff('kpi.capacity_forecast', 'reduction_pct', reduction_pct, 0);
+    IF major_growth_pct < gradual_growth_pct THEN
+        RAISE EXCEPTION 'kpi.capacity_forecast: major_growth_pct (%) must not be below gradual_growth_pct (%)',
+            major_growth_pct, gradual_growth_pct USING ERRCODE = 'invalid_parameter_value';
+    END IF;
     PERFORM kpi_internal.check_metric('kpi.capacity_forecast', m);
+    IF svc IS NOT NULL
+       AND NOT EXISTS (SELECT FROM kpi.metrics x WHERE x.metric = m AND x.tags @> jsonb_build_object('service', svc))
+       AND NOT EXISTS (SELECT FROM kpi.summaries x WHERE x.metric = m AND x.series @> jsonb_build_object('service', svc)) THEN
+        RAISE NOTICE 'kpi.capacity_forecast: metric "%" has no series with service "%"', m, svc
+            USING HINT = 'The service is matched against the tag "service" of the metric''s rows.';
+    END IF;
     win := coalesce((SELECT d.measurement_window FROM kpi.metric_definitions d WHERE d.metric = m), interval '1 hour');
     IF svc IS NULL THEN
         SELECT s.trend INTO tr FROM kpi_internal.range_stats_many(ARRAY[m], at - history, at, 0, false) s;
@@ -316,9 +342,16 @@ BEGIN
         RAISE EXCEPTION 'kpi.load_test_results: errors must be between 0 and requests (%), got %', NEW.requests, NEW.errors
             USING ERRCODE = 'check_violation';
     END IF;
-    IF EXISTS (SELECT FROM unnest(NEW.response_times_ms) v WHERE v IS NULL OR v < 0 OR v = 'NaN' OR v = 'Infinity') THEN
-        RAISE EXCEPTION 'kpi.load_test_results: response_times_ms must be finite numbers >= 0'
+    IF array_ndims(NEW.response_times_ms) > 1
+       OR EXISTS (SELECT FROM unnest(NEW.response_times_ms) v WHERE v IS NULL OR v < 0 OR v > 1e12 OR v = 'NaN') THEN
+        RAISE EXCEPTION 'kpi.load_test_results: response_times_ms must be a list of numbers from 0 to 1e12 ms'
             USING ERRCODE = 'check_violation';
+    END IF;
+    IF NOT isfinite(NEW.run_at) THEN
+        RAISE EXCEPTION 'kpi.load_test_results: run_at must be a finite time, got %', NEW.run_at USING ERRCODE = 'check_violation';
+    END IF;
+    IF jsonb_typeof(NEW.metadata) IS DISTINCT FROM 'object' THEN
+        RAISE EXCEPTION 'kpi.load_test_results: metadata must be a JSON object, got %', NEW.metadata USING ERRCODE = 'check_violation';
     END IF;
     RETURN NEW;
 END
@@ -355,6 +388,14 @@ BEGIN
             kpi_internal.check_cutoff('kpi.load_test_report', 'error_pct', error_pct, 0),
             kpi_internal.check_cutoff('kpi.load_test_report', 'high_error_pct', high_error_pct, 0),
             kpi_internal.check_cutoff('kpi.load_test_report', 'min_throughput', min_throughput, 0);
+    IF very_slow_ms < slow_ms OR high_error_pct < error_pct THEN
+        RAISE EXCEPTION 'kpi.load_test_report: % (%) must not be below % (%)',
+            CASE WHEN very_slow_ms < slow_ms THEN 'very_slow_ms' ELSE 'high_error_pct' END,
+            CASE WHEN very_slow_ms < slow_ms THEN very_slow_ms ELSE high_error_pct END,
+            CASE WHEN very_slow_ms < slow_ms THEN 'slow_ms' ELSE 'error_pct' END,
+            CASE WHEN very_slow_ms < slow_ms THEN slow_ms ELSE error_pct END
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
     SELECT * INTO r FROM kpi.load_test_results t WHERE t.id = load_test_report.id;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'kpi.load_test_report: no load-test result with id %', id USING ERRCODE = 'undefined_object';

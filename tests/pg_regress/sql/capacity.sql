@@ -47,6 +47,9 @@ SELECT pg_temp.try($$INSERT INTO kpi.scaling_events (service, trigger, direction
 SELECT pg_temp.try($$INSERT INTO kpi.scaling_policies (service, min_instances, max_instances) VALUES ('x', 5, 2)$$);
 SELECT pg_temp.try($$INSERT INTO kpi.scaling_policies (service, min_instances, max_instances, scale_up_threshold, scale_down_threshold) VALUES ('x', 1, 2, 30, 70)$$);
 SELECT pg_temp.try($$INSERT INTO kpi.scaling_policies (service, min_instances, max_instances) VALUES ('x', -1, 2)$$);
+SELECT pg_temp.try($$INSERT INTO kpi.scaling_events (service, occurred_at, trigger, direction, capacity_before, capacity_after, success) VALUES ('api', 'infinity', 'cpu', 'up', 1, 2, true)$$);
+SELECT pg_temp.try($$INSERT INTO kpi.scaling_events (service, trigger, direction, capacity_before, capacity_after, success, cost_impact) VALUES ('api', 'cpu', 'up', 1, 2, true, 'NaN')$$);
+SELECT pg_temp.try($$INSERT INTO kpi.scaling_policies (service, min_instances, max_instances, scale_up_threshold, scale_down_threshold) VALUES ('x', 1, 2, 'Infinity', 30)$$);
 SELECT pg_temp.try($$SELECT * FROM kpi.scaling_efficiency('api', '0 hours')$$);
 SELECT pg_temp.try($$SELECT * FROM kpi.scaling_efficiency(NULL)$$);
 
@@ -84,6 +87,7 @@ SELECT points, forecast, recommendation FROM kpi.capacity_forecast('load', horiz
 -- the series of one service (by its tag)
 SELECT points, abs(forecast - (SELECT forecast FROM f)) < 1e-6 AS same_forecast
 FROM kpi.capacity_forecast('throughput_rps', 'api', at => '2026-05-01 12:00+00');
+-- a service the metric has no series of: a NOTICE and no forecast
 SELECT points, recommendation FROM kpi.capacity_forecast('throughput_rps', 'billing', at => '2026-05-01 12:00+00');
 -- a history that starts inside an hour: the service's rows in that first hour count too
 SELECT a.points = b.points AS same_points, abs(a.forecast - b.forecast) < 1e-6 AS same_forecast
@@ -96,6 +100,7 @@ SELECT pg_temp.try($$SELECT * FROM kpi.capacity_forecast('load', horizon => '-1 
 SELECT pg_temp.try($$SELECT * FROM kpi.capacity_forecast(NULL)$$);
 SELECT pg_temp.try($$SELECT * FROM kpi.capacity_forecast('load', level => 1)$$);
 SELECT pg_temp.try($$SELECT * FROM kpi.capacity_forecast('load', min_points => 2)$$);
+SELECT pg_temp.try($$SELECT * FROM kpi.capacity_forecast('load', major_growth_pct => 10, gradual_growth_pct => 20)$$);
 
 -- load tests: 10 response times 100..1000 ms (mean 550, p95 955), expected 200 ms (2.75x: D), 3 % errors, 10 requests/s
 INSERT INTO kpi.load_test_results (scenario, run_at, users, duration, expected_ms, requests, errors, response_times_ms)
@@ -129,6 +134,11 @@ SELECT pg_temp.try($$INSERT INTO kpi.load_test_results (scenario, users, duratio
 SELECT pg_temp.try($$INSERT INTO kpi.load_test_results (scenario, users, duration, expected_ms, requests) VALUES ('x', 1, '1 minute', 0, 1)$$);
 SELECT pg_temp.try($$SELECT kpi.load_test_report(999999)$$);
 SELECT pg_temp.try($$SELECT kpi.load_test_report(NULL)$$);
+SELECT pg_temp.try(format('SELECT kpi.load_test_report(%s, slow_ms => 1000, very_slow_ms => 500)', :run));
+SELECT pg_temp.try(format('SELECT kpi.load_test_report(%s, error_pct => 10, high_error_pct => 5)', :run));
+SELECT pg_temp.try($$INSERT INTO kpi.load_test_results (scenario, users, duration, expected_ms, requests, response_times_ms) VALUES ('x', 1, '1 minute', 200, 1, '{{1,2},{3,4}}')$$);
+SELECT pg_temp.try($$INSERT INTO kpi.load_test_results (scenario, users, duration, expected_ms, requests, response_times_ms) VALUES ('x', 1, '1 minute', 200, 1, '{1e308,1e308}')$$);
+SELECT pg_temp.try($$INSERT INTO kpi.load_test_results (scenario, users, duration, expected_ms, requests, metadata) VALUES ('x', 1, '1 minute', 200, 1, '[1]')$$);
 SELECT pg_temp.try(format('SELECT kpi.load_test_report(%s, slow_ms => %L)', :run, 'NaN'));
 
 \c postgres
