@@ -281,6 +281,7 @@ extension_sql_file!(
         delivery::delivery_body_text
     ]
 );
+extension_sql_file!("../sql/bi.sql", name = "bi", requires = ["reports"]);
 extension_sql_file!(
     "../sql/capacity.sql",
     name = "capacity",
