@@ -52,5 +52,19 @@ SELECT pg_temp.try($$SELECT * FROM kpi.timeseries('rt', '2026-01-01', '2026-01-0
 SELECT pg_temp.try($$SELECT * FROM kpi.timeseries(NULL, '2026-01-01', '2026-01-02')$$);
 SELECT count(*) AS buckets FROM kpi.timeseries('nope', '2026-01-01', '2026-01-02');
 
+-- Prometheus exposition: the active metrics' last windows as summaries, open alerts as ALERTS,
+-- pg_kpi's health; names with quotes, backslashes and newlines are escaped
+INSERT INTO kpi.metric_definitions (metric, measurement_window, warning, critical) VALUES
+  (E'we"ird\\na\nme', '10 minutes', 50, 80), ('lat', '10 minutes', 50, 80);
+INSERT INTO kpi.metrics (metric, value, ts, tags)
+SELECT m, g, now() - interval '9 minutes' + g * interval '5 seconds', jsonb_build_object('k8s.pod', E'p"1')
+FROM (VALUES (E'we"ird\\na\nme'), ('lat')) x(m), generate_series(0, 99) g;
+SELECT line FROM regexp_split_to_table(kpi.prometheus_metrics(), E'\n') WITH ORDINALITY t(line, n)
+WHERE line NOT LIKE 'kpi_rollup_lag_seconds%' AND line NOT LIKE 'kpi_job_runs_last_hour%'
+  AND line NOT LIKE 'kpi_rows_ingested_last_minute %'   -- depends on the clock
+ORDER BY n;
+SELECT substring(kpi.prometheus_metrics() FROM 'kpi_rows_ingested_last_minute ([0-9]+)')::int > 0 AS rows_ingested;
+SELECT pg_temp.try($$SELECT kpi.prometheus_metrics('infinity')$$);
+
 \c postgres
 DROP DATABASE kpi_regress_bi;
