@@ -14,6 +14,16 @@ VALUES
     ('cpu_utilization',     'resource_utilization', '%',     'lower_is_better',  50,    70,    85,    95,   '5 min',  '10 min')
 ON CONFLICT (metric) DO NOTHING;
 
+-- KPI targets (the replaced roadmap's): baseline -> target -> stretch, a dated phase, and a
+-- looser target for degraded mode
+UPDATE kpi.metric_definitions SET baseline = 350, target = 150 WHERE metric = 'api_response_time';
+UPDATE kpi.metric_definitions SET baseline = 99.5, target = 99.9, stretch = 99.95 WHERE metric = 'system_availability';
+UPDATE kpi.metric_definitions SET baseline = 1, target = 0.5, stretch = 0.1 WHERE metric = 'error_rate';
+UPDATE kpi.metric_definitions SET baseline = 800, target = 1000, stretch = 1200 WHERE metric = 'throughput_rps';
+INSERT INTO kpi.kpi_targets (metric, phase, due_at, target)
+VALUES ('api_response_time', 'phase 1', date_trunc('month', now()) + interval '3 months', 250);
+INSERT INTO kpi.kpi_targets (metric, mode, target) VALUES ('system_availability', 'degraded', 99.0);
+
 -- day partitions for the demo's time range (the built-in partitions job keeps a week ahead)
 SELECT kpi.create_partitions(now() - interval '2 days', now() + interval '7 days');
 

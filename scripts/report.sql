@@ -19,6 +19,12 @@ SELECT t.metric, t.direction, t.slope AS per_hour, t.correlation AS r, t.next_va
 FROM kpi.metric_definitions d, kpi.metric_trend(d.metric, '24 hours', '1 hour') t
 ORDER BY t.metric;
 
+\echo 'KPIs against their targets (kpi.kpi_status: the mean over each measurement window, progress from the baseline, the trend of the last 6 windows)'
+SELECT metric, round(current::numeric, 2) AS current, baseline, target, stretch, phase, round(progress_pct::numeric, 1) AS progress_pct,
+       status, trend
+FROM kpi.kpi_status();
+SELECT kpis, meeting_target, round(compliance_pct::numeric, 1) AS compliance_pct FROM kpi.kpi_compliance();
+
 \echo 'Health over the last 5 minutes (kpi.health; the last row is the overall score)'
 SELECT coalesce(metric, '(overall)') AS metric, samples, round(mean_value::numeric, 2) AS mean,
        severity, round(score::numeric, 1) AS score, status
