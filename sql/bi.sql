@@ -145,14 +145,15 @@ BEGIN
         UNION ALL
         SELECT 7, lpad(a.id::text, 20, '0'), 0,
                'ALERTS{' || concat_ws(',',
-                   'alertname=' || kpi_internal.prom_label(coalesce((SELECT r.name FROM kpi.alert_rules r WHERE r.id = a.rule_id), a.metric)),
+                   'alertname=' || kpi_internal.prom_label(coalesce(ar.name, a.metric)),
                    'alertstate=' || kpi_internal.prom_label(a.state),
                    'severity=' || kpi_internal.prom_label(a.severity::text),
                    'metric=' || kpi_internal.prom_label(a.metric),
                    (SELECT string_agg(kpi_internal.prom_label_name(l.key) || '=' || kpi_internal.prom_label(l.value), ',' ORDER BY l.key)
                     FROM jsonb_each_text(a.labels) l
                     WHERE kpi_internal.prom_label_name(l.key) NOT IN ('alertname', 'alertstate', 'severity', 'metric'))) || '} 1'
-        FROM kpi.alerts a WHERE a.state IN ('pending', 'firing')
+        FROM kpi.alerts a LEFT JOIN kpi.alert_rules ar ON ar.id = a.rule_id
+        WHERE a.state IN ('pending', 'firing')
         UNION ALL
         SELECT 8, '', 0, E'# HELP kpi_rollup_lag_seconds How far each rollup''s watermark is behind now\n# TYPE kpi_rollup_lag_seconds gauge'
         UNION ALL
