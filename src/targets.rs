@@ -12,6 +12,22 @@ fn direction(func: &str, metric: &str, d: Option<&str>) -> Direction {
         .unwrap_or_else(|e| raise_core(&format!("{func}: metric \"{metric}\""), e))
 }
 
+fn target_of(
+    baseline: Option<f64>,
+    target: Option<f64>,
+    low: Option<f64>,
+    high: Option<f64>,
+    stretch: Option<f64>,
+) -> Target {
+    Target {
+        baseline,
+        target,
+        low,
+        high,
+        stretch,
+    }
+}
+
 fn or_raise_for<T>(r: CoreResult<T>, func: &str, metric: &str) -> T {
     r.unwrap_or_else(|e| raise_core(&format!("{func}: metric \"{metric}\""), e))
 }
@@ -35,13 +51,7 @@ fn check_kpi_target(
         metric.unwrap_or(""),
     );
     let dir = direction(func, metric, direction_);
-    let t = Target {
-        baseline,
-        target,
-        low: target_low,
-        high: target_high,
-        stretch,
-    };
+    let t = target_of(baseline, target, target_low, target_high, stretch);
     or_raise_for(t.check(dir), func, metric);
     true
 }
@@ -86,14 +96,7 @@ fn kpi_progress(
     target_high: Option<f64>,
 ) -> Option<f64> {
     let dir = direction("kpi.kpi_status", "", direction_);
-    Target {
-        baseline,
-        target,
-        low: target_low,
-        high: target_high,
-        stretch: None,
-    }
-    .progress(dir, current)
+    target_of(baseline, target, target_low, target_high, None).progress(dir, current)
 }
 
 /// Where a KPI stands: below baseline, on track, target met, stretch met or
@@ -110,13 +113,7 @@ fn kpi_state(
     stretch: Option<f64>,
 ) -> Option<String> {
     let dir = direction("kpi.kpi_status", "", direction_);
-    Target {
-        baseline,
-        target,
-        low: target_low,
-        high: target_high,
-        stretch,
-    }
-    .status(dir, current)
-    .map(|s| s.as_str().to_string())
+    target_of(baseline, target, target_low, target_high, stretch)
+        .status(dir, current)
+        .map(|s| s.as_str().to_string())
 }

@@ -111,6 +111,8 @@ SELECT pg_temp.try($$SELECT kpi.business_value_report('2026-03-10', '2026-03-20'
 SELECT pg_temp.try($$SELECT kpi.business_value_report('2026-03-10', '2026-03-20', slow_growth_pct => 'NaN')$$);
 SELECT pg_temp.try($$SELECT kpi.business_value_report('2026-03-10', '2026-03-20', adoption_pct => -1)$$);
 SELECT pg_temp.try($$SELECT kpi.business_value_report('2026-03-10', '2026-03-20', top_customers => NULL)$$);
+SELECT pg_temp.try($$SELECT * FROM kpi.business_table('2026-03-20', '2026-03-10')$$);
+SELECT pg_temp.try($$SELECT * FROM kpi.business_table(NULL, '2026-03-10')$$);
 
 \c postgres
 DROP DATABASE kpi_regress_reports_business;

@@ -104,6 +104,8 @@ SELECT pg_temp.try($$SELECT * FROM kpi.kpi_status('infinity')$$);
 SELECT pg_temp.try($$SELECT * FROM kpi.kpi_status(now(), 'panic')$$);
 SELECT pg_temp.try($$SELECT * FROM kpi.kpi_status(now(), 'normal', 1)$$);
 SELECT pg_temp.try($$SELECT * FROM kpi.kpi_status(now(), 'normal', 6, 'NaN')$$);
+SELECT pg_temp.try($$SELECT * FROM kpi.kpi_compliance(NULL)$$);
+SELECT pg_temp.try($$SELECT * FROM kpi.kpi_compliance(now(), 'panic')$$);
 
 -- TRUNCATE of the definitions empties the targets
 TRUNCATE kpi.metric_definitions;
