@@ -6,7 +6,7 @@
 # ROLLUP_ROWS (default 5000000) the rollup benchmark, RULES_ROWS (default 1000000) the
 # alert rules benchmark, IDLE_SECONDS (default 60) how long the idle worker's CPU time is
 # measured, DELIVERY_BURST (default 10000) the alert delivery burst. ONLY=<section>
-# (aggregates, alerts, models, rollups, rules, reports, delivery, idle) runs one section.
+# (aggregates, alerts, models, rollups, rules, reports, bi, delivery, idle) runs one section.
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 ROWS="${1:-5000000}"
 RUNS="${2:-5}"
@@ -48,6 +48,17 @@ if want reports; then
     -c "CREATE DATABASE kpi_bench"
   psql_at "$CLUSTER_DATA" "$CLUSTER_PORT" kpi_bench -q -c "CREATE EXTENSION pg_kpi"
   psql_at "$CLUSTER_DATA" "$CLUSTER_PORT" kpi_bench -q -v runs="$RUNS" -f "$ROOT/scripts/bench_reports.sql"
+fi
+if want bi; then
+  log "BI: kpi.timeseries, the Grafana dashboard's panels, kpi.prometheus_metrics and kpi.html_report"
+  psql_at "$CLUSTER_DATA" "$CLUSTER_PORT" postgres -q -c "DROP DATABASE IF EXISTS kpi_bench WITH (FORCE)" \
+    -c "CREATE DATABASE kpi_bench"
+  psql_at "$CLUSTER_DATA" "$CLUSTER_PORT" kpi_bench -q -c "CREATE EXTENSION pg_kpi"
+  venv="$ROOT/target/pytest-venv"
+  [ -x "$venv/bin/python" ] && "$venv/bin/python" -c 'import psycopg' 2>/dev/null || \
+    { python3 -m venv "$venv" && "$venv/bin/pip" install -q 'psycopg[binary]>=3.2' 'pytest>=8'; }
+  "$venv/bin/python" "$ROOT/scripts/bench_bi.py" \
+    "host=localhost port=$CLUSTER_PORT dbname=kpi_bench user=$CLUSTER_USER" "$RUNS"
 fi
 if want delivery; then
   log "alert delivery: a burst of ${DELIVERY_BURST:-10000} notifications to a local webhook, and the latency"

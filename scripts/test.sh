@@ -4,7 +4,7 @@
 # and client-side integration tests against a real server with pg_kpi preloaded.
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
-setup_toolchain python3-venv prometheus-alertmanager prometheus
+setup_toolchain python3-venv prometheus-alertmanager prometheus prometheus-postgres-exporter chromium
 
 log "cargo fmt --check"
 cargo fmt --all -- --check
@@ -43,7 +43,7 @@ fi
 log "integration tests (committed data, concurrency) with pytest"
 venv="$ROOT/target/pytest-venv"
 [ -x "$venv/bin/pytest" ] || { python3 -m venv "$venv" && "$venv/bin/pip" install -q 'psycopg[binary]>=3.2' 'pytest>=8'; }
-"$venv/bin/python" -c 'import yaml' 2>/dev/null || "$venv/bin/pip" install -q 'pyyaml>=6'
+"$venv/bin/python" -c 'import yaml, PIL' 2>/dev/null || "$venv/bin/pip" install -q 'pyyaml>=6' 'pillow>=10'
 KPI_WORKER_DB=kpi_worker_test KPI_TEST_DATA="$TEST_DATA" \
   KPI_TEST_DSN="host=localhost port=$TEST_PORT dbname=postgres user=$CLUSTER_USER" \
   "$venv/bin/pytest" -q tests/integration

@@ -34,7 +34,7 @@ BEGIN
         RAISE EXCEPTION 'kpi.timeseries: tags must be a JSON object, got %', coalesce(tags::text, 'NULL')
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
-    PERFORM kpi_internal.check_metric('kpi.timeseries', m);
+    PERFORM kpi_internal.require_metric('kpi.timeseries', 'metric', m);
     PERFORM kpi_internal.note_expired('kpi.timeseries', "from");
     -- at least 1 second, at most 10000 points
     width := greatest(1, extract(epoch FROM "to" - "from")::float8 / least(points, 10000));
@@ -102,8 +102,9 @@ COMMENT ON FUNCTION kpi_internal.prom_value(float8) IS 'Internal: a Prometheus s
 -- (quantiles 0.5, 0.95, 0.99, sum and count) and its mean as a gauge, the
 -- open alerts as ALERTS{alertstate=...}, and pg_kpi's own health, in the
 -- text exposition format (for a scrape through postgres_exporter or a file).
+-- (parallel restricted: kpi.worker_status() reads the launcher's shared memory)
 CREATE FUNCTION kpi.prometheus_metrics(at timestamptz DEFAULT now()) RETURNS text
-LANGUAGE plpgsql STABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp SET jit = off AS $$
+LANGUAGE plpgsql STABLE PARALLEL RESTRICTED SET search_path = pg_catalog, pg_temp SET jit = off AS $$
 DECLARE
     out text;
 BEGIN
@@ -179,10 +180,333 @@ BEGIN
         SELECT 14, '', 0, E'# HELP kpi_notifications_undelivered Alert notifications waiting for delivery\n# TYPE kpi_notifications_undelivered gauge'
         UNION ALL
         SELECT 15, '', 0, 'kpi_notifications_undelivered ' || (SELECT count(*) FROM kpi.deliveries x WHERE x.status = 'pending')
+        UNION ALL
+        SELECT 16, '', 0, E'# HELP kpi_worker_up 1 while pg_kpi''s job worker runs for this database\n# TYPE kpi_worker_up gauge'
+        UNION ALL
+        SELECT 17, '', 0, 'kpi_worker_up ' || coalesce((SELECT (w.state = 'running')::int FROM kpi.worker_status() w
+                                                        WHERE w.database = current_database()), 0)
     )
     SELECT string_agg(l.line, E'\n' ORDER BY l.part, l.k, l.o) || E'\n' INTO out FROM lines l;
     RETURN out;
 END
 $$;
 COMMENT ON FUNCTION kpi.prometheus_metrics(timestamptz) IS
-    'Prometheus text exposition: each active metric over its measurement window as a summary (quantiles, sum, count) and a mean gauge, open alerts as ALERTS{alertstate}, and pg_kpi''s health (rollup lag, job runs, rows ingested, undelivered notifications); label values escaped';
+    'Prometheus text exposition: each active metric over its measurement window as a summary (quantiles, sum, count) and a mean gauge, open alerts as ALERTS{alertstate}, and pg_kpi''s health (rollup lag, job runs, rows ingested, undelivered notifications, worker up); label values escaped';
+
+-- A metric argument that must name a known metric (22023 otherwise): for the
+-- BI functions, where a typo in a panel's variable should show, not draw an
+-- empty panel.
+CREATE FUNCTION kpi_internal.require_metric(func text, arg text, m text) RETURNS boolean
+LANGUAGE plpgsql STABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF m IS NULL THEN
+        RAISE EXCEPTION '%: % must not be NULL', func, arg USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM kpi.metric_definitions d WHERE d.metric = m)
+       AND NOT EXISTS (SELECT 1 FROM kpi.metrics x WHERE x.metric = m)
+       AND NOT EXISTS (SELECT 1 FROM kpi.summaries s WHERE s.metric = m) THEN
+        RAISE EXCEPTION '%: % "%" is not a known metric', func, arg, m USING ERRCODE = 'invalid_parameter_value',
+            DETAIL = 'It has no definition in kpi.metric_definitions, no rows in kpi.metrics and no summaries.',
+            HINT = 'Check the name for a typo; SELECT metric FROM kpi.metric_definitions lists the defined ones.';
+    END IF;
+    RETURN true;
+END
+$$;
+COMMENT ON FUNCTION kpi_internal.require_metric(text, text, text) IS
+    'Internal: checks that a metric argument names a known metric (22004 for NULL, 22023 when unknown)';
+
+-- HTML text: & < > " and ' as entities (no SET clause, so that it inlines)
+CREATE FUNCTION kpi_internal.html(t text) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT coalesce(replace(replace(replace(replace(replace(t, '&', '&amp;'), '<', '&lt;'), '>', '&gt;'), '"', '&quot;'),
+                            '''', '&#39;'), '')
+$$;
+COMMENT ON FUNCTION kpi_internal.html(text) IS 'Internal: text escaped for HTML (NULL as empty)';
+
+-- a number for the report: 3 significant digits (at least the units), a dash for none
+CREATE FUNCTION kpi_internal.html_num(v float8) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT CASE WHEN v IS NULL THEN '&#8211;'
+                WHEN v IN ('NaN', 'Infinity', '-Infinity') THEN v::text
+                WHEN abs(v) >= 100 OR v = trunc(v) THEN to_char(round(v::numeric), 'FM999,999,999,999,999,990')
+                WHEN abs(v) >= 1 THEN round(v::numeric, 2)::text
+                ELSE round(v::numeric, 4)::text END
+$$;
+COMMENT ON FUNCTION kpi_internal.html_num(float8) IS 'Internal: a number as the HTML report shows it';
+
+-- seconds since the epoch of a time on the session time zone's wall clock (the charts' axis)
+CREATE FUNCTION kpi_internal.local_epoch(t timestamptz) RETURNS float8
+LANGUAGE sql STABLE PARALLEL SAFE AS $$
+    SELECT extract(epoch FROM t AT TIME ZONE current_setting('TimeZone'))::float8
+$$;
+COMMENT ON FUNCTION kpi_internal.local_epoch(timestamptz) IS 'Internal: a time as seconds on the session time zone''s wall clock';
+
+-- One self-contained HTML document about [from, to): the health summary, the
+-- KPI targets, and per metric a chart of p50 and p95 with the warning and
+-- critical bands, the alert timeline and the period's alerts. Inline CSS and
+-- SVG (drawn by plotters), no scripts, nothing fetched: it can be stored
+-- (kpi.take_report_snapshot) and mailed as it is.
+CREATE FUNCTION kpi.html_report("from" timestamptz, "to" timestamptz, metrics text[] DEFAULT NULL) RETURNS text
+LANGUAGE plpgsql STABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp SET jit = off AS $$
+DECLARE
+    at timestamptz;
+    ms text[];
+    tz text := current_setting('TimeZone');
+    lf float8;
+    lt float8;
+    doc text;
+    health text;
+    targets text;
+    sections text := '';
+    sec text;
+    d record;
+    ts record;
+    al record;
+    alerts_html text;
+    stats jsonb;
+BEGIN
+    IF "from" IS NULL OR "to" IS NULL THEN
+        RAISE EXCEPTION 'kpi.html_report: "from" and "to" must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF NOT isfinite("from") OR NOT isfinite("to") THEN
+        RAISE EXCEPTION 'kpi.html_report: "from" and "to" must be finite, got % to %', "from", "to"
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF "from" >= "to" THEN
+        RAISE EXCEPTION 'kpi.html_report: "from" (%) is not before "to" (%)', "from", "to"
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF "from" >= now() THEN
+        RAISE EXCEPTION 'kpi.html_report: "from" (%) is in the future', "from" USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF metrics IS NULL THEN
+        ms := ARRAY(SELECT x.metric FROM kpi.metric_definitions x WHERE x.active
+                    ORDER BY x.category NULLS LAST, x.metric LIMIT 101);
+    ELSE
+        IF cardinality(metrics) = 0 THEN
+            RAISE EXCEPTION 'kpi.html_report: metrics must not be empty' USING ERRCODE = 'invalid_parameter_value',
+                HINT = 'Pass NULL for every active metric.';
+        END IF;
+        IF array_position(metrics, NULL) IS NOT NULL THEN
+            RAISE EXCEPTION 'kpi.html_report: metrics must not contain NULL' USING ERRCODE = 'null_value_not_allowed';
+        END IF;
+        -- in the order given, each once
+        ms := ARRAY(SELECT u.m FROM unnest(metrics) WITH ORDINALITY u(m, i) GROUP BY u.m ORDER BY min(u.i));
+    END IF;
+    IF cardinality(ms) > 100 THEN
+        RAISE EXCEPTION 'kpi.html_report: at most 100 metrics fit a report, got %',
+            CASE WHEN metrics IS NULL THEN 'more active ones' ELSE cardinality(ms)::text END
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'Pass the metrics to show.';
+    END IF;
+    IF metrics IS NOT NULL THEN
+        PERFORM kpi_internal.require_metric('kpi.html_report', 'metrics element', u.m) FROM unnest(ms) u(m);
+    END IF;
+    PERFORM kpi_internal.note_expired('kpi.html_report', "from");
+    at := least("to", now());
+    lf := kpi_internal.local_epoch("from");
+    lt := kpi_internal.local_epoch("to");
+
+    -- the period per metric, from summaries where they cover it
+    SELECT jsonb_object_agg(st.metric, jsonb_build_object('count', st.count, 'mean', st.mean, 'p50', p.ps[1], 'p95', p.ps[2],
+                                                          'max', st.max))
+    INTO stats
+    FROM kpi_internal.range_stats_many(ms, "from", at) st,
+         LATERAL (SELECT kpi.approx_percentiles(st.sketch, ARRAY[0.5, 0.95]) AS ps) p;
+    stats := coalesce(stats, '{}');
+
+    -- health over the period: each metric's band by its mean, then the overall score
+    SELECT string_agg(format('<tr><td>%s</td><td class="n">%s</td><td class="n">%s</td><td class="n">%s</td><td class="n">%s</td><td><span class="b %s">%s</span></td></tr>',
+                             kpi_internal.html(h.metric), kpi_internal.html_num(h.count), kpi_internal.html_num(h.mean),
+                             kpi_internal.html_num(h.p95), kpi_internal.html_num(h.alerts),
+                             coalesce(h.sev::text, 'unknown'), coalesce(h.sev::text, 'no data')), '' ORDER BY h.o)
+           || format('<tr class="total"><td>overall</td><td class="n">%s</td><td></td><td></td><td class="n">%s</td><td>%s (score %s)</td></tr>',
+                     kpi_internal.html_num(sum(h.count)), kpi_internal.html_num(sum(h.alerts)),
+                     kpi_internal.html(kpi.health_status(kpi.health_score(h.sev))),
+                     kpi_internal.html_num(kpi.health_score(h.sev)))
+    INTO health
+    FROM (SELECT u.m AS metric, u.o, (stats->u.m->>'count')::bigint AS count, (stats->u.m->>'mean')::float8 AS mean,
+                 (stats->u.m->>'p95')::float8 AS p95,
+                 kpi.severity((stats->u.m->>'mean')::float8, x.optimal, x.good, x.warning, x.critical, coalesce(x.direction, 'lower_is_better')) AS sev,
+                 (SELECT count(*) FROM kpi.alerts a WHERE a.metric = u.m AND a.started_at < "to"
+                     AND coalesce(a.resolved_at, 'infinity') > "from") AS alerts
+          FROM unnest(ms) WITH ORDINALITY u(m, o)
+          LEFT JOIN kpi.metric_definitions x ON x.metric = u.m) h;
+
+    -- KPI targets at the end of the period
+    SELECT string_agg(format('<tr><td>%s</td><td class="n">%s</td><td class="n">%s</td><td class="n">%s</td><td class="n">%s</td><td>%s</td><td class="arrow">%s</td></tr>',
+                             kpi_internal.html(k.metric), kpi_internal.html_num(k.current), kpi_internal.html_num(k.baseline),
+                             CASE WHEN k.target IS NOT NULL THEN kpi_internal.html_num(k.target)
+                                  ELSE kpi_internal.html_num(k.target_low) || ' &#8211; ' || kpi_internal.html_num(k.target_high) END,
+                             CASE WHEN k.progress_pct IS NULL THEN '&#8211;' ELSE kpi_internal.html_num(k.progress_pct) || ' %' END,
+                             kpi_internal.html(coalesce(k.status, 'no recent data')), kpi_internal.html(coalesce(k.trend, ''))),
+                      '' ORDER BY array_position(ms, k.metric))
+    INTO targets
+    FROM kpi.kpi_status(at) k
+    WHERE k.metric = ANY (ms);
+
+    FOR d IN
+        SELECT u.m AS metric, u.o, x.unit, x.description, x.warning, x.critical,
+               coalesce(x.direction, 'lower_is_better') = 'higher_is_better' AS hib,
+               (stats->u.m->>'count')::bigint AS count, (stats->u.m->>'mean')::float8 AS mean,
+               (stats->u.m->>'p50')::float8 AS p50, (stats->u.m->>'p95')::float8 AS p95, (stats->u.m->>'max')::float8 AS max
+        FROM unnest(ms) WITH ORDINALITY u(m, o)
+        LEFT JOIN kpi.metric_definitions x ON x.metric = u.m
+        ORDER BY u.o
+    LOOP
+        SELECT array_agg(kpi_internal.local_epoch(t.bk) ORDER BY t.bk) AS t, array_agg(t.p50 ORDER BY t.bk) AS p50,
+               array_agg(t.p95 ORDER BY t.bk) AS p95,
+               coalesce(min(t.gap), lt - lf) AS step
+        INTO ts
+        FROM (SELECT x.bk, x.p50, x.p95, extract(epoch FROM lead(x.bk) OVER (ORDER BY x.bk) - x.bk)::float8 AS gap
+              FROM kpi_internal.timeseries(d.metric, "from", "to", 240, '{}') x) t;
+        SELECT array_agg(kpi_internal.local_epoch(a.started_at)) AS s,
+               array_agg(kpi_internal.local_epoch(coalesce(a.resolved_at, greatest(at, a.last_seen_at)))) AS e,
+               array_agg(array_position(enum_range(NULL::kpi.severity_level), a.severity) - 1) AS r,
+               count(*) AS n
+        INTO al
+        FROM kpi.alerts a
+        WHERE a.metric = d.metric AND a.started_at < "to" AND coalesce(a.resolved_at, 'infinity') > "from";
+        SELECT string_agg(format('<tr><td class="t">%s</td><td class="t">%s</td><td><span class="b %s">%s</span></td><td>%s</td><td class="n">%s</td><td>%s</td></tr>',
+                                 to_char(a.started_at, 'YYYY-MM-DD HH24:MI'),
+                                 coalesce(to_char(a.resolved_at, 'YYYY-MM-DD HH24:MI'), 'open'),
+                                 a.severity, a.severity, kpi_internal.html(a.state), kpi_internal.html_num(a.value),
+                                 kpi_internal.html(a.message)), '' ORDER BY a.started_at DESC)
+        INTO alerts_html
+        FROM (SELECT * FROM kpi.alerts a
+              WHERE a.metric = d.metric AND a.started_at < "to" AND coalesce(a.resolved_at, 'infinity') > "from"
+              ORDER BY a.started_at DESC LIMIT 10) a;
+        sec := format('<section class="metric"><h2>%s%s</h2>%s<p class="facts">%s samples &#183; mean %s &#183; p50 %s &#183; p95 %s &#183; max %s%s</p>',
+                      kpi_internal.html(d.metric),
+                      CASE WHEN d.unit IS NOT NULL THEN ' <small>(' || kpi_internal.html(d.unit) || ')</small>' ELSE '' END,
+                      CASE WHEN d.description IS NOT NULL THEN '<p class="desc">' || kpi_internal.html(d.description) || '</p>' ELSE '' END,
+                      kpi_internal.html_num(coalesce(d.count, 0)), kpi_internal.html_num(d.mean), kpi_internal.html_num(d.p50),
+                      kpi_internal.html_num(d.p95), kpi_internal.html_num(d.max),
+                      CASE WHEN d.warning IS NOT NULL OR d.critical IS NOT NULL
+                           THEN format(' &#183; warning %s, critical %s (%s)', kpi_internal.html_num(d.warning),
+                                       kpi_internal.html_num(d.critical), CASE WHEN d.hib THEN 'below' ELSE 'above' END)
+                           ELSE '' END)
+            || '<figure class="chart">'
+            || kpi_internal.metric_chart_svg_of(lf, lt, ts.step, coalesce(ts.t, '{}'), coalesce(ts.p50, '{}'),
+                                                coalesce(ts.p95, '{}'), d.warning, d.critical, d.hib)
+            || '<figcaption><span class="k p50"></span> p50 <span class="k p95"></span> p95'
+            || CASE WHEN d.warning IS NOT NULL OR d.critical IS NOT NULL
+                    THEN ' <span class="k warn"></span> warning band <span class="k crit"></span> critical band' ELSE '' END
+            || '</figcaption></figure>'
+            || format('<h3>Alerts (%s)</h3>', al.n)
+            || '<figure class="timeline">'
+            || kpi_internal.alert_timeline_svg_of(lf, lt, coalesce(al.s, '{}'), coalesce(al.e, '{}'), coalesce(al.r, '{}'))
+            || '</figure>'
+            || CASE WHEN al.n = 0 THEN '<p class="none">No alerts in this period.</p>'
+                    ELSE '<table><tr><th>started</th><th>resolved</th><th>severity</th><th>state</th><th>value</th><th>message</th></tr>'
+                         || alerts_html || '</table>'
+                         || CASE WHEN al.n > 10 THEN format('<p class="none">%s more in kpi.alerts.</p>', al.n - 10) ELSE '' END END
+            || '</section>';
+        sections := sections || sec;
+    END LOOP;
+
+    doc := '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
+        || '<meta http-equiv="Content-Security-Policy" content="default-src ''none''; style-src ''unsafe-inline''">'
+        || '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        || format('<title>pg_kpi report %s &#8211; %s</title>', to_char("from", 'YYYY-MM-DD HH24:MI'), to_char("to", 'YYYY-MM-DD HH24:MI'))
+        || '<style>'
+        || 'body{font-family:-apple-system,"Segoe UI",Helvetica,Arial,sans-serif;color:#222;margin:24px auto;max-width:820px;padding:0 12px}'
+        || 'h1{font-size:22px;margin:0 0 4px}h2{font-size:18px;margin:28px 0 4px;border-top:1px solid #ddd;padding-top:16px}'
+        || 'h3{font-size:14px;margin:10px 0 2px}small{color:#666;font-weight:normal}.meta,.desc,.facts,.none{color:#555;font-size:13px;margin:2px 0}'
+        || 'table{border-collapse:collapse;font-size:13px;margin:6px 0;width:100%}th,td{border-bottom:1px solid #eee;padding:3px 6px;text-align:left}'
+        || 'th{background:#f6f6f6}td.t{white-space:nowrap}td.n{text-align:right;font-variant-numeric:tabular-nums}td.arrow{font-size:16px;text-align:center}'
+        || 'tr.total td{font-weight:bold;border-top:1px solid #999}figure{margin:4px 0}figure svg{display:block;max-width:100%;height:auto}'
+        || 'figcaption{font-size:12px;color:#555}.k{display:inline-block;width:14px;height:8px;margin-left:8px}'
+        || '.k.p50{background:#1f77b4}.k.p95{background:#d62728}.k.warn{background:rgba(255,191,0,.35)}.k.crit{background:rgba(224,32,32,.3)}'
+        || '.b{border-radius:3px;padding:0 5px;font-size:12px}.b.optimal,.b.good{background:#dff0d8}.b.warning{background:#fcf0c8}'
+        || '.b.critical{background:#fbd5b5}.b.emergency{background:#f2b8b8}.b.unknown{background:#eee}'
+        || '</style></head><body>'
+        || '<h1>pg_kpi report</h1>'
+        || format('<p class="meta">%s &#8211; %s (%s) &#183; generated %s%s</p>',
+                  to_char("from", 'YYYY-MM-DD HH24:MI'), to_char("to", 'YYYY-MM-DD HH24:MI'), kpi_internal.html(tz),
+                  to_char(now(), 'YYYY-MM-DD HH24:MI'),
+                  CASE WHEN "to" > now() THEN ' &#183; period in progress: data up to now' ELSE '' END)
+        || '<h2>Health</h2>'
+        || CASE WHEN cardinality(ms) = 0 THEN '<p class="none">No active metric definitions (kpi.metric_definitions).</p>'
+                ELSE '<table><tr><th>metric</th><th>samples</th><th>mean</th><th>p95</th><th>alerts</th><th>band of the mean</th></tr>'
+                     || health || '</table>' END
+        || '<h2>KPI targets</h2>'
+        || CASE WHEN targets IS NULL THEN '<p class="none">No KPI targets for these metrics (kpi.kpi_targets).</p>'
+                ELSE '<table><tr><th>metric</th><th>current</th><th>baseline</th><th>target</th><th>progress</th><th>status</th><th>trend</th></tr>'
+                     || targets || '</table>' END
+        || sections
+        || '</body></html>';
+    RETURN doc;
+END
+$$;
+COMMENT ON FUNCTION kpi.html_report(timestamptz, timestamptz, text[]) IS
+    'One self-contained HTML document (inline CSS and SVG, no scripts, nothing fetched) about [from, to): health summary, KPI targets with trend arrows, and per metric a p50/p95 chart with the warning and critical bands, the alert timeline and the alerts; metrics NULL = every active metric (at most 100)';
+
+-- Views in the shape Grafana's PostgreSQL data source (and Metabase,
+-- Superset) expect: a "time" column first, one row per time and series,
+-- numeric value columns, text labels.
+CREATE VIEW kpi.metric_series AS
+SELECT s.bucket AS "time", s.metric, s.series::text AS series, s.resolution::text AS resolution,
+       s.count, s.avg, s.p50, s.p95, s.p99, s.min, s.max
+FROM kpi.summary s;
+COMMENT ON VIEW kpi.metric_series IS
+    'Rolled-up summaries for BI panels: time first, one row per bucket, metric and series (filter on resolution); for any range and resolution kpi.timeseries picks the right one';
+COMMENT ON COLUMN kpi.metric_series."time" IS 'Start of the bucket';
+COMMENT ON COLUMN kpi.metric_series.metric IS 'Metric name';
+COMMENT ON COLUMN kpi.metric_series.series IS 'The series'' grouping tags as JSON text ({} for the whole metric)';
+COMMENT ON COLUMN kpi.metric_series.resolution IS 'The rollup''s bucket width, as text (e.g. 00:01:00)';
+COMMENT ON COLUMN kpi.metric_series.count IS 'Samples in the bucket';
+COMMENT ON COLUMN kpi.metric_series.avg IS 'Mean of the bucket''s samples';
+COMMENT ON COLUMN kpi.metric_series.p50 IS 'Median (from the bucket''s sketch, within 1 % relative error)';
+COMMENT ON COLUMN kpi.metric_series.p95 IS '95th percentile (from the sketch)';
+COMMENT ON COLUMN kpi.metric_series.p99 IS '99th percentile (from the sketch)';
+COMMENT ON COLUMN kpi.metric_series.min IS 'Smallest sample';
+COMMENT ON COLUMN kpi.metric_series.max IS 'Largest sample';
+
+CREATE VIEW kpi.alert_series AS
+SELECT a.started_at AS "time", coalesce(a.resolved_at, now()) AS timeend, a.metric, a.severity::text AS severity,
+       a.state, a.value, a.threshold, a.message AS text, a.labels::text AS labels, a.id
+FROM kpi.alerts a;
+COMMENT ON VIEW kpi.alert_series IS
+    'Alerts for BI panels and Grafana annotations: time (started) and timeend (resolved, or now while open), metric, severity, state, value, threshold, text';
+COMMENT ON COLUMN kpi.alert_series."time" IS 'When the alert started';
+COMMENT ON COLUMN kpi.alert_series.timeend IS 'When it was resolved; now() while it is open';
+COMMENT ON COLUMN kpi.alert_series.metric IS 'The metric (NULL for rules over expressions without one)';
+COMMENT ON COLUMN kpi.alert_series.severity IS 'Severity band as text (warning, critical, emergency, ...)';
+COMMENT ON COLUMN kpi.alert_series.state IS 'pending, firing or resolved';
+COMMENT ON COLUMN kpi.alert_series.value IS 'The value that raised or last updated the alert';
+COMMENT ON COLUMN kpi.alert_series.threshold IS 'The threshold it crossed';
+COMMENT ON COLUMN kpi.alert_series.text IS 'The alert''s message';
+COMMENT ON COLUMN kpi.alert_series.labels IS 'The alert''s labels as JSON text';
+COMMENT ON COLUMN kpi.alert_series.id IS 'The alert''s id in kpi.alerts';
+
+-- pg_kpi's own health, one row per check, for a table or stat panel and for
+-- alerting on the engine itself
+CREATE VIEW kpi.engine_health AS
+SELECT now() AS "time", 'rollup lag'::text AS "check", format('%s rollup #%s', ro.resolution, ro.id) AS item,
+       extract(epoch FROM now() - ro.watermark)::float8 AS value, 'seconds'::text AS unit,
+       CASE WHEN ro.watermark IS NULL THEN 'not run yet'
+            WHEN now() - ro.watermark > greatest(3 * ro.lag + 3 * coalesce(j.schedule_interval, interval '1 minute'),
+                                                 ro.resolution * 2) THEN 'behind'
+            ELSE 'ok' END AS status
+FROM kpi.rollups ro LEFT JOIN kpi.jobs j ON j.id = ro.job_id
+UNION ALL
+SELECT now(), 'job failures last hour', j.kind, count(r.*) FILTER (WHERE r.status = 'failed')::float8, 'runs',
+       CASE WHEN count(r.*) FILTER (WHERE r.status = 'failed') > 0 THEN 'failing' ELSE 'ok' END
+FROM kpi.jobs j LEFT JOIN kpi.job_runs r ON r.job_id = j.id AND r.started_at > now() - interval '1 hour'
+GROUP BY j.kind
+UNION ALL
+SELECT now(), 'delivery backlog', d.receiver, d.pending::float8, 'notifications',
+       CASE WHEN d.oldest_undelivered_age > interval '5 minutes' THEN 'behind' ELSE 'ok' END
+FROM kpi.delivery_status d;
+COMMENT ON VIEW kpi.engine_health IS
+    'pg_kpi''s own health, one row per check: rollup lag per rollup, job failures of the last hour per job kind, delivery backlog per receiver';
+COMMENT ON COLUMN kpi.engine_health."time" IS 'now(): when the row was computed';
+COMMENT ON COLUMN kpi.engine_health."check" IS 'rollup lag, job failures last hour or delivery backlog';
+COMMENT ON COLUMN kpi.engine_health.item IS 'The rollup, job kind or receiver checked';
+COMMENT ON COLUMN kpi.engine_health.value IS 'Seconds behind, failed runs, or pending notifications';
+COMMENT ON COLUMN kpi.engine_health.unit IS 'The unit of value';
+COMMENT ON COLUMN kpi.engine_health.status IS 'ok, behind, failing or not run yet';
+COMMENT ON FUNCTION kpi_internal.metric_chart_svg_of(float8, float8, float8, float8[], float8[], float8[], float8, float8, boolean, integer, integer) IS
+    'Internal: the SVG chart of kpi.html_report (p50 and p95 over time, warning and critical bands), drawn by plotters';
+COMMENT ON FUNCTION kpi_internal.alert_timeline_svg_of(float8, float8, float8[], float8[], integer[], integer, integer) IS
+    'Internal: the SVG alert timeline of kpi.html_report, drawn by plotters';

@@ -6,5 +6,4 @@
 CREATE SCHEMA kpi_internal;
 COMMENT ON SCHEMA kpi_internal IS 'pg_kpi internals: not an API, may change in any release';
 COMMENT ON SCHEMA kpi IS 'pg_kpi: metrics, percentiles, trends, severities, alerts, rollups, jobs, business KPIs and customer models';
--- the public functions call internal ones with the caller's rights
-GRANT USAGE ON SCHEMA kpi_internal TO PUBLIC;
+-- who may use them: sql/privileges.sql (roles kpi_reader, kpi_writer, kpi_admin)

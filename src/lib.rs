@@ -9,6 +9,7 @@ use pgrx::prelude::*;
 mod pg;
 
 // features, named as in crates/kpi-core/src and sql/
+mod bi;
 mod business;
 mod capacity;
 mod delivery;
@@ -281,7 +282,49 @@ extension_sql_file!(
         delivery::delivery_body_text
     ]
 );
-extension_sql_file!("../sql/bi.sql", name = "bi", requires = ["reports"]);
+extension_sql_file!(
+    "../sql/privileges.sql",
+    name = "privileges",
+    requires = [
+        "ingest",
+        "severity",
+        "jobs",
+        "partitions",
+        "retention",
+        "alerts",
+        "business",
+        "sketch",
+        "sketch_aggregates",
+        "trend",
+        "trend_aggregates",
+        "stats",
+        "stats_aggregates",
+        "models",
+        "models_aggregates",
+        "rollups",
+        "rules",
+        "delivery",
+        "bi",
+        "capacity",
+        "targets",
+        "reports"
+    ]
+);
+extension_sql_file!(
+    "../sql/bi.sql",
+    name = "bi",
+    requires = [
+        "reports",
+        "alerts",
+        "rules",
+        "delivery",
+        "rollups",
+        "jobs",
+        "targets",
+        bi::metric_chart_svg_of,
+        bi::alert_timeline_svg_of
+    ]
+);
 extension_sql_file!(
     "../sql/capacity.sql",
     name = "capacity",

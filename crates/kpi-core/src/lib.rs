@@ -5,6 +5,7 @@
 //! extension crate wraps these types as SQL functions and aggregates.
 
 // features, named as in src/ and sql/
+pub mod bi;
 pub mod business;
 pub mod capacity;
 pub mod delivery;
