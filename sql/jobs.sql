@@ -96,6 +96,31 @@ BEGIN
 END
 $$;
 
+-- An sql job runs its command as the job worker's role (kpi.worker_role, or
+-- the bootstrap superuser): only a superuser, or a member of that role, may
+-- write one, so that no one runs SQL with more rights than their own.
+CREATE FUNCTION kpi_internal.check_sql_job_writer() RETURNS void
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    wr text := nullif(current_setting('kpi.worker_role', true), '');
+BEGIN
+    IF (SELECT r.rolsuper FROM pg_roles r WHERE r.rolname = current_user) THEN
+        RETURN;
+    END IF;
+    IF wr IS NOT NULL AND EXISTS (SELECT FROM pg_roles r WHERE r.rolname = wr) AND pg_has_role(current_user, wr, 'MEMBER') THEN
+        RETURN;
+    END IF;
+    RAISE EXCEPTION 'kpi.jobs: % may not create or change an sql job', current_user
+        USING ERRCODE = 'insufficient_privilege',
+              DETAIL = format('An sql job runs its command as the job worker''s role (%s).',
+                              coalesce(wr, 'the bootstrap superuser')),
+              HINT = CASE WHEN wr IS NULL THEN 'Ask a superuser to add it, or set kpi.worker_role to a role you are a member of.'
+                          ELSE format('Ask a superuser, or a member of %s, to add it.', wr) END;
+END
+$$;
+COMMENT ON FUNCTION kpi_internal.check_sql_job_writer() IS
+    'Internal: raises 42501 unless the current user may write an sql job (a superuser, or a member of kpi.worker_role)';
+
 CREATE FUNCTION kpi_internal.jobs_check() RETURNS trigger
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
@@ -104,6 +129,9 @@ BEGIN
     -- tables that reference it (their job_id keys); an UPDATE must name an existing one
     IF TG_OP = 'INSERT' OR NEW.kind IS DISTINCT FROM OLD.kind OR NEW.config IS DISTINCT FROM OLD.config THEN
         PERFORM kpi_internal.check_job(NEW.kind, NEW.config, refs => TG_OP = 'UPDATE');
+        IF NEW.kind = 'sql' THEN
+            PERFORM kpi_internal.check_sql_job_writer();
+        END IF;
     END IF;
     IF NEW.schedule_cron IS NOT NULL THEN
         -- a cron schedule written without a zone is in the writer's TimeZone

@@ -46,6 +46,28 @@ GRANT USAGE ON SEQUENCE kpi.metrics_id_seq TO kpi_writer;
 GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE ON ALL TABLES IN SCHEMA kpi, kpi_internal TO kpi_admin;
 GRANT SELECT, UPDATE, USAGE ON ALL SEQUENCES IN SCHEMA kpi TO kpi_admin;
 
+-- Job kinds name the functions the worker calls (as its role, by default the
+-- bootstrap superuser): only the extension and superusers register them.
+REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON kpi.job_kinds FROM kpi_admin;
+
+-- Functions that write with the extension's rights (SECURITY DEFINER, other
+-- than trigger functions, which only fire as triggers): rule evaluation,
+-- quiet-alert resolution and the job bookkeeping are for kpi_admin (and the
+-- job worker) only.
+DO $$
+DECLARE
+    f regprocedure;
+BEGIN
+    FOR f IN
+        SELECT p.oid::regprocedure FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
+        WHERE n.nspname IN ('kpi', 'kpi_internal') AND p.prosecdef AND p.prorettype <> 'pg_catalog.trigger'::pg_catalog.regtype
+    LOOP
+        EXECUTE pg_catalog.format('REVOKE EXECUTE ON FUNCTION %s FROM PUBLIC', f);
+        EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION %s TO kpi_admin', f);
+    END LOOP;
+END
+$$;
+
 COMMENT ON ROLE kpi_reader IS 'pg_kpi: reads metrics, summaries, alerts, reports and BI views (not receiver secrets)';
 COMMENT ON ROLE kpi_writer IS 'pg_kpi: kpi_reader plus inserting metrics, revenue events and customers';
 COMMENT ON ROLE kpi_admin IS 'pg_kpi: kpi_writer plus definitions, rollups, rules, receivers, jobs, silences and targets';
