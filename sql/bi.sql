@@ -2,6 +2,29 @@
 -- data source, Metabase and Superset, read from the coarsest rollup that
 -- still gives the asked number of points.
 
+-- A [from, to) period argument: finite, in order, and within the years 1 to
+-- 99999 (bucket arithmetic beyond them overflows PostgreSQL's timestamps).
+CREATE FUNCTION kpi_internal.check_bi_period(func text, from_ts timestamptz, to_ts timestamptz) RETURNS boolean
+LANGUAGE plpgsql STABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF NOT isfinite(from_ts) OR NOT isfinite(to_ts) THEN
+        RAISE EXCEPTION '%: "from" and "to" must be finite, got % to %', func, from_ts, to_ts
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF from_ts < '0001-01-01 00:00:00+00' OR to_ts >= '100000-01-01 00:00:00+00' THEN
+        RAISE EXCEPTION '%: "from" and "to" must lie between the years 1 and 99999, got % to %', func, from_ts, to_ts
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF from_ts >= to_ts THEN
+        RAISE EXCEPTION '%: "from" (%) is not before "to" (%)', func, from_ts, to_ts
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    RETURN true;
+END
+$$;
+COMMENT ON FUNCTION kpi_internal.check_bi_period(text, timestamptz, timestamptz) IS
+    'Internal: checks a [from, to) period argument (finite, years 1 to 99999, from before to; 22023 otherwise)';
+
 -- About `points` buckets of one metric (one series, or all of them) over
 -- [from, to): the bucket is the range / points rounded up to a whole
 -- multiple of the coarsest covering rollup resolution no wider than it, so
@@ -15,35 +38,35 @@ DECLARE
     res interval;
     step interval;
 BEGIN
-    IF m IS NULL OR "from" IS NULL OR "to" IS NULL OR points IS NULL THEN
-        RAISE EXCEPTION 'kpi.timeseries: metric, from, to and points must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    IF m IS NULL OR "from" IS NULL OR "to" IS NULL OR points IS NULL OR tags IS NULL THEN
+        RAISE EXCEPTION 'kpi.timeseries: metric, from, to, points and tags must not be NULL'
+            USING ERRCODE = 'null_value_not_allowed';
     END IF;
-    IF NOT isfinite("from") OR NOT isfinite("to") THEN
-        RAISE EXCEPTION 'kpi.timeseries: "from" and "to" must be finite, got % to %', "from", "to"
-            USING ERRCODE = 'invalid_parameter_value';
-    END IF;
-    IF "from" >= "to" THEN
-        RAISE EXCEPTION 'kpi.timeseries: "from" (%) is not before "to" (%)', "from", "to"
-            USING ERRCODE = 'invalid_parameter_value';
-    END IF;
+    PERFORM kpi_internal.check_bi_period('kpi.timeseries', "from", "to");
     IF points <= 0 THEN
         RAISE EXCEPTION 'kpi.timeseries: points must be positive, got %', points USING ERRCODE = 'invalid_parameter_value',
             HINT = 'About 500 points fill a wide panel; more than 10000 are capped to 10000.';
     END IF;
-    IF tags IS NULL OR jsonb_typeof(tags) <> 'object' THEN
-        RAISE EXCEPTION 'kpi.timeseries: tags must be a JSON object, got %', coalesce(tags::text, 'NULL')
+    IF jsonb_typeof(tags) <> 'object' THEN
+        RAISE EXCEPTION 'kpi.timeseries: tags must be a JSON object, got %', left(tags::text, 200)
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
     PERFORM kpi_internal.require_metric('kpi.timeseries', 'metric', m);
     PERFORM kpi_internal.note_expired('kpi.timeseries', "from");
     -- at least 1 second, at most 10000 points
-    width := greatest(1, extract(epoch FROM "to" - "from")::float8 / least(points, 10000));
-    -- the coarsest rollup of this grouping that covers the metric and is no wider than a bucket
+    width := greatest(1, (extract(epoch FROM "to") - extract(epoch FROM "from"))::float8 / least(points, 10000));
+    -- the coarsest rollup of this grouping that covers the metric and is no
+    -- wider than a bucket; when every one is wider, the finest (a bucket is
+    -- never finer than the summaries: a zoomed-in panel keeps reading them
+    -- after the raw rows have expired)
     SELECT ro.resolution INTO res
     FROM kpi.rollups ro
     WHERE ro.group_by_tags = ARRAY(SELECT k FROM jsonb_object_keys(tags) k ORDER BY k)
-      AND ro.watermark IS NOT NULL AND m LIKE ro.metrics AND extract(epoch FROM ro.resolution) <= width
-    ORDER BY ro.resolution DESC LIMIT 1;
+      AND ro.watermark IS NOT NULL AND m LIKE ro.metrics
+    ORDER BY extract(epoch FROM ro.resolution) <= width DESC,
+             CASE WHEN extract(epoch FROM ro.resolution) <= width THEN -extract(epoch FROM ro.resolution)
+                  ELSE extract(epoch FROM ro.resolution) END
+    LIMIT 1;
     IF res IS NULL THEN
         step := make_interval(secs => ceil(width));
         res := step;
@@ -70,7 +93,7 @@ LANGUAGE sql STABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp SET jit 
     SELECT x.bk, $1, $5, x.n, x.mean, x.p50, x.p95, x.p99, x.lo, x.hi FROM kpi_internal.timeseries($1, $2, $3, $4, $5) x
 $$;
 COMMENT ON FUNCTION kpi.timeseries(text, timestamptz, timestamptz, integer, jsonb) IS
-    'About points buckets (at most 10000) of a metric over [from, to) for BI panels: time, metric, series, count, avg, p50, p95, p99, min, max, read from the coarsest rollup no wider than a bucket (summaries below the watermark, raw rows above); buckets start at the one holding "from"';
+    'About points buckets (at most 10000) of a metric covering [from, to) for BI panels: time, metric, series, count, avg, p50, p95, p99, min, max, read from the coarsest rollup no wider than a bucket (never finer than the finest rollup; summaries below the watermark, raw rows above); whole buckets, the first being the one holding "from"';
 
 -- Prometheus text exposition format: a label value with \, " and newlines escaped.
 -- (These three have no SET clause so that they inline: the exposition of
@@ -98,6 +121,16 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
 $$;
 COMMENT ON FUNCTION kpi_internal.prom_value(float8) IS 'Internal: a Prometheus sample value';
 
+-- How far a rollup is behind what it could have materialized by now: the end
+-- of the last bucket that ended `lag` ago, minus the watermark (0 when up to
+-- date; an hourly rollup is not behind at 18:59 with its watermark at 18:00).
+CREATE FUNCTION kpi_internal.rollup_behind(resolution interval, lag interval, watermark timestamptz) RETURNS float8
+LANGUAGE sql STABLE PARALLEL SAFE AS $$
+    SELECT greatest(0, extract(epoch FROM kpi.bucket(resolution, now() - lag) - watermark))::float8
+$$;
+COMMENT ON FUNCTION kpi_internal.rollup_behind(interval, interval, timestamptz) IS
+    'Internal: seconds a rollup''s watermark is behind the last bucket it could have materialized (NULL before its first run)';
+
 -- Every active metric's last measurement window as a Prometheus summary
 -- (quantiles 0.5, 0.95, 0.99, sum and count) and its mean as a gauge, the
 -- open alerts as ALERTS{alertstate=...}, and pg_kpi's own health, in the
@@ -108,8 +141,11 @@ LANGUAGE plpgsql STABLE PARALLEL RESTRICTED SET search_path = pg_catalog, pg_tem
 DECLARE
     out text;
 BEGIN
-    IF at IS NULL OR NOT isfinite(at) THEN
-        RAISE EXCEPTION 'kpi.prometheus_metrics: at must be a finite time, got %', coalesce(at::text, 'NULL')
+    IF at IS NULL THEN
+        RAISE EXCEPTION 'kpi.prometheus_metrics: at must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF NOT isfinite(at) THEN
+        RAISE EXCEPTION 'kpi.prometheus_metrics: at must be a finite time, got %', at
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
     WITH d AS (
@@ -150,9 +186,15 @@ BEGIN
                    'alertstate=' || kpi_internal.prom_label(a.state),
                    'severity=' || kpi_internal.prom_label(a.severity::text),
                    'metric=' || kpi_internal.prom_label(a.metric),
-                   (SELECT string_agg(kpi_internal.prom_label_name(l.key) || '=' || kpi_internal.prom_label(l.value), ',' ORDER BY l.key)
-                    FROM jsonb_each_text(a.labels) l
-                    WHERE kpi_internal.prom_label_name(l.key) NOT IN ('alertname', 'alertstate', 'severity', 'metric'))) || '} 1'
+                   -- each label name once (the first key that maps to it), none
+                   -- empty, reserved (__*) or already set above
+                   (SELECT string_agg(l.n || '=' || kpi_internal.prom_label(l.value), ',' ORDER BY l.n)
+                    FROM (SELECT DISTINCT ON (x.n) x.n, x.value
+                          FROM (SELECT kpi_internal.prom_label_name(e.key) AS n, e.key, e.value
+                                FROM jsonb_each_text(a.labels) e) x
+                          WHERE x.n <> '' AND x.n NOT LIKE '\_\_%'
+                            AND x.n NOT IN ('alertname', 'alertstate', 'severity', 'metric')
+                          ORDER BY x.n, x.key) l)) || '} 1'
         FROM kpi.alerts a LEFT JOIN kpi.alert_rules ar ON ar.id = a.rule_id
         WHERE a.state IN ('pending', 'firing')
         UNION ALL
@@ -161,6 +203,13 @@ BEGIN
         SELECT 9, lpad(ro.id::text, 20, '0'), 0,
                format('kpi_rollup_lag_seconds{rollup="%s",resolution=%s} %s', ro.id, kpi_internal.prom_label(ro.resolution::text),
                       kpi_internal.prom_value(extract(epoch FROM now() - ro.watermark)::float8))
+        FROM kpi.rollups ro
+        UNION ALL
+        SELECT 9, '~', 0, E'# HELP kpi_rollup_behind_seconds How far each rollup is behind the last bucket it could have materialized\n# TYPE kpi_rollup_behind_seconds gauge'
+        UNION ALL
+        SELECT 9, '~' || lpad(ro.id::text, 20, '0'), 0,
+               format('kpi_rollup_behind_seconds{rollup="%s",resolution=%s} %s', ro.id, kpi_internal.prom_label(ro.resolution::text),
+                      kpi_internal.prom_value(kpi_internal.rollup_behind(ro.resolution, ro.lag, ro.watermark)))
         FROM kpi.rollups ro
         UNION ALL
         SELECT 10, '', 0, E'# HELP kpi_job_runs_last_hour Job runs of the last hour by kind and outcome\n# TYPE kpi_job_runs_last_hour gauge'
@@ -228,11 +277,11 @@ CREATE FUNCTION kpi_internal.html_num(v float8) RETURNS text
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
     SELECT CASE WHEN v IS NULL THEN '&#8211;'
                 WHEN v IN ('NaN', 'Infinity', '-Infinity') THEN v::text
-                WHEN abs(v) >= 100 OR v = trunc(v) THEN to_char(round(v::numeric), 'FM999,999,999,999,999,990')
-                WHEN abs(v) >= 1 THEN round(v::numeric, 2)::text
-                ELSE round(v::numeric, 4)::text END
+                WHEN abs(v) >= 1000 OR v = trunc(v) THEN to_char(round(v::numeric), 'FM999,999,999,999,999,990')
+                -- six significant digits, trailing zeros dropped: 99.9499 stays apart from 99.95
+                ELSE trim_scale(round(v::numeric, greatest(0, 5 - floor(log(abs(v)::numeric))::int)))::text END
 $$;
-COMMENT ON FUNCTION kpi_internal.html_num(float8) IS 'Internal: a number as the HTML report shows it';
+COMMENT ON FUNCTION kpi_internal.html_num(float8) IS 'Internal: a number as the HTML report shows it (six significant digits)';
 
 -- seconds since the epoch of a time on the session time zone's wall clock (the charts' axis)
 CREATE FUNCTION kpi_internal.local_epoch(t timestamptz) RETURNS float8
@@ -268,14 +317,7 @@ BEGIN
     IF "from" IS NULL OR "to" IS NULL THEN
         RAISE EXCEPTION 'kpi.html_report: "from" and "to" must not be NULL' USING ERRCODE = 'null_value_not_allowed';
     END IF;
-    IF NOT isfinite("from") OR NOT isfinite("to") THEN
-        RAISE EXCEPTION 'kpi.html_report: "from" and "to" must be finite, got % to %', "from", "to"
-            USING ERRCODE = 'invalid_parameter_value';
-    END IF;
-    IF "from" >= "to" THEN
-        RAISE EXCEPTION 'kpi.html_report: "from" (%) is not before "to" (%)', "from", "to"
-            USING ERRCODE = 'invalid_parameter_value';
-    END IF;
+    PERFORM kpi_internal.check_bi_period('kpi.html_report', "from", "to");
     IF "from" >= now() THEN
         RAISE EXCEPTION 'kpi.html_report: "from" (%) is in the future', "from" USING ERRCODE = 'invalid_parameter_value';
     END IF;
@@ -345,7 +387,7 @@ BEGIN
     WHERE k.metric = ANY (ms);
 
     FOR d IN
-        SELECT u.m AS metric, u.o, x.unit, x.description, x.warning, x.critical,
+        SELECT u.m AS metric, u.o, x.unit, x.description, x.optimal, x.good, x.warning, x.critical,
                coalesce(x.direction, 'lower_is_better') = 'higher_is_better' AS hib,
                (stats->u.m->>'count')::bigint AS count, (stats->u.m->>'mean')::float8 AS mean,
                (stats->u.m->>'p50')::float8 AS p50, (stats->u.m->>'p95')::float8 AS p95, (stats->u.m->>'max')::float8 AS max
@@ -381,16 +423,19 @@ BEGIN
                       CASE WHEN d.description IS NOT NULL THEN '<p class="desc">' || kpi_internal.html(d.description) || '</p>' ELSE '' END,
                       kpi_internal.html_num(coalesce(d.count, 0)), kpi_internal.html_num(d.mean), kpi_internal.html_num(d.p50),
                       kpi_internal.html_num(d.p95), kpi_internal.html_num(d.max),
-                      CASE WHEN d.warning IS NOT NULL OR d.critical IS NOT NULL
-                           THEN format(' &#183; warning %s, critical %s (%s)', kpi_internal.html_num(d.warning),
-                                       kpi_internal.html_num(d.critical), CASE WHEN d.hib THEN 'below' ELSE 'above' END)
+                      CASE WHEN num_nonnulls(d.optimal, d.good, d.warning, d.critical) > 0
+                           THEN ' &#183; thresholds (' || CASE WHEN d.hib THEN 'lower' ELSE 'upper' END || ' edges): '
+                                || concat_ws(', ', 'optimal ' || kpi_internal.html_num(d.optimal), 'good ' || kpi_internal.html_num(d.good),
+                                             'warning ' || kpi_internal.html_num(d.warning), 'critical ' || kpi_internal.html_num(d.critical))
                            ELSE '' END)
             || '<figure class="chart">'
-            || kpi_internal.metric_chart_svg_of(lf, lt, ts.step, coalesce(ts.t, '{}'), coalesce(ts.p50, '{}'),
-                                                coalesce(ts.p95, '{}'), d.warning, d.critical, d.hib)
+            || kpi_internal.severity_chart_svg(lf, lt, ts.step, coalesce(ts.t, '{}'), coalesce(ts.p50, '{}'),
+                                               coalesce(ts.p95, '{}'), d.optimal, d.good, d.warning, d.critical, d.hib)
             || '<figcaption><span class="k p50"></span> p50 <span class="k p95"></span> p95'
-            || CASE WHEN d.warning IS NOT NULL OR d.critical IS NOT NULL
-                    THEN ' <span class="k warn"></span> warning band <span class="k crit"></span> critical band' ELSE '' END
+            || CASE WHEN d.warning IS NOT NULL THEN ' <span class="k warn"></span> warning' ELSE '' END
+            || CASE WHEN d.critical IS NOT NULL THEN ' <span class="k crit"></span> critical' ELSE '' END
+            || CASE WHEN num_nonnulls(d.optimal, d.good, d.warning, d.critical) > 0
+                    THEN ' <span class="k emerg"></span> emergency' ELSE '' END
             || '</figcaption></figure>'
             || format('<h3>Alerts (%s)</h3>', al.n)
             || '<figure class="timeline">'
@@ -416,7 +461,7 @@ BEGIN
         || 'th{background:#f6f6f6}td.t{white-space:nowrap}td.n{text-align:right;font-variant-numeric:tabular-nums}td.arrow{font-size:16px;text-align:center}'
         || 'tr.total td{font-weight:bold;border-top:1px solid #999}figure{margin:4px 0}figure svg{display:block;max-width:100%;height:auto}'
         || 'figcaption{font-size:12px;color:#555}.k{display:inline-block;width:14px;height:8px;margin-left:8px}'
-        || '.k.p50{background:#1f77b4}.k.p95{background:#d62728}.k.warn{background:rgba(255,191,0,.35)}.k.crit{background:rgba(224,32,32,.3)}'
+        || '.k.p50{background:#1f77b4}.k.p95{background:#d62728}.k.warn{background:rgba(255,191,0,.35)}.k.crit{background:rgba(240,122,16,.35)}.k.emerg{background:rgba(224,32,32,.35)}'
         || '.b{border-radius:3px;padding:0 5px;font-size:12px}.b.optimal,.b.good{background:#dff0d8}.b.warning{background:#fcf0c8}'
         || '.b.critical{background:#fbd5b5}.b.emergency{background:#f2b8b8}.b.unknown{background:#eee}'
         || '</style></head><body>'
@@ -439,21 +484,35 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION kpi.html_report(timestamptz, timestamptz, text[]) IS
-    'One self-contained HTML document (inline CSS and SVG, no scripts, nothing fetched) about [from, to): health summary, KPI targets with trend arrows, and per metric a p50/p95 chart with the warning and critical bands, the alert timeline and the alerts; metrics NULL = every active metric (at most 100)';
+    'One self-contained HTML document (inline CSS and SVG, no scripts, nothing fetched) about [from, to): health summary, KPI targets with trend arrows, and per metric a p50/p95 chart with the warning, critical and emergency bands of kpi.severity, the alert timeline and the alerts; metrics NULL = every active metric (at most 100)';
+
+-- An interval as a duration the way Grafana and Prometheus write them (90s,
+-- 1m, 1h, 1d, 1w), whatever the session's IntervalStyle.
+CREATE FUNCTION kpi_internal.duration_text(d interval) RETURNS text
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
+    SELECT CASE WHEN s <> trunc(s) OR s = 0 THEN trim_scale(s)::text || 's'
+                WHEN s % 604800 = 0 THEN (s::bigint / 604800)::text || 'w'
+                WHEN s % 86400 = 0 THEN (s::bigint / 86400)::text || 'd'
+                WHEN s % 3600 = 0 THEN (s::bigint / 3600)::text || 'h'
+                WHEN s % 60 = 0 THEN (s::bigint / 60)::text || 'm'
+                ELSE s::bigint::text || 's' END
+    FROM (SELECT extract(epoch FROM d) AS s) x
+$$;
+COMMENT ON FUNCTION kpi_internal.duration_text(interval) IS 'Internal: an interval as 90s, 1m, 1h, 1d or 1w';
 
 -- Views in the shape Grafana's PostgreSQL data source (and Metabase,
 -- Superset) expect: a "time" column first, one row per time and series,
 -- numeric value columns, text labels.
 CREATE VIEW kpi.metric_series AS
-SELECT s.bucket AS "time", s.metric, s.series::text AS series, s.resolution::text AS resolution,
+SELECT s.bucket AS "time", s.metric, s.series::text AS series, kpi_internal.duration_text(s.resolution) AS resolution,
        s.count, s.avg, s.p50, s.p95, s.p99, s.min, s.max
 FROM kpi.summary s;
 COMMENT ON VIEW kpi.metric_series IS
-    'Rolled-up summaries for BI panels: time first, one row per bucket, metric and series (filter on resolution); for any range and resolution kpi.timeseries picks the right one';
+    'Rolled-up summaries for BI panels: time first, one row per bucket, metric and series (filter on metric, resolution and series: series {} is the whole metric, other series split it); for any range kpi.timeseries picks the resolution';
 COMMENT ON COLUMN kpi.metric_series."time" IS 'Start of the bucket';
 COMMENT ON COLUMN kpi.metric_series.metric IS 'Metric name';
 COMMENT ON COLUMN kpi.metric_series.series IS 'The series'' grouping tags as JSON text ({} for the whole metric)';
-COMMENT ON COLUMN kpi.metric_series.resolution IS 'The rollup''s bucket width, as text (e.g. 00:01:00)';
+COMMENT ON COLUMN kpi.metric_series.resolution IS 'The rollup''s bucket width as a duration (1m, 1h, 1d, 90s), the same whatever IntervalStyle';
 COMMENT ON COLUMN kpi.metric_series.count IS 'Samples in the bucket';
 COMMENT ON COLUMN kpi.metric_series.avg IS 'Mean of the bucket''s samples';
 COMMENT ON COLUMN kpi.metric_series.p50 IS 'Median (from the bucket''s sketch, within 1 % relative error)';
@@ -482,13 +541,13 @@ COMMENT ON COLUMN kpi.alert_series.id IS 'The alert''s id in kpi.alerts';
 -- pg_kpi's own health, one row per check, for a table or stat panel and for
 -- alerting on the engine itself
 CREATE VIEW kpi.engine_health AS
-SELECT now() AS "time", 'rollup lag'::text AS "check", format('%s rollup #%s', ro.resolution, ro.id) AS item,
-       extract(epoch FROM now() - ro.watermark)::float8 AS value, 'seconds'::text AS unit,
+SELECT now() AS "time", 'rollup lag'::text AS "check",
+       format('%s rollup #%s', kpi_internal.duration_text(ro.resolution), ro.id) AS item,
+       kpi_internal.rollup_behind(ro.resolution, ro.lag, ro.watermark) AS value, 'seconds behind'::text AS unit,
        CASE WHEN ro.watermark IS NULL THEN 'not run yet'
-            WHEN now() - ro.watermark > greatest(3 * ro.lag + 3 * coalesce(j.schedule_interval, interval '1 minute'),
-                                                 ro.resolution * 2) THEN 'behind'
+            WHEN kpi_internal.rollup_behind(ro.resolution, ro.lag, ro.watermark) > 600 THEN 'behind'
             ELSE 'ok' END AS status
-FROM kpi.rollups ro LEFT JOIN kpi.jobs j ON j.id = ro.job_id
+FROM kpi.rollups ro
 UNION ALL
 SELECT now(), 'job failures last hour', j.kind, count(r.*) FILTER (WHERE r.status = 'failed')::float8, 'runs',
        CASE WHEN count(r.*) FILTER (WHERE r.status = 'failed') > 0 THEN 'failing' ELSE 'ok' END
@@ -499,14 +558,16 @@ SELECT now(), 'delivery backlog', d.receiver, d.pending::float8, 'notifications'
        CASE WHEN d.oldest_undelivered_age > interval '5 minutes' THEN 'behind' ELSE 'ok' END
 FROM kpi.delivery_status d;
 COMMENT ON VIEW kpi.engine_health IS
-    'pg_kpi''s own health, one row per check: rollup lag per rollup, job failures of the last hour per job kind, delivery backlog per receiver';
+    'pg_kpi''s own health, one row per check: rollup lag per rollup (seconds behind the last bucket it could have materialized), job failures of the last hour per job kind, delivery backlog per receiver';
 COMMENT ON COLUMN kpi.engine_health."time" IS 'now(): when the row was computed';
 COMMENT ON COLUMN kpi.engine_health."check" IS 'rollup lag, job failures last hour or delivery backlog';
 COMMENT ON COLUMN kpi.engine_health.item IS 'The rollup, job kind or receiver checked';
-COMMENT ON COLUMN kpi.engine_health.value IS 'Seconds behind, failed runs, or pending notifications';
+COMMENT ON COLUMN kpi.engine_health.value IS 'Seconds behind the last bucket the rollup could have materialized (behind after 600), failed runs, or pending notifications';
 COMMENT ON COLUMN kpi.engine_health.unit IS 'The unit of value';
 COMMENT ON COLUMN kpi.engine_health.status IS 'ok, behind, failing or not run yet';
 COMMENT ON FUNCTION kpi_internal.metric_chart_svg_of(float8, float8, float8, float8[], float8[], float8[], float8, float8, boolean, integer, integer) IS
-    'Internal: the SVG chart of kpi.html_report (p50 and p95 over time, warning and critical bands), drawn by plotters';
+    'Internal: release 0.1.0''s chart of kpi.html_report (p50 and p95 over time, a band from warning to critical and one beyond), drawn by plotters';
+COMMENT ON FUNCTION kpi_internal.severity_chart_svg(float8, float8, float8, float8[], float8[], float8[], float8, float8, float8, float8, boolean, integer, integer) IS
+    'Internal: the SVG chart of kpi.html_report: p50 and p95 over time with the warning, critical and emergency bands of kpi.severity for the thresholds, drawn by plotters';
 COMMENT ON FUNCTION kpi_internal.alert_timeline_svg_of(float8, float8, float8[], float8[], integer[], integer, integer) IS
     'Internal: the SVG alert timeline of kpi.html_report, drawn by plotters';

@@ -322,6 +322,7 @@ extension_sql_file!(
         "jobs",
         "targets",
         bi::metric_chart_svg_of,
+        bi::severity_chart_svg,
         bi::alert_timeline_svg_of
     ]
 );

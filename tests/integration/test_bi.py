@@ -161,7 +161,7 @@ def test_grafana_provisioning_files_parse():
     d = json.loads(grafana_macros.DASHBOARD.read_text())
     titles = [p["title"] for p in d["panels"]]
     for needed in ("Response time", "Error rate", "Throughput", "Availability", "Active alerts", "Health score",
-                   "rollup lag", "job runs", "delivery backlog"):
+                   "rollups behind", "job runs", "delivery backlog"):
         assert any(needed in t for t in titles), needed
     assert {v["name"] for v in d["templating"]["list"]} >= {"metric", "tags"}
     ids = [p["id"] for p in d["panels"]]

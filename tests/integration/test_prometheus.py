@@ -37,6 +37,9 @@ def seed(conn):
         "FROM (VALUES (%s), ('lat')) x(m), generate_series(0, 99) g",
         ('we"ird\\na\nme <script>',),
     )
+    # labels that collide once made valid, an empty one and a reserved one: the exposition stays valid
+    conn.execute("INSERT INTO kpi.metrics (metric, value, tags) VALUES ('lat', 99, "
+                 "'{\"k8s.pod\": \"a\", \"k8s_pod\": \"b\", \"\": \"e\", \"__name__\": \"evil\"}')")
     conn.execute("SELECT kpi.add_rollup('1 minute', lag => '0')")
     conn.execute("SELECT kpi.run_job(job_id) FROM kpi.rollups")
 
@@ -46,7 +49,7 @@ def test_exposition_passes_promtool_lint(wdb):
     text = wdb.execute("SELECT kpi.prometheus_metrics()").fetchone()[0]
     r = promtool("check", "metrics", stdin=text)
     assert r.returncode == 0, r.stdout + r.stderr + text
-    assert 'kpi_metric_count{metric="lat"} 100' in text
+    assert 'kpi_metric_count{metric="lat"} 101' in text
     assert 'metric="we\\"ird\\\\na\\nme <script>"' in text
     assert "ALERTS{" in text and 'k8s_pod="p\\"1"' in text
 
@@ -159,7 +162,7 @@ def test_prometheus_scrapes_pg_kpi_through_postgres_exporter(wdb, reader_login, 
         assert 'pg_kpi_metric_count{metric="lat"' in text or 'metric="lat"' in text, text[-3000:]
         # Prometheus scraped them, and its API has them with their labels
         got = wait_until(lambda: prom_query(pport, 'pg_kpi_metric_count{metric="lat"}'))
-        assert float(got[0]["value"][1]) == 100
+        assert float(got[0]["value"][1]) == 101
         weird = prom_query(pport, 'pg_kpi_metric_count{metric=~"(?s)we.*"}')
         assert weird and weird[0]["metric"]["metric"] == 'we"ird\\na\nme <script>', weird
         assert prom_query(pport, "pg_kpi_alerts_open")

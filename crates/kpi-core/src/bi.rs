@@ -11,7 +11,56 @@ use plotters::coord::ranged1d::{KeyPointHint, NoDefaultFormatting, ValueFormatte
 use plotters::prelude::*;
 use std::ops::Range;
 
-/// A chart of one metric's p50 and p95 with its warning and critical bands.
+/// A shaded band of values: from `lo` to `hi` (either may be infinite: to
+/// the edge of the chart), in the colour of a severity rank (as
+/// kpi.severity_level's order: 2 warning, 3 critical, 4 emergency).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Band {
+    pub lo: f64,
+    pub hi: f64,
+    pub rank: u8,
+}
+
+/// The bands of kpi.severity for thresholds given as upper edges (lower is
+/// better; lower edges when higher is better): each of warning, critical and
+/// emergency reaches from the next defined threshold on the good side (or
+/// the chart's edge) to its own threshold; emergency lies beyond the last.
+pub fn severity_bands(
+    optimal: Option<f64>,
+    good: Option<f64>,
+    warning: Option<f64>,
+    critical: Option<f64>,
+    higher_is_better: bool,
+) -> Vec<Band> {
+    let edges = crate::severity::thresholds::effective([optimal, good, warning, critical]);
+    let (far_good, far_bad) = if higher_is_better {
+        (f64::INFINITY, f64::NEG_INFINITY)
+    } else {
+        (f64::NEG_INFINITY, f64::INFINITY)
+    };
+    let before = |i: usize| edges[..i].iter().rev().find_map(|e| *e).unwrap_or(far_good);
+    let mut out = Vec::new();
+    for (i, rank) in [(2usize, 2u8), (3, 3)] {
+        if let Some(e) = edges[i] {
+            let from = before(i);
+            out.push(Band {
+                lo: from.min(e),
+                hi: from.max(e),
+                rank,
+            });
+        }
+    }
+    if let Some(last) = edges.iter().rev().find_map(|e| *e) {
+        out.push(Band {
+            lo: last.min(far_bad),
+            hi: last.max(far_bad),
+            rank: 4,
+        });
+    }
+    out
+}
+
+/// A chart of one metric's p50 and p95 with its severity bands.
 pub struct MetricChart<'a> {
     /// x range of the chart, seconds
     pub from: f64,
@@ -22,9 +71,7 @@ pub struct MetricChart<'a> {
     pub times: &'a [f64],
     pub p50: &'a [f64],
     pub p95: &'a [f64],
-    pub warning: Option<f64>,
-    pub critical: Option<f64>,
-    pub higher_is_better: bool,
+    pub bands: &'a [Band],
     pub width: u32,
     pub height: u32,
 }
@@ -42,7 +89,16 @@ pub struct AlertSpan {
 const P50_COLOR: RGBColor = RGBColor(0x1f, 0x77, 0xb4);
 const P95_COLOR: RGBColor = RGBColor(0xd6, 0x27, 0x28);
 const WARN_FILL: RGBAColor = RGBAColor(0xff, 0xbf, 0x00, 0.18);
-const CRIT_FILL: RGBAColor = RGBAColor(0xe0, 0x20, 0x20, 0.16);
+const CRIT_FILL: RGBAColor = RGBAColor(0xf0, 0x7a, 0x10, 0.18);
+const EMERG_FILL: RGBAColor = RGBAColor(0xe0, 0x20, 0x20, 0.18);
+
+fn band_fill(rank: u8) -> RGBAColor {
+    match rank {
+        0..=2 => WARN_FILL,
+        3 => CRIT_FILL,
+        _ => EMERG_FILL,
+    }
+}
 const GRID: RGBColor = RGBColor(0xe6, 0xe6, 0xe6);
 
 fn check_range(from: f64, to: f64) -> CoreResult<()> {
@@ -218,9 +274,8 @@ fn y_range(c: &MetricChart) -> (f64, f64) {
         .p50
         .iter()
         .chain(c.p95)
-        .chain(c.warning.iter())
-        .chain(c.critical.iter())
         .copied()
+        .chain(c.bands.iter().flat_map(|b| [b.lo, b.hi]))
         .filter(|v| v.is_finite());
     let (lo, hi) = vals.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
         (lo.min(v), hi.max(v))
@@ -241,9 +296,8 @@ fn y_range(c: &MetricChart) -> (f64, f64) {
     (lo, hi + pad)
 }
 
-/// An SVG chart of p50 and p95 over time, the warning band (warning to
-/// critical) and the critical band (beyond critical) shaded on the side the
-/// metric's direction makes bad.
+/// An SVG chart of p50 and p95 over time with its bands shaded (warning,
+/// critical and emergency: see severity_bands).
 pub fn metric_chart_svg(c: &MetricChart) -> CoreResult<String> {
     check_range(c.from, c.to)?;
     check_size(c.width, c.height)?;
@@ -279,25 +333,16 @@ pub fn metric_chart_svg(c: &MetricChart) -> CoreResult<String> {
             .label_style(("sans-serif", 12))
             .draw()
             .map_err(draw_err)?;
-        // bands: [warning, critical) and beyond critical, on the bad side
-        let bad_end = if c.higher_is_better { ylo } else { yhi };
-        let mut bands = Vec::new();
-        match (c.warning, c.critical) {
-            (Some(w), Some(cr)) => {
-                bands.push((w, cr, WARN_FILL));
-                bands.push((cr, bad_end, CRIT_FILL));
+        for b in c.bands {
+            if b.lo.is_nan() || b.hi.is_nan() {
+                continue;
             }
-            (Some(w), None) => bands.push((w, bad_end, WARN_FILL)),
-            (None, Some(cr)) => bands.push((cr, bad_end, CRIT_FILL)),
-            (None, None) => {}
-        }
-        for (a, b, color) in bands {
-            let (a, b) = (a.clamp(ylo, yhi), b.clamp(ylo, yhi));
-            if a != b {
+            let (lo, hi) = (b.lo.clamp(ylo, yhi), b.hi.clamp(ylo, yhi));
+            if lo < hi {
                 chart
                     .draw_series(std::iter::once(Rectangle::new(
-                        [(c.from, a), (c.to, b)],
-                        color.filled(),
+                        [(c.from, lo), (c.to, hi)],
+                        band_fill(b.rank).filled(),
                     )))
                     .map_err(draw_err)?;
             }
@@ -388,6 +433,24 @@ pub fn alert_timeline_svg(
 mod tests {
     use super::*;
 
+    const BANDS: &[Band] = &[
+        Band {
+            lo: f64::NEG_INFINITY,
+            hi: 50.0,
+            rank: 2,
+        },
+        Band {
+            lo: 50.0,
+            hi: 80.0,
+            rank: 3,
+        },
+        Band {
+            lo: 80.0,
+            hi: f64::INFINITY,
+            rank: 4,
+        },
+    ];
+
     fn chart<'a>(t: &'a [f64], a: &'a [f64], b: &'a [f64]) -> MetricChart<'a> {
         MetricChart {
             from: 0.0,
@@ -396,9 +459,7 @@ mod tests {
             times: t,
             p50: a,
             p95: b,
-            warning: Some(50.0),
-            critical: Some(80.0),
-            higher_is_better: false,
+            bands: BANDS,
             width: 600,
             height: 200,
         }
@@ -467,9 +528,101 @@ mod tests {
         let (lo, hi) = y_range(&chart(&t, &a, &b));
         assert_eq!((lo, hi), (6.5, 83.5));
         let mut c = chart(&t, &a, &b);
-        c.warning = None;
-        c.critical = None;
+        c.bands = &[];
         assert_eq!(y_range(&c), (9.5, 20.5));
+    }
+
+    #[test]
+    fn bands_follow_kpi_severity() {
+        let b = severity_bands(Some(100.0), Some(200.0), Some(500.0), Some(1000.0), false);
+        assert_eq!(
+            b,
+            vec![
+                Band {
+                    lo: 200.0,
+                    hi: 500.0,
+                    rank: 2
+                },
+                Band {
+                    lo: 500.0,
+                    hi: 1000.0,
+                    rank: 3
+                },
+                Band {
+                    lo: 1000.0,
+                    hi: f64::INFINITY,
+                    rank: 4
+                }
+            ]
+        );
+        // without good and optimal, everything up to warning is warning
+        let b = severity_bands(None, None, Some(80.0), Some(95.0), false);
+        assert_eq!(
+            b[0],
+            Band {
+                lo: f64::NEG_INFINITY,
+                hi: 80.0,
+                rank: 2
+            }
+        );
+        // higher is better: mirrored
+        let b = severity_bands(Some(99.99), Some(99.95), Some(99.9), Some(99.8), true);
+        assert_eq!(
+            b,
+            vec![
+                Band {
+                    lo: 99.9,
+                    hi: 99.95,
+                    rank: 2
+                },
+                Band {
+                    lo: 99.8,
+                    hi: 99.9,
+                    rank: 3
+                },
+                Band {
+                    lo: f64::NEG_INFINITY,
+                    hi: 99.8,
+                    rank: 4
+                }
+            ]
+        );
+        // no critical: emergency beyond warning; no thresholds: no bands
+        let b = severity_bands(None, Some(1.0), Some(2.0), None, false);
+        assert_eq!(
+            b.last().copied(),
+            Some(Band {
+                lo: 2.0,
+                hi: f64::INFINITY,
+                rank: 4
+            })
+        );
+        assert!(severity_bands(None, None, None, None, false).is_empty());
+        assert!(severity_bands(None, None, Some(f64::INFINITY), None, false).is_empty());
+    }
+
+    proptest::proptest! {
+        /// A value lies in the band of its kpi.severity level (warning or
+        /// worse), and in no band when it is optimal or good.
+        #[test]
+        fn bands_agree_with_classify(mut t in proptest::array::uniform4(proptest::option::of(-1e3f64..1e3)),
+                                     v in -2e3f64..2e3, hib in proptest::bool::ANY) {
+            use crate::severity::{classify, thresholds::Direction};
+            // thresholds in their direction's order
+            let mut defined: Vec<f64> = t.iter().flatten().copied().collect();
+            defined.sort_by(f64::total_cmp);
+            if hib { defined.reverse(); }
+            let mut it = defined.into_iter();
+            for x in t.iter_mut() { if x.is_some() { *x = it.next(); } }
+            let dir = if hib { Direction::HigherIsBetter } else { Direction::LowerIsBetter };
+            proptest::prop_assume!(t.iter().flatten().all(|e| (e - v).abs() > 1e-9));
+            let bands = severity_bands(t[0], t[1], t[2], t[3], hib);
+            let inside: Vec<u8> = bands.iter().filter(|b| b.lo < v && v < b.hi).map(|b| b.rank).collect();
+            match classify(v, dir, t) {
+                Some(s) if s as u8 >= 2 => proptest::prop_assert_eq!(inside, vec![s as u8]),
+                _ => proptest::prop_assert!(inside.is_empty(), "{:?} {:?} {}", t, bands, v),
+            }
+        }
     }
 
     #[test]

@@ -39,6 +39,9 @@ SELECT count(*) AS buckets,
        (SELECT count(*) FROM (SELECT * FROM kpi.timeseries('rt', '2026-01-01 00:00+00', '2026-01-01 06:00+00', 4)
                               EXCEPT SELECT * FROM before) d) AS differences
 FROM before;
+-- a zoomed-in range (buckets narrower than the finest rollup) reads that rollup's summaries
+SELECT count(*) AS buckets, sum(count) AS samples, min(time), max(time)
+FROM kpi.timeseries('rt', '2026-01-01 01:00+00', '2026-01-01 01:10+00', 500);
 -- a series without a rollup grouped by its tag has no summaries to read: nothing left
 SELECT count(*) AS buckets FROM kpi.timeseries('rt', '2026-01-01 00:00+00', '2026-01-01 06:00+00', 4, '{"host": "a"}');
 -- points are capped at 10000 (1-second buckets at least)
@@ -61,10 +64,14 @@ SELECT m, g, now() - interval '9 minutes' + g * interval '5 seconds', jsonb_buil
 FROM (VALUES (E'we"ird\\na\nme'), ('lat')) x(m), generate_series(0, 99) g;
 SELECT line FROM regexp_split_to_table(kpi.prometheus_metrics(), E'\n') WITH ORDINALITY t(line, n)
 WHERE line NOT LIKE 'kpi_rollup_lag_seconds%' AND line NOT LIKE 'kpi_job_runs_last_hour%'
+  AND line NOT LIKE 'kpi_rollup_behind_seconds{%'
   AND line NOT LIKE 'kpi_rows_ingested_last_minute %'   -- depends on the clock
   AND line NOT LIKE 'kpi_worker_up %'                   -- on the launcher
 ORDER BY n;
 SELECT substring(kpi.prometheus_metrics() FROM 'kpi_rows_ingested_last_minute ([0-9]+)')::int > 0 AS rows_ingested;
+-- label names that collide once made valid, empty ones and reserved ones (__*): each name once, the others dropped
+INSERT INTO kpi.metrics (metric, value, tags) VALUES ('lat', 99, '{"k8s.pod": "a", "k8s_pod": "b", "": "e", "__name__": "evil", "severity": "x"}');
+SELECT line FROM regexp_split_to_table(kpi.prometheus_metrics(), E'\n') line WHERE line LIKE 'ALERTS{%k8s_pod="a"%';
 SELECT pg_temp.try($$SELECT kpi.prometheus_metrics('infinity')$$);
 SELECT substring(kpi.prometheus_metrics() FROM 'kpi_worker_up ([01])') IN ('0', '1') AS worker_up;
 
@@ -110,6 +117,13 @@ SELECT "time", metric, series, resolution, count, avg, min, max FROM kpi.metric_
 WHERE metric = 'rt' ORDER BY "time", resolution LIMIT 3;
 SELECT attname FROM pg_attribute WHERE attrelid = 'kpi.alert_series'::regclass AND attnum > 0 ORDER BY attnum;
 SELECT "check", item, unit, status FROM kpi.engine_health ORDER BY 1, 2;
+SELECT d, kpi_internal.duration_text(d::interval) FROM unnest(ARRAY['90 seconds', '1 minute', '1 hour', '1 day', '7 days', '1.5 seconds', '0']) d;
+-- NULL tags are 22004; periods beyond the years 1..99999 are refused naming the arguments
+SELECT pg_temp.try($$SELECT count(*) FROM kpi.timeseries('rt', '2026-01-01', '2026-01-02', 10, NULL)$$);
+SELECT pg_temp.try($$SELECT count(*) FROM kpi.timeseries('rt', '4713-01-01 BC', '2026-01-02')$$);
+SELECT pg_temp.try($$SELECT count(*) FROM kpi.timeseries('rt', '2026-01-01', '294276-01-01')$$);
+SELECT pg_temp.try($$SELECT kpi.html_report('4713-01-01 BC', '2026-01-02')$$);
+SELECT pg_temp.try($$SELECT kpi.prometheus_metrics(NULL)$$);
 
 \c postgres
 DROP DATABASE kpi_regress_bi;
