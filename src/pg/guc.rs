@@ -177,7 +177,7 @@ pub fn init() {
     GucRegistry::define_string_guc(
         c"kpi.worker_role",
         c"Role the pg_kpi workers connect as and run jobs as.",
-        c"Empty means the bootstrap superuser. The role needs LOGIN and rights on the kpi tables; a change restarts the workers.",
+        c"Empty means the bootstrap superuser. The role needs LOGIN and membership in kpi_admin; a change restarts the workers.",
         &WORKER_ROLE,
         GucContext::Sighup,
         GucFlags::default(),
