@@ -5,8 +5,10 @@
 # COPY_ROWS (default 1000000) sets the size of the COPY-with-alert-trigger benchmark,
 # ROLLUP_ROWS (default 5000000) the rollup benchmark, RULES_ROWS (default 1000000) the
 # alert rules benchmark, IDLE_SECONDS (default 60) how long the idle worker's CPU time is
-# measured, DELIVERY_BURST (default 10000) the alert delivery burst. ONLY=<section>
-# (aggregates, alerts, models, rollups, rules, reports, bi, delivery, idle) runs one section.
+# measured, DELIVERY_BURST (default 10000) the alert delivery burst, SOAK_SECONDS (default
+# 120) and SOAK_CLIENTS (default 4) the soak under load (scripts/soak.py), WRITE_SECONDS
+# (default 15) each pgbench run of the write benchmark (scripts/bench_write.py). ONLY=<section>
+# (aggregates, alerts, models, rollups, rules, reports, bi, delivery, write, soak, idle) runs one section.
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 ROWS="${1:-5000000}"
 RUNS="${2:-5}"
@@ -70,6 +72,25 @@ if want delivery; then
     { python3 -m venv "$venv" && "$venv/bin/pip" install -q 'psycopg[binary]>=3.2' 'pytest>=8'; }
   "$venv/bin/python" "$ROOT/scripts/bench_delivery.py" \
     "host=localhost port=$CLUSTER_PORT dbname=kpi_bench user=$CLUSTER_USER" "${DELIVERY_BURST:-10000}"
+fi
+if want write; then
+  log "write path: pgbench INSERT, kpi.record, 100-row INSERT and COPY into kpi.metrics beside a plain table"
+  psql_at "$CLUSTER_DATA" "$CLUSTER_PORT" postgres -q -c "DROP DATABASE IF EXISTS kpi_bench WITH (FORCE)" \
+    -c "CREATE DATABASE kpi_bench"
+  psql_at "$CLUSTER_DATA" "$CLUSTER_PORT" kpi_bench -q -c "CREATE EXTENSION pg_kpi"
+  venv="$ROOT/target/pytest-venv"
+  [ -x "$venv/bin/python" ] && "$venv/bin/python" -c 'import psycopg' 2>/dev/null || \
+    { python3 -m venv "$venv" && "$venv/bin/pip" install -q 'psycopg[binary]>=3.2' 'pytest>=8'; }
+  "$venv/bin/python" "$ROOT/scripts/bench_write.py" \
+    "host=localhost port=$CLUSTER_PORT dbname=kpi_bench user=$CLUSTER_USER" "${WRITE_SECONDS:-15}"
+fi
+if want soak; then
+  log "soak: ${SOAK_CLIENTS:-4} pgbench clients for ${SOAK_SECONDS:-120} s while the worker rolls up, evaluates rules and delivers"
+  venv="$ROOT/target/pytest-venv"
+  [ -x "$venv/bin/python" ] && "$venv/bin/python" -c 'import psycopg' 2>/dev/null || \
+    { python3 -m venv "$venv" && "$venv/bin/pip" install -q 'psycopg[binary]>=3.2' 'pytest>=8'; }
+  "$venv/bin/python" "$ROOT/scripts/soak.py" \
+    "host=localhost port=$CLUSTER_PORT dbname=kpi_bench user=$CLUSTER_USER" "${SOAK_SECONDS:-120}" "${SOAK_CLIENTS:-4}"
 fi
 want idle || exit 0
 

@@ -87,6 +87,16 @@ install_extension() {
   local sudo_flag=()
   [ "$(id -u)" = 0 ] || sudo_flag=(--sudo)
   cargo pgrx install "${sudo_flag[@]}" "$@" --pg-config "$PG_CONFIG" >/dev/null
+  # cargo pgrx copies the upgrade scripts (pg_kpi--A--B.sql) but not the frozen
+  # install scripts of released versions (pg_kpi--A.sql), which CREATE EXTENSION
+  # pg_kpi VERSION 'A' and the upgrade test need
+  local f
+  for f in "$ROOT"/sql/pg_kpi--[0-9]*.sql; do
+    case "$(basename "$f")" in
+      pg_kpi--*--*) ;;
+      *) as_root install -m 644 "$f" "$("$PG_CONFIG" --sharedir)/extension/" ;;
+    esac
+  done
 }
 
 psql_at() { # psql_at DATA_DIR PORT DB [psql args...]

@@ -344,6 +344,9 @@ DECLARE
     merged text[];
     notes bigint;
     more bigint;
+    todo text[];
+    opened text[];
+    folded text[];
 BEGIN
     IF incidents IS NULL OR cardinality(incidents) = 0 THEN
         RETURN 0;
@@ -401,33 +404,68 @@ BEGIN
 
     -- Every other incident becomes an alert: earlier ones already resolved,
     -- the last one firing. A concurrent session may have opened the same
-    -- fingerprint meanwhile; ON CONFLICT folds this one into it.
-    WITH ins AS (
-        INSERT INTO kpi.alerts AS a (fingerprint, source, metric, labels, severity, state, value, threshold,
-                                     occurrences, message, recommendations, started_at, last_seen_at, resolved_at)
-        SELECT i.fingerprint, apply_incidents.source, i.metric, i.labels, i.severity,
-               CASE WHEN i.is_last AND NOT i.earlier THEN 'firing' ELSE 'resolved' END,
-               i.value, i.threshold, least(i.n, 2147483647)::integer, i.message, i.recommendations,
-               i.first_ts, i.last_ts, CASE WHEN i.is_last AND NOT i.earlier THEN NULL ELSE i.last_ts + i.cooldown END
-        FROM (SELECT f.*, f.seq || ':' || f.fingerprint = ANY (earlier) AS earlier,
-                     f.seq || ':' || f.fingerprint AS key
-              FROM unnest(incidents) f) i
-        WHERE NOT (i.key = ANY (merged))
-        ON CONFLICT (fingerprint) WHERE state <> 'resolved' DO UPDATE SET
-            occurrences = least(a.occurrences::bigint + excluded.occurrences, 2147483647)::integer,
-            started_at = least(a.started_at, excluded.started_at),
-            last_seen_at = greatest(a.last_seen_at, excluded.last_seen_at),
-            severity = greatest(a.severity, excluded.severity),
-            value = CASE WHEN excluded.severity > a.severity THEN excluded.value ELSE a.value END,
-            threshold = CASE WHEN excluded.severity > a.severity THEN excluded.threshold ELSE a.threshold END,
-            message = CASE WHEN excluded.severity > a.severity THEN excluded.message ELSE a.message END,
-            recommendations = CASE WHEN excluded.severity > a.severity THEN excluded.recommendations
-                                   ELSE a.recommendations END
-        RETURNING a AS alert, a.state
-    )
-    SELECT count(kpi_internal.notify_alert(ins.alert)) INTO more
-    FROM ins
-    WHERE ins.state <> 'resolved';
+    -- fingerprint meanwhile (the INSERT waits for it): then this incident
+    -- folds into that alert like a head above, notifying only an escalation,
+    -- never the alert's firing a second time. Should that alert be resolved
+    -- in between, the incident is inserted again (a few rounds at most).
+    todo := ARRAY(SELECT f.seq || ':' || f.fingerprint FROM unnest(incidents) f
+                  WHERE NOT (f.seq || ':' || f.fingerprint = ANY (merged)));
+    more := 0;
+    FOR attempt IN 1..5 LOOP
+        EXIT WHEN cardinality(todo) = 0;
+        WITH ins AS (
+            INSERT INTO kpi.alerts AS a (fingerprint, source, metric, labels, severity, state, value, threshold,
+                                         occurrences, message, recommendations, started_at, last_seen_at, resolved_at)
+            SELECT i.fingerprint, apply_incidents.source, i.metric, i.labels, i.severity,
+                   CASE WHEN i.is_last AND NOT i.earlier THEN 'firing' ELSE 'resolved' END,
+                   i.value, i.threshold, least(i.n, 2147483647)::integer, i.message, i.recommendations,
+                   i.first_ts, i.last_ts, CASE WHEN i.is_last AND NOT i.earlier THEN NULL ELSE i.last_ts + i.cooldown END
+            FROM (SELECT f.*, f.seq || ':' || f.fingerprint = ANY (earlier) AS earlier,
+                         f.seq || ':' || f.fingerprint AS key
+                  FROM unnest(incidents) f) i
+            WHERE i.key = ANY (todo)
+            ORDER BY i.metric, i.labels
+            ON CONFLICT (fingerprint) WHERE state <> 'resolved' DO NOTHING
+            RETURNING a AS alert, a.state, a.fingerprint
+        )
+        SELECT more + count(kpi_internal.notify_alert(ins.alert)) FILTER (WHERE ins.state <> 'resolved'),
+               coalesce(array_agg(ins.fingerprint) FILTER (WHERE ins.state <> 'resolved'), '{}')
+        INTO more, opened
+        FROM ins;
+        -- the firing incidents that met an open alert of another session
+        todo := ARRAY(SELECT f.seq || ':' || f.fingerprint FROM unnest(incidents) f
+                      WHERE f.seq || ':' || f.fingerprint = ANY (todo) AND f.is_last
+                        AND NOT (f.seq || ':' || f.fingerprint = ANY (earlier))
+                        AND NOT (f.fingerprint = ANY (opened)));
+        EXIT WHEN cardinality(todo) = 0;
+        WITH m AS (
+            SELECT a.id, a.severity AS old_severity, f.*
+            FROM unnest(incidents) f
+            JOIN kpi.alerts a ON a.fingerprint = f.fingerprint AND a.state <> 'resolved'
+            WHERE f.seq || ':' || f.fingerprint = ANY (todo)
+            ORDER BY f.metric, f.labels
+            FOR UPDATE OF a
+        ), upd AS (
+            UPDATE kpi.alerts a SET
+                occurrences = least(a.occurrences::bigint + m.n, 2147483647)::integer,
+                started_at = least(a.started_at, m.first_ts),
+                last_seen_at = greatest(a.last_seen_at, m.last_ts),
+                severity = greatest(a.severity, m.severity),
+                value = CASE WHEN m.severity > a.severity THEN m.value ELSE a.value END,
+                threshold = CASE WHEN m.severity > a.severity THEN m.threshold ELSE a.threshold END,
+                message = CASE WHEN m.severity > a.severity THEN m.message ELSE a.message END,
+                recommendations = CASE WHEN m.severity > a.severity THEN m.recommendations ELSE a.recommendations END
+            FROM m
+            WHERE a.id = m.id
+            RETURNING a AS alert, a.severity, m.old_severity, m.seq || ':' || m.fingerprint AS key
+        )
+        SELECT more + count(kpi_internal.notify_alert(u.alert)) FILTER (WHERE u.severity > u.old_severity),
+               coalesce(array_agg(u.key), '{}')
+        INTO more, folded
+        FROM upd u;
+        -- an incident whose open alert was resolved in between: insert it again
+        todo := ARRAY(SELECT k FROM unnest(todo) k WHERE NOT (k = ANY (folded)));
+    END LOOP;
     RETURN notes + more;
 END
 $fn$;

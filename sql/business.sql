@@ -131,6 +131,10 @@ BEGIN
         RAISE EXCEPTION '%: "from" and "to" must not be NULL', func
             USING ERRCODE = 'null_value_not_allowed';
     END IF;
+    IF "from"::text IN ('infinity', '-infinity') OR "to"::text IN ('infinity', '-infinity') THEN
+        RAISE EXCEPTION '%: "from" and "to" must be finite, got % to %', func, "from", "to"
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
     IF "from" > "to" THEN
         RAISE EXCEPTION '%: "from" (%) is after "to" (%)', func, "from", "to"
             USING ERRCODE = 'invalid_parameter_value',
@@ -139,7 +143,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION kpi_internal.check_period(text, anyelement, anyelement) IS
-    'Internal: raises 22023 when "from" is after "to" (and 22004 when either is NULL)';
+    'Internal: raises 22023 when "from" is after "to" or either is infinite (and 22004 when either is NULL)';
 
 -- A day a business metric is evaluated at: not NULL, not in the future.
 CREATE FUNCTION kpi_internal.check_at(func text, at date) RETURNS date
@@ -265,6 +269,7 @@ DECLARE
     m date;
     month_end date;
     cur text[];
+    first_ts timestamptz;
 BEGIN
     PERFORM kpi_internal.check_period('kpi.mrr_movements', "from", "to");
     PERFORM kpi_internal.check_at('kpi.mrr_movements', at);
@@ -275,11 +280,22 @@ BEGIN
       AND e.ts < (least((date_trunc('month', "to") + interval '1 month')::date - 1, at) + 1)::timestamptz
       AND (mrr_movements.currency IS NULL OR e.currency = mrr_movements.currency);
     PERFORM kpi_internal.single_currency(cur, 'kpi.mrr_movements');
+    SELECT min(e.ts) INTO first_ts FROM kpi.revenue_events e
+    WHERE e.billing_period IS NOT NULL
+      AND (mrr_movements.currency IS NULL OR e.currency = mrr_movements.currency);
     m := date_trunc('month', "from")::date;
     -- months that have not started are not reported; the month in progress is
     -- evaluated at "at" and marked complete = false
     WHILE m <= "to" AND m <= at LOOP
         month_end := (m + interval '1 month')::date - 1;
+        IF first_ts IS NULL OR month_end::timestamptz < first_ts - interval '1 day' THEN
+            -- no subscription revenue yet: nothing moves (and no query runs)
+            month := m; new := 0; expansion := 0; contraction := 0; churned := 0;
+            reactivation := 0; net_new := 0; mrr := 0; complete := month_end <= at;
+            RETURN NEXT;
+            m := (m + interval '1 month')::date;
+            CONTINUE;
+        END IF;
         RETURN QUERY
         WITH prev AS (SELECT p.customer_id, p.mrr, p.currency FROM kpi.customer_mrr(m - 1, mrr_movements.currency, grace) p),
              cur AS (SELECT c.customer_id, c.mrr, c.currency FROM kpi.customer_mrr(least(month_end, at), mrr_movements.currency, grace) c),

@@ -45,6 +45,7 @@ CREATE TABLE kpi.jobs (
     last_error           text,
     builtin              boolean NOT NULL DEFAULT false,
     created_at           timestamptz NOT NULL DEFAULT now(),
+    owner                name NOT NULL DEFAULT current_user,
     CONSTRAINT jobs_one_schedule CHECK ((schedule_interval IS NULL) <> (schedule_cron IS NULL)),
     CONSTRAINT jobs_cron_timezone CHECK ((schedule_cron IS NULL) = (schedule_timezone IS NULL))
 );
@@ -96,30 +97,25 @@ BEGIN
 END
 $$;
 
--- An sql job runs its command as the job worker's role (kpi.worker_role, or
--- the bootstrap superuser): only a superuser, or a member of that role, may
--- write one, so that no one runs SQL with more rights than their own.
-CREATE FUNCTION kpi_internal.check_sql_job_writer() RETURNS void
+-- A job's owner is the role its sql command runs as (kpi_internal.run_sql_as):
+-- only a member of that role (superusers are members of every role) may make
+-- a job with that owner, or change the command of one.
+CREATE FUNCTION kpi_internal.check_job_owner(owner name, what text) RETURNS void
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
-DECLARE
-    wr text := nullif(current_setting('kpi.worker_role', true), '');
 BEGIN
-    IF (SELECT r.rolsuper FROM pg_roles r WHERE r.rolname = current_user) THEN
-        RETURN;
+    IF NOT EXISTS (SELECT FROM pg_roles r WHERE r.rolname = owner) THEN
+        RAISE EXCEPTION 'kpi.jobs: the owner % is not a role', quote_ident(owner) USING ERRCODE = 'undefined_object';
     END IF;
-    IF wr IS NOT NULL AND EXISTS (SELECT FROM pg_roles r WHERE r.rolname = wr) AND pg_has_role(current_user, wr, 'MEMBER') THEN
-        RETURN;
+    IF NOT pg_has_role(current_user, owner, 'MEMBER') THEN
+        RAISE EXCEPTION 'kpi.jobs: % may not %', current_user, what
+            USING ERRCODE = 'insufficient_privilege',
+                  DETAIL = format('An sql job runs its command as its owner (%s).', quote_ident(owner)),
+                  HINT = format('Only a member of %s may do this; your own jobs are owned by you.', quote_ident(owner));
     END IF;
-    RAISE EXCEPTION 'kpi.jobs: % may not create or change an sql job', current_user
-        USING ERRCODE = 'insufficient_privilege',
-              DETAIL = format('An sql job runs its command as the job worker''s role (%s).',
-                              coalesce(wr, 'the bootstrap superuser')),
-              HINT = CASE WHEN wr IS NULL THEN 'Ask a superuser to add it, or set kpi.worker_role to a role you are a member of.'
-                          ELSE format('Ask a superuser, or a member of %s, to add it.', wr) END;
 END
 $$;
-COMMENT ON FUNCTION kpi_internal.check_sql_job_writer() IS
-    'Internal: raises 42501 unless the current user may write an sql job (a superuser, or a member of kpi.worker_role)';
+COMMENT ON FUNCTION kpi_internal.check_job_owner(name, text) IS
+    'Internal: raises 42501 unless the current user is a member of a job''s owner';
 
 CREATE FUNCTION kpi_internal.jobs_check() RETURNS trigger
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
@@ -129,9 +125,12 @@ BEGIN
     -- tables that reference it (their job_id keys); an UPDATE must name an existing one
     IF TG_OP = 'INSERT' OR NEW.kind IS DISTINCT FROM OLD.kind OR NEW.config IS DISTINCT FROM OLD.config THEN
         PERFORM kpi_internal.check_job(NEW.kind, NEW.config, refs => TG_OP = 'UPDATE');
-        IF NEW.kind = 'sql' THEN
-            PERFORM kpi_internal.check_sql_job_writer();
+        IF TG_OP = 'UPDATE' AND 'sql' IN (OLD.kind, NEW.kind) THEN
+            PERFORM kpi_internal.check_job_owner(OLD.owner, format('change the command of job %s', OLD.id));
         END IF;
+    END IF;
+    IF TG_OP = 'INSERT' OR NEW.owner IS DISTINCT FROM OLD.owner THEN
+        PERFORM kpi_internal.check_job_owner(NEW.owner, format('make %s the owner of a job', quote_ident(NEW.owner)));
     END IF;
     IF NEW.schedule_cron IS NOT NULL THEN
         -- a cron schedule written without a zone is in the writer's TimeZone
@@ -142,7 +141,7 @@ BEGIN
     RETURN NEW;
 END
 $$;
-CREATE TRIGGER jobs_check BEFORE INSERT OR UPDATE OF kind, config, schedule_cron, schedule_timezone ON kpi.jobs
+CREATE TRIGGER jobs_check BEFORE INSERT OR UPDATE OF kind, config, schedule_cron, schedule_timezone, owner ON kpi.jobs
     FOR EACH ROW EXECUTE FUNCTION kpi_internal.jobs_check();
 
 CREATE FUNCTION kpi_internal.check_schedule(func text, schedule interval) RETURNS void
@@ -250,6 +249,29 @@ $$;
 COMMENT ON FUNCTION kpi_internal.check_job_schedule(text, interval, text, text) IS
     'Internal: checks a job''s schedule (one of an interval and a cron expression); returns the time zone of a cron schedule';
 
+-- A job's run limits, checked before they reach the table's constraints so
+-- that the error names the argument (22023).
+CREATE FUNCTION kpi_internal.check_job_limits(func text, max_runtime interval, max_retries integer,
+                                              retry_period interval) RETURNS void
+LANGUAGE plpgsql IMMUTABLE AS $$
+BEGIN
+    IF max_runtime IS NOT NULL AND max_runtime <= interval '0' THEN
+        RAISE EXCEPTION '%: max_runtime must be a positive interval (or NULL for no limit), got %', func, max_runtime
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF max_retries IS NOT NULL AND max_retries < 0 THEN
+        RAISE EXCEPTION '%: max_retries must be 0 or more (or NULL to retry forever), got %', func, max_retries
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF retry_period IS NOT NULL AND retry_period <= interval '0' THEN
+        RAISE EXCEPTION '%: retry_period must be a positive interval, got %', func, retry_period
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION kpi_internal.check_job_limits(text, interval, integer, interval) IS
+    'Internal: 22023 naming the argument for a non-positive max_runtime or retry_period or a negative max_retries';
+
 CREATE FUNCTION kpi.add_job(
     kind text, config jsonb, schedule_interval interval DEFAULT NULL,
     max_runtime interval DEFAULT NULL, max_retries integer DEFAULT 10,
@@ -262,6 +284,7 @@ DECLARE
     tz text;
 BEGIN
     tz := kpi_internal.check_job_schedule('kpi.add_job', schedule_interval, schedule_cron, schedule_timezone);
+    PERFORM kpi_internal.check_job_limits('kpi.add_job', max_runtime, max_retries, retry_period);
     PERFORM kpi_internal.check_job(kind, config);
     INSERT INTO kpi.jobs (kind, config, schedule_interval, schedule_cron, schedule_timezone, max_runtime, max_retries,
                           retry_period, next_run)
@@ -338,6 +361,7 @@ BEGIN
         new_tz := schedule_timezone;
     END IF;
     new_tz := kpi_internal.check_job_schedule('kpi.alter_job', new_interval, new_cron, new_tz);
+    PERFORM kpi_internal.check_job_limits('kpi.alter_job', max_runtime, max_retries, retry_period);
     IF config IS NOT NULL AND config IS DISTINCT FROM j.config
        AND (SELECT k.managed FROM kpi.job_kinds k WHERE k.kind = j.kind) THEN
         RAISE EXCEPTION 'kpi.alter_job: the config of a % job is managed by pg_kpi', j.kind USING ERRCODE = 'invalid_parameter_value',
@@ -379,6 +403,8 @@ DECLARE
 BEGIN
     -- the running job's id, for kinds that record it (pg_kpi.job_id, local to the transaction)
     PERFORM set_config('pg_kpi.job_id', j.id::text, true);
+    -- the role an sql job's command runs as
+    PERFORM set_config('pg_kpi.job_owner', j.owner, true);
     EXECUTE format('SELECT r.rows, r.buckets, r.more FROM %s($1) r', fn::regproc)
         INTO rows, buckets, more USING j.config;
     rows := coalesce(rows, 0);
@@ -542,17 +568,16 @@ COMMENT ON VIEW kpi.job_status IS
     'Every job with its state (scheduled; running; retrying after a failure; overdue: due for over a minute and not started, usually no worker in this database; paused), next run and recent outcomes';
 
 -- ---------------------------------------------------------------------------
--- The 'sql' kind: config {"command": "..."} runs that SQL with the caller's
--- search_path; rows is the command's row count.
+-- The 'sql' kind: config {"command": "..."} runs that SQL as the job's owner
+-- (a security-restricted operation, as REFRESH MATERIALIZED VIEW runs as the
+-- view's owner) with the caller's search_path; rows is the command's row count.
 
 CREATE FUNCTION kpi_internal.run_sql_job(config jsonb, OUT rows bigint, OUT buckets bigint, OUT more boolean)
 LANGUAGE plpgsql AS $$
-DECLARE
-    n bigint;
 BEGIN
-    EXECUTE config->>'command';
-    GET DIAGNOSTICS n = ROW_COUNT;
-    rows := n; buckets := 0; more := false;
+    rows := kpi_internal.run_sql_as(
+        coalesce(nullif(current_setting('pg_kpi.job_owner', true), ''), current_user), config->>'command');
+    buckets := 0; more := false;
 END
 $$;
 COMMENT ON FUNCTION kpi_internal.run_sql_job(jsonb) IS 'Internal: runs an sql job';
@@ -583,6 +608,8 @@ COMMENT ON FUNCTION kpi.worker_status() IS
 -- internals
 COMMENT ON FUNCTION kpi_internal.check_job(text, jsonb, boolean) IS 'Internal: checks a job config through its kind''s validator';
 COMMENT ON FUNCTION kpi_internal.jobs_check() IS 'Internal: trigger checking kpi.jobs rows';
+COMMENT ON FUNCTION kpi_internal.run_sql_as(text, text) IS
+    'Internal: runs an sql job''s command as its owner in a security-restricted operation (no SET ROLE back); returns the rows processed';
 COMMENT ON FUNCTION kpi_internal.cron_next_local(text, timestamp) IS
     'Internal: the first wall-clock time after "after" that a cron expression matches (kpi.cron_next adds the time zone)';
 COMMENT ON FUNCTION kpi_internal.check_cron(text, text, text) IS 'Internal: raises 22023 naming arg when a cron expression is malformed or never fires';
@@ -614,6 +641,7 @@ COMMENT ON COLUMN kpi.jobs.last_success IS 'Start of the last successful run';
 COMMENT ON COLUMN kpi.jobs.last_error IS 'SQLSTATE and message of the last failure';
 COMMENT ON COLUMN kpi.jobs.builtin IS 'Created by the extension (not dumped)';
 COMMENT ON COLUMN kpi.jobs.created_at IS 'When the job was created';
+COMMENT ON COLUMN kpi.jobs.owner IS 'The role an sql job''s command runs as (the creator by default; only its members may change the command or the owner)';
 COMMENT ON COLUMN kpi.job_runs.id IS 'Run id';
 COMMENT ON COLUMN kpi.job_runs.job_id IS 'The job';
 COMMENT ON COLUMN kpi.job_runs.started_at IS 'When the run started';

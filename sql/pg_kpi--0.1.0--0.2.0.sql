@@ -5,30 +5,29 @@
 -- Released upgrade scripts are never edited.
 \echo Use "ALTER EXTENSION pg_kpi UPDATE TO '0.2.0'" to load this file. \quit
 
--- An sql job runs its command as the job worker's role (kpi.worker_role, or
--- the bootstrap superuser): only a superuser, or a member of that role, may
--- write one, so that no one runs SQL with more rights than their own.
-CREATE FUNCTION kpi_internal.check_sql_job_writer() RETURNS void
+-- An sql job runs its command as its owner (kpi_internal.run_sql_as, a
+-- security-restricted operation), no longer as the job worker's role: only a
+-- member of the owner may make or change such a job.
+ALTER TABLE kpi.jobs ADD COLUMN owner name NOT NULL DEFAULT current_user;
+COMMENT ON COLUMN kpi.jobs.owner IS 'The role an sql job''s command runs as (the creator by default; only its members may change the command or the owner)';
+
+-- run_sql_as: see the Rust functions below
+CREATE FUNCTION kpi_internal.check_job_owner(owner name, what text) RETURNS void
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
-DECLARE
-    wr text := nullif(current_setting('kpi.worker_role', true), '');
 BEGIN
-    IF (SELECT r.rolsuper FROM pg_roles r WHERE r.rolname = current_user) THEN
-        RETURN;
+    IF NOT EXISTS (SELECT FROM pg_roles r WHERE r.rolname = owner) THEN
+        RAISE EXCEPTION 'kpi.jobs: the owner % is not a role', quote_ident(owner) USING ERRCODE = 'undefined_object';
     END IF;
-    IF wr IS NOT NULL AND EXISTS (SELECT FROM pg_roles r WHERE r.rolname = wr) AND pg_has_role(current_user, wr, 'MEMBER') THEN
-        RETURN;
+    IF NOT pg_has_role(current_user, owner, 'MEMBER') THEN
+        RAISE EXCEPTION 'kpi.jobs: % may not %', current_user, what
+            USING ERRCODE = 'insufficient_privilege',
+                  DETAIL = format('An sql job runs its command as its owner (%s).', quote_ident(owner)),
+                  HINT = format('Only a member of %s may do this; your own jobs are owned by you.', quote_ident(owner));
     END IF;
-    RAISE EXCEPTION 'kpi.jobs: % may not create or change an sql job', current_user
-        USING ERRCODE = 'insufficient_privilege',
-              DETAIL = format('An sql job runs its command as the job worker''s role (%s).',
-                              coalesce(wr, 'the bootstrap superuser')),
-              HINT = CASE WHEN wr IS NULL THEN 'Ask a superuser to add it, or set kpi.worker_role to a role you are a member of.'
-                          ELSE format('Ask a superuser, or a member of %s, to add it.', wr) END;
 END
 $$;
-COMMENT ON FUNCTION kpi_internal.check_sql_job_writer() IS
-    'Internal: raises 42501 unless the current user may write an sql job (a superuser, or a member of kpi.worker_role)';
+COMMENT ON FUNCTION kpi_internal.check_job_owner(name, text) IS
+    'Internal: raises 42501 unless the current user is a member of a job''s owner';
 
 CREATE OR REPLACE FUNCTION kpi_internal.jobs_check() RETURNS trigger
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
@@ -38,9 +37,12 @@ BEGIN
     -- tables that reference it (their job_id keys); an UPDATE must name an existing one
     IF TG_OP = 'INSERT' OR NEW.kind IS DISTINCT FROM OLD.kind OR NEW.config IS DISTINCT FROM OLD.config THEN
         PERFORM kpi_internal.check_job(NEW.kind, NEW.config, refs => TG_OP = 'UPDATE');
-        IF NEW.kind = 'sql' THEN
-            PERFORM kpi_internal.check_sql_job_writer();
+        IF TG_OP = 'UPDATE' AND 'sql' IN (OLD.kind, NEW.kind) THEN
+            PERFORM kpi_internal.check_job_owner(OLD.owner, format('change the command of job %s', OLD.id));
         END IF;
+    END IF;
+    IF TG_OP = 'INSERT' OR NEW.owner IS DISTINCT FROM OLD.owner THEN
+        PERFORM kpi_internal.check_job_owner(NEW.owner, format('make %s the owner of a job', quote_ident(NEW.owner)));
     END IF;
     IF NEW.schedule_cron IS NOT NULL THEN
         -- a cron schedule written without a zone is in the writer's TimeZone
@@ -49,6 +51,35 @@ BEGIN
         PERFORM kpi_internal.check_timezone('kpi.jobs', 'schedule_timezone', NEW.schedule_timezone);
     END IF;
     RETURN NEW;
+END
+$$;
+DROP TRIGGER jobs_check ON kpi.jobs;
+CREATE TRIGGER jobs_check BEFORE INSERT OR UPDATE OF kind, config, schedule_cron, schedule_timezone, owner ON kpi.jobs
+    FOR EACH ROW EXECUTE FUNCTION kpi_internal.jobs_check();
+
+CREATE OR REPLACE FUNCTION kpi_internal.execute_job(j kpi.jobs, OUT rows bigint, OUT buckets bigint, OUT more boolean)
+LANGUAGE plpgsql AS $$
+DECLARE
+    fn regprocedure := (SELECT k.run FROM kpi.job_kinds k WHERE k.kind = j.kind);
+BEGIN
+    -- the running job's id, for kinds that record it (pg_kpi.job_id, local to the transaction)
+    PERFORM set_config('pg_kpi.job_id', j.id::text, true);
+    -- the role an sql job's command runs as
+    PERFORM set_config('pg_kpi.job_owner', j.owner, true);
+    EXECUTE format('SELECT r.rows, r.buckets, r.more FROM %s($1) r', fn::regproc)
+        INTO rows, buckets, more USING j.config;
+    rows := coalesce(rows, 0);
+    buckets := coalesce(buckets, 0);
+    more := coalesce(more, false);
+END
+$$;
+
+CREATE OR REPLACE FUNCTION kpi_internal.run_sql_job(config jsonb, OUT rows bigint, OUT buckets bigint, OUT more boolean)
+LANGUAGE plpgsql AS $$
+BEGIN
+    rows := kpi_internal.run_sql_as(
+        coalesce(nullif(current_setting('pg_kpi.job_owner', true), ''), current_user), config->>'command');
+    buckets := 0; more := false;
 END
 $$;
 
@@ -577,3 +608,426 @@ COMMENT ON FUNCTION kpi_internal.metric_chart_svg_of(float8, float8, float8, flo
 COMMENT ON FUNCTION kpi_internal.severity_chart_svg(float8, float8, float8, float8[], float8[], float8[], float8, float8, float8, float8, boolean, integer, integer) IS
     'Internal: the SVG chart of kpi.html_report: p50 and p95 over time with the warning, critical and emergency bands of kpi.severity for the thresholds, drawn by plotters';
 -- end: chart comments
+
+-- upgrade: kpi.refresh(
+CREATE OR REPLACE FUNCTION kpi.refresh(rollup_id bigint, from_ts timestamptz, to_ts timestamptz) RETURNS bigint
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    r kpi.rollups;
+    budget bigint := coalesce(nullif(current_setting('kpi.rollup_batch_buckets', true), ''), '1440')::bigint;
+    lo timestamptz;
+    hi timestamptz;
+    a timestamptz;
+    b timestamptz;
+    nxt timestamptz;
+    total bigint;
+    done bigint := 0;
+    nrows bigint := 0;
+BEGIN
+    IF from_ts IS NULL OR to_ts IS NULL THEN
+        RAISE EXCEPTION 'kpi.refresh: from and to must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF from_ts > to_ts THEN
+        RAISE EXCEPTION 'kpi.refresh: from (%) is after to (%)', from_ts, to_ts USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    SELECT * INTO r FROM kpi.rollups WHERE id = rollup_id FOR NO KEY UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'kpi.refresh: no rollup with id %', coalesce(rollup_id::text, 'NULL') USING ERRCODE = 'undefined_object';
+    END IF;
+    lo := greatest(kpi.bucket(r.resolution, greatest(from_ts, '1900-01-01'::timestamptz)),
+                   kpi_internal.ceil_bucket(r.resolution, kpi_internal.source_horizon(r)));
+    hi := least(to_ts, kpi_internal.cutoff(r));
+    IF hi > kpi.bucket(r.resolution, hi) THEN
+        hi := kpi.bucket(r.resolution, hi) + r.resolution;
+    END IF;
+    hi := least(hi, kpi_internal.cutoff(r));
+    IF hi IS NULL OR lo >= hi THEN
+        RAISE NOTICE 'kpi.refresh: nothing to refresh in rollup % between % and % (complete buckets end at %)',
+            r.id, from_ts, to_ts, kpi_internal.cutoff(r);
+        RETURN 0;
+    END IF;
+    total := ceil(extract(epoch FROM hi - lo) / extract(epoch FROM r.resolution));
+    a := lo;
+    WHILE a < hi LOOP
+        -- stretches without source rows or summaries have nothing to recompute
+        nxt := kpi_internal.next_data(r, a, hi);
+        EXIT WHEN nxt IS NULL;
+        a := greatest(a, nxt);
+        b := least(hi, a + r.resolution * budget);
+        nrows := nrows + kpi_internal.materialize(r, a, b);
+        done := least(total, ceil(extract(epoch FROM b - lo) / extract(epoch FROM r.resolution))::bigint);
+        a := b;
+        IF total > budget AND a < hi THEN
+            RAISE NOTICE 'kpi.refresh: rollup %: % of % buckets (up to %)', r.id, done, total, a;
+        END IF;
+    END LOOP;
+    IF r.watermark IS NOT NULL AND lo <= r.watermark AND hi > r.watermark THEN
+        UPDATE kpi.rollups SET watermark = hi WHERE id = r.id;
+    END IF;
+    IF nrows = 0 THEN
+        RAISE NOTICE 'kpi.refresh: rollup % has no data between % and %; no summary was written', r.id, lo, hi
+            USING HINT = 'The rollup covers metrics LIKE ' || quote_literal(r.metrics) || '; check the range and the metric names.';
+    END IF;
+    RETURN nrows;
+END
+$$;
+COMMENT ON FUNCTION kpi.refresh(bigint, timestamptz, timestamptz) IS
+    'Rematerializes the complete buckets of a rollup between from and to (backfill); returns the number of summary rows written (one per bucket and series with data)';
+-- end: kpi.refresh(
+
+-- upgrade: kpi_internal.check_period(func text, "from" anyelement
+CREATE OR REPLACE FUNCTION kpi_internal.check_period(func text, "from" anyelement, "to" anyelement) RETURNS void
+    STABLE PARALLEL SAFE LANGUAGE plpgsql AS $$
+BEGIN
+    IF "from" IS NULL OR "to" IS NULL THEN
+        RAISE EXCEPTION '%: "from" and "to" must not be NULL', func
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF "from"::text IN ('infinity', '-infinity') OR "to"::text IN ('infinity', '-infinity') THEN
+        RAISE EXCEPTION '%: "from" and "to" must be finite, got % to %', func, "from", "to"
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF "from" > "to" THEN
+        RAISE EXCEPTION '%: "from" (%) is after "to" (%)', func, "from", "to"
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'A period runs from "from" to "to"; swap the two arguments.';
+    END IF;
+END
+$$;
+
+COMMENT ON FUNCTION kpi_internal.check_period(text, anyelement, anyelement) IS
+    'Internal: raises 22023 when "from" is after "to" or either is infinite (and 22004 when either is NULL)';
+-- end: kpi_internal.check_period(func text, "from" anyelement
+
+-- upgrade: kpi.mrr_movements(
+CREATE OR REPLACE FUNCTION kpi.mrr_movements("from" date, "to" date, currency text DEFAULT NULL,
+                                  at date DEFAULT current_date, grace interval DEFAULT '3 days')
+RETURNS TABLE (month date, new numeric, expansion numeric, contraction numeric, churned numeric,
+               reactivation numeric, net_new numeric, mrr numeric, complete boolean)
+STABLE PARALLEL SAFE LANGUAGE plpgsql AS $$
+#variable_conflict use_column
+DECLARE
+    m date;
+    month_end date;
+    cur text[];
+    first_ts timestamptz;
+BEGIN
+    PERFORM kpi_internal.check_period('kpi.mrr_movements', "from", "to");
+    PERFORM kpi_internal.check_at('kpi.mrr_movements', at);
+    PERFORM kpi_internal.check_grace('kpi.mrr_movements', grace);
+    -- every event the last month's evaluation reads
+    SELECT array_agg(DISTINCT e.currency) INTO cur FROM kpi.revenue_events e
+    WHERE e.billing_period IS NOT NULL
+      AND e.ts < (least((date_trunc('month', "to") + interval '1 month')::date - 1, at) + 1)::timestamptz
+      AND (mrr_movements.currency IS NULL OR e.currency = mrr_movements.currency);
+    PERFORM kpi_internal.single_currency(cur, 'kpi.mrr_movements');
+    SELECT min(e.ts) INTO first_ts FROM kpi.revenue_events e
+    WHERE e.billing_period IS NOT NULL
+      AND (mrr_movements.currency IS NULL OR e.currency = mrr_movements.currency);
+    m := date_trunc('month', "from")::date;
+    -- months that have not started are not reported; the month in progress is
+    -- evaluated at "at" and marked complete = false
+    WHILE m <= "to" AND m <= at LOOP
+        month_end := (m + interval '1 month')::date - 1;
+        IF first_ts IS NULL OR month_end::timestamptz < first_ts - interval '1 day' THEN
+            -- no subscription revenue yet: nothing moves (and no query runs)
+            month := m; new := 0; expansion := 0; contraction := 0; churned := 0;
+            reactivation := 0; net_new := 0; mrr := 0; complete := month_end <= at;
+            RETURN NEXT;
+            m := (m + interval '1 month')::date;
+            CONTINUE;
+        END IF;
+        RETURN QUERY
+        WITH prev AS (SELECT p.customer_id, p.mrr, p.currency FROM kpi.customer_mrr(m - 1, mrr_movements.currency, grace) p),
+             cur AS (SELECT c.customer_id, c.mrr, c.currency FROM kpi.customer_mrr(least(month_end, at), mrr_movements.currency, grace) c),
+             j AS (
+                 SELECT coalesce(p.mrr, 0) AS before, coalesce(c.mrr, 0) AS after,
+                        EXISTS (SELECT FROM kpi.revenue_events e
+                                WHERE e.customer_id = coalesce(c.customer_id, p.customer_id)
+                                  AND e.billing_period IS NOT NULL AND e.ts < m::timestamptz
+                                  AND (mrr_movements.currency IS NULL OR e.currency = mrr_movements.currency)) AS paid_before
+                 FROM prev p FULL JOIN cur c ON c.customer_id = p.customer_id AND c.currency = p.currency
+             ), s AS (
+                 SELECT coalesce(sum(after) FILTER (WHERE before = 0 AND after > 0 AND NOT paid_before), 0) AS new,
+                        coalesce(sum(after - before) FILTER (WHERE before > 0 AND after > before), 0) AS expansion,
+                        coalesce(sum(before - after) FILTER (WHERE before > 0 AND after > 0 AND after < before), 0) AS contraction,
+                        coalesce(sum(before) FILTER (WHERE before > 0 AND after = 0), 0) AS churned,
+                        coalesce(sum(after) FILTER (WHERE before = 0 AND after > 0 AND paid_before), 0) AS reactivation,
+                        coalesce(sum(after), 0) AS mrr
+                 FROM j
+             )
+        SELECT m, trim_scale(s.new), trim_scale(s.expansion), trim_scale(s.contraction), trim_scale(s.churned),
+               trim_scale(s.reactivation), trim_scale(s.new + s.expansion + s.reactivation - s.contraction - s.churned),
+               trim_scale(s.mrr), month_end <= at
+        FROM s;
+        m := (m + interval '1 month')::date;
+    END LOOP;
+END
+$$;
+COMMENT ON FUNCTION kpi.mrr_movements(date, date, text, date, interval) IS
+    'Per month from..to: MRR movements between consecutive month ends (new, expansion, contraction, churned, reactivation, net new) and the month-end MRR; the month in progress is evaluated at "at" (default today) with complete = false, later months are not returned';
+-- end: kpi.mrr_movements(
+
+-- upgrade: kpi_internal.check_job_limits(
+CREATE OR REPLACE FUNCTION kpi_internal.check_job_limits(func text, max_runtime interval, max_retries integer,
+                                              retry_period interval) RETURNS void
+LANGUAGE plpgsql IMMUTABLE AS $$
+BEGIN
+    IF max_runtime IS NOT NULL AND max_runtime <= interval '0' THEN
+        RAISE EXCEPTION '%: max_runtime must be a positive interval (or NULL for no limit), got %', func, max_runtime
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF max_retries IS NOT NULL AND max_retries < 0 THEN
+        RAISE EXCEPTION '%: max_retries must be 0 or more (or NULL to retry forever), got %', func, max_retries
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF retry_period IS NOT NULL AND retry_period <= interval '0' THEN
+        RAISE EXCEPTION '%: retry_period must be a positive interval, got %', func, retry_period
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION kpi_internal.check_job_limits(text, interval, integer, interval) IS
+    'Internal: 22023 naming the argument for a non-positive max_runtime or retry_period or a negative max_retries';
+-- end: kpi_internal.check_job_limits(
+
+-- upgrade: kpi.add_job(
+CREATE OR REPLACE FUNCTION kpi.add_job(
+    kind text, config jsonb, schedule_interval interval DEFAULT NULL,
+    max_runtime interval DEFAULT NULL, max_retries integer DEFAULT 10,
+    retry_period interval DEFAULT '1 minute', next_run timestamptz DEFAULT NULL,
+    schedule_cron text DEFAULT NULL, schedule_timezone text DEFAULT NULL)
+RETURNS bigint
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    jid bigint;
+    tz text;
+BEGIN
+    tz := kpi_internal.check_job_schedule('kpi.add_job', schedule_interval, schedule_cron, schedule_timezone);
+    PERFORM kpi_internal.check_job_limits('kpi.add_job', max_runtime, max_retries, retry_period);
+    PERFORM kpi_internal.check_job(kind, config);
+    INSERT INTO kpi.jobs (kind, config, schedule_interval, schedule_cron, schedule_timezone, max_runtime, max_retries,
+                          retry_period, next_run)
+    VALUES (kind, config, schedule_interval, schedule_cron, tz, max_runtime, max_retries,
+            coalesce(retry_period, interval '1 minute'),
+            -- an interval job runs at once, a cron job at its first time
+            coalesce(next_run, CASE WHEN schedule_cron IS NULL THEN now() ELSE kpi.cron_next(schedule_cron, now(), tz) END))
+    RETURNING id INTO jid;
+    RETURN jid;
+END
+$$;
+COMMENT ON FUNCTION kpi.add_job(text, jsonb, interval, interval, integer, interval, timestamptz, text, text) IS
+    'Adds a job run every schedule_interval (first now) or at the times of the cron expression schedule_cron in schedule_timezone (default: the session''s TimeZone). Kind sql: config {"command": "..."}; report: a report snapshot; rollup and retention jobs are created by kpi.add_rollup and kpi.add_retention';
+-- end: kpi.add_job(
+
+-- upgrade: kpi.alter_job(
+CREATE OR REPLACE FUNCTION kpi.alter_job(
+    job_id bigint, schedule_interval interval DEFAULT NULL, next_run timestamptz DEFAULT NULL,
+    max_runtime interval DEFAULT NULL, max_retries integer DEFAULT NULL,
+    retry_period interval DEFAULT NULL, config jsonb DEFAULT NULL, enabled boolean DEFAULT NULL,
+    schedule_cron text DEFAULT NULL, schedule_timezone text DEFAULT NULL)
+RETURNS kpi.jobs
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    j kpi.jobs := kpi_internal.job_or_fail('kpi.alter_job', job_id);
+    new_interval interval := j.schedule_interval;
+    new_cron text := j.schedule_cron;
+    new_tz text := j.schedule_timezone;
+BEGIN
+    -- a new interval replaces a cron schedule and the other way round; a new
+    -- time zone alone keeps the cron expression
+    IF schedule_interval IS NOT NULL AND schedule_cron IS NOT NULL THEN
+        RAISE EXCEPTION 'kpi.alter_job: give schedule_interval or schedule_cron, not both' USING ERRCODE = 'invalid_parameter_value';
+    ELSIF schedule_interval IS NOT NULL THEN
+        new_interval := schedule_interval; new_cron := NULL; new_tz := NULL;
+    ELSIF schedule_cron IS NOT NULL THEN
+        new_interval := NULL; new_cron := schedule_cron; new_tz := coalesce(schedule_timezone, new_tz);
+    ELSIF schedule_timezone IS NOT NULL THEN
+        IF new_cron IS NULL THEN
+            RAISE EXCEPTION 'kpi.alter_job: job % runs every %; schedule_timezone applies to schedule_cron only', job_id, new_interval
+                USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+        new_tz := schedule_timezone;
+    END IF;
+    new_tz := kpi_internal.check_job_schedule('kpi.alter_job', new_interval, new_cron, new_tz);
+    PERFORM kpi_internal.check_job_limits('kpi.alter_job', max_runtime, max_retries, retry_period);
+    IF config IS NOT NULL AND config IS DISTINCT FROM j.config
+       AND (SELECT k.managed FROM kpi.job_kinds k WHERE k.kind = j.kind) THEN
+        RAISE EXCEPTION 'kpi.alter_job: the config of a % job is managed by pg_kpi', j.kind USING ERRCODE = 'invalid_parameter_value',
+            HINT = 'Drop and re-add what created the job (a rollup or a retention policy) instead.';
+    END IF;
+    UPDATE kpi.jobs AS t SET
+        schedule_interval = new_interval,
+        schedule_cron = new_cron,
+        schedule_timezone = new_tz,
+        -- a new cron schedule or time zone moves the next run to its first time
+        next_run = coalesce(alter_job.next_run,
+                            CASE WHEN new_cron IS NOT NULL AND (new_cron, new_tz) IS DISTINCT FROM (t.schedule_cron, t.schedule_timezone)
+                                 THEN kpi.cron_next(new_cron, now(), new_tz)
+                                 WHEN new_cron IS NULL AND t.schedule_cron IS NOT NULL
+                                 THEN least(t.next_run, now() + new_interval)
+                                 ELSE t.next_run END),
+        max_runtime = coalesce(alter_job.max_runtime, t.max_runtime),
+        max_retries = coalesce(alter_job.max_retries, t.max_retries),
+        retry_period = coalesce(alter_job.retry_period, t.retry_period),
+        config = coalesce(alter_job.config, t.config),
+        enabled = coalesce(alter_job.enabled, t.enabled)
+    WHERE t.id = job_id
+    RETURNING * INTO j;
+    RETURN j;
+END
+$$;
+COMMENT ON FUNCTION kpi.alter_job(bigint, interval, timestamptz, interval, integer, interval, jsonb, boolean, text, text) IS
+    'Changes the given settings of a job; NULL arguments keep the current value. A schedule_interval replaces a cron schedule and a schedule_cron an interval; a new cron schedule or time zone moves next_run to its first time, a new interval to at most one interval from now';
+-- end: kpi.alter_job(
+
+-- upgrade: kpi_internal.apply_incidents(
+CREATE OR REPLACE FUNCTION kpi_internal.apply_incidents(incidents kpi_internal.alert_incident[], source text DEFAULT 'threshold')
+RETURNS bigint
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $fn$
+DECLARE
+    earlier text[];
+    heads text[];
+    merged text[];
+    notes bigint;
+    more bigint;
+    todo text[];
+    opened text[];
+    folded text[];
+BEGIN
+    IF incidents IS NULL OR cardinality(incidents) = 0 THEN
+        RETURN 0;
+    END IF;
+    -- Incidents that end, cooldown included, before the open alert of their
+    -- fingerprint started are over (late rows about an earlier time): they
+    -- are stored as resolved and the open alert is left alone. The first of
+    -- the others ("head", per fingerprint) may fold into the open alert.
+    SELECT coalesce(array_agg(f.seq || ':' || f.fingerprint)
+                        FILTER (WHERE o.started_at IS NOT NULL AND f.last_ts + f.cooldown < o.started_at), '{}')
+    INTO earlier
+    FROM unnest(incidents) f
+    LEFT JOIN kpi.alerts o ON o.fingerprint = f.fingerprint AND o.state <> 'resolved';
+    SELECT coalesce(array_agg(h.key), '{}') INTO heads
+    FROM (SELECT min(f.seq) || ':' || f.fingerprint AS key
+          FROM unnest(incidents) f
+          WHERE NOT (f.seq || ':' || f.fingerprint = ANY (earlier))
+          GROUP BY f.fingerprint) h;
+    -- Fold each fingerprint's first incident into its open alert when it starts
+    -- within the cooldown of the alert's last breach; otherwise the open alert
+    -- is over and is resolved. Open alerts are locked first, so concurrent
+    -- writers take turns per fingerprint.
+    WITH m AS (
+        SELECT a.id, a.severity AS old_severity, f.*,
+               f.first_ts <= a.last_seen_at + f.cooldown AS merge
+        FROM unnest(incidents) f
+        JOIN kpi.alerts a ON a.fingerprint = f.fingerprint AND a.state <> 'resolved'
+        WHERE f.seq || ':' || f.fingerprint = ANY (heads)
+        ORDER BY f.metric, f.labels  -- the order every statement locks and inserts in
+        FOR UPDATE OF a
+    ), upd AS (
+        UPDATE kpi.alerts a SET
+            occurrences = CASE WHEN m.merge THEN least(a.occurrences::bigint + m.n, 2147483647)::integer
+                               ELSE a.occurrences END,
+            started_at = CASE WHEN m.merge THEN least(a.started_at, m.first_ts) ELSE a.started_at END,
+            last_seen_at = CASE WHEN m.merge THEN greatest(a.last_seen_at, m.last_ts) ELSE a.last_seen_at END,
+            severity = CASE WHEN m.merge THEN greatest(a.severity, m.severity) ELSE a.severity END,
+            value = CASE WHEN m.merge AND m.severity > a.severity THEN m.value ELSE a.value END,
+            threshold = CASE WHEN m.merge AND m.severity > a.severity THEN m.threshold ELSE a.threshold END,
+            message = CASE WHEN m.merge AND m.severity > a.severity THEN m.message ELSE a.message END,
+            recommendations = CASE WHEN m.merge AND m.severity > a.severity THEN m.recommendations
+                                   ELSE a.recommendations END,
+            state = CASE WHEN m.merge AND m.is_last THEN a.state ELSE 'resolved' END,
+            resolved_at = CASE WHEN m.merge AND m.is_last THEN NULL
+                               WHEN m.merge THEN greatest(a.last_seen_at, m.last_ts) + m.cooldown
+                               ELSE a.last_seen_at + m.cooldown END
+        FROM m
+        WHERE a.id = m.id
+        RETURNING a AS alert, a.fingerprint, m.seq, a.state, a.severity, m.merge, m.old_severity
+    )
+    SELECT coalesce(array_agg(u.seq || ':' || u.fingerprint) FILTER (WHERE u.merge), '{}'),
+           count(kpi_internal.notify_alert(u.alert)) FILTER (WHERE u.state = 'resolved' OR u.severity > u.old_severity)
+    INTO merged, notes
+    FROM upd u;
+
+    -- Every other incident becomes an alert: earlier ones already resolved,
+    -- the last one firing. A concurrent session may have opened the same
+    -- fingerprint meanwhile (the INSERT waits for it): then this incident
+    -- folds into that alert like a head above, notifying only an escalation,
+    -- never the alert's firing a second time. Should that alert be resolved
+    -- in between, the incident is inserted again (a few rounds at most).
+    todo := ARRAY(SELECT f.seq || ':' || f.fingerprint FROM unnest(incidents) f
+                  WHERE NOT (f.seq || ':' || f.fingerprint = ANY (merged)));
+    more := 0;
+    FOR attempt IN 1..5 LOOP
+        EXIT WHEN cardinality(todo) = 0;
+        WITH ins AS (
+            INSERT INTO kpi.alerts AS a (fingerprint, source, metric, labels, severity, state, value, threshold,
+                                         occurrences, message, recommendations, started_at, last_seen_at, resolved_at)
+            SELECT i.fingerprint, apply_incidents.source, i.metric, i.labels, i.severity,
+                   CASE WHEN i.is_last AND NOT i.earlier THEN 'firing' ELSE 'resolved' END,
+                   i.value, i.threshold, least(i.n, 2147483647)::integer, i.message, i.recommendations,
+                   i.first_ts, i.last_ts, CASE WHEN i.is_last AND NOT i.earlier THEN NULL ELSE i.last_ts + i.cooldown END
+            FROM (SELECT f.*, f.seq || ':' || f.fingerprint = ANY (earlier) AS earlier,
+                         f.seq || ':' || f.fingerprint AS key
+                  FROM unnest(incidents) f) i
+            WHERE i.key = ANY (todo)
+            ORDER BY i.metric, i.labels
+            ON CONFLICT (fingerprint) WHERE state <> 'resolved' DO NOTHING
+            RETURNING a AS alert, a.state, a.fingerprint
+        )
+        SELECT more + count(kpi_internal.notify_alert(ins.alert)) FILTER (WHERE ins.state <> 'resolved'),
+               coalesce(array_agg(ins.fingerprint) FILTER (WHERE ins.state <> 'resolved'), '{}')
+        INTO more, opened
+        FROM ins;
+        -- the firing incidents that met an open alert of another session
+        todo := ARRAY(SELECT f.seq || ':' || f.fingerprint FROM unnest(incidents) f
+                      WHERE f.seq || ':' || f.fingerprint = ANY (todo) AND f.is_last
+                        AND NOT (f.seq || ':' || f.fingerprint = ANY (earlier))
+                        AND NOT (f.fingerprint = ANY (opened)));
+        EXIT WHEN cardinality(todo) = 0;
+        WITH m AS (
+            SELECT a.id, a.severity AS old_severity, f.*
+            FROM unnest(incidents) f
+            JOIN kpi.alerts a ON a.fingerprint = f.fingerprint AND a.state <> 'resolved'
+            WHERE f.seq || ':' || f.fingerprint = ANY (todo)
+            ORDER BY f.metric, f.labels
+            FOR UPDATE OF a
+        ), upd AS (
+            UPDATE kpi.alerts a SET
+                occurrences = least(a.occurrences::bigint + m.n, 2147483647)::integer,
+                started_at = least(a.started_at, m.first_ts),
+                last_seen_at = greatest(a.last_seen_at, m.last_ts),
+                severity = greatest(a.severity, m.severity),
+                value = CASE WHEN m.severity > a.severity THEN m.value ELSE a.value END,
+                threshold = CASE WHEN m.severity > a.severity THEN m.threshold ELSE a.threshold END,
+                message = CASE WHEN m.severity > a.severity THEN m.message ELSE a.message END,
+                recommendations = CASE WHEN m.severity > a.severity THEN m.recommendations ELSE a.recommendations END
+            FROM m
+            WHERE a.id = m.id
+            RETURNING a AS alert, a.severity, m.old_severity, m.seq || ':' || m.fingerprint AS key
+        )
+        SELECT more + count(kpi_internal.notify_alert(u.alert)) FILTER (WHERE u.severity > u.old_severity),
+               coalesce(array_agg(u.key), '{}')
+        INTO more, folded
+        FROM upd u;
+        -- an incident whose open alert was resolved in between: insert it again
+        todo := ARRAY(SELECT k FROM unnest(todo) k WHERE NOT (k = ANY (folded)));
+    END LOOP;
+    RETURN notes + more;
+END
+$fn$;
+COMMENT ON FUNCTION kpi_internal.apply_incidents(kpi_internal.alert_incident[], text) IS
+    'Internal: folds incidents into kpi.alerts (cooldown, escalation, resolution, NOTIFY); the single entry point of every alert source';
+-- end: kpi_internal.apply_incidents(
+
+-- upgrade: kpi_internal.run_sql_as (Rust)
+CREATE  FUNCTION kpi_internal."run_sql_as"(
+	"owner" TEXT, /* & str */
+	"command" TEXT /* & str */
+) RETURNS bigint /* i64 */
+STRICT VOLATILE PARALLEL UNSAFE 
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'run_sql_as_wrapper';
+COMMENT ON FUNCTION kpi_internal.run_sql_as(text, text) IS
+    'Internal: runs an sql job''s command as its owner in a security-restricted operation (no SET ROLE back); returns the rows processed';
+-- end: kpi_internal.run_sql_as (Rust)

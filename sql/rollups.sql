@@ -471,6 +471,8 @@ DECLARE
     lo timestamptz;
     hi timestamptz;
     a timestamptz;
+    b timestamptz;
+    nxt timestamptz;
     total bigint;
     done bigint := 0;
     nrows bigint := 0;
@@ -500,10 +502,15 @@ BEGIN
     total := ceil(extract(epoch FROM hi - lo) / extract(epoch FROM r.resolution));
     a := lo;
     WHILE a < hi LOOP
-        nrows := nrows + kpi_internal.materialize(r, a, least(hi, a + r.resolution * budget));
-        done := least(total, done + budget);
-        a := least(hi, a + r.resolution * budget);
-        IF total > budget THEN
+        -- stretches without source rows or summaries have nothing to recompute
+        nxt := kpi_internal.next_data(r, a, hi);
+        EXIT WHEN nxt IS NULL;
+        a := greatest(a, nxt);
+        b := least(hi, a + r.resolution * budget);
+        nrows := nrows + kpi_internal.materialize(r, a, b);
+        done := least(total, ceil(extract(epoch FROM b - lo) / extract(epoch FROM r.resolution))::bigint);
+        a := b;
+        IF total > budget AND a < hi THEN
             RAISE NOTICE 'kpi.refresh: rollup %: % of % buckets (up to %)', r.id, done, total, a;
         END IF;
     END LOOP;

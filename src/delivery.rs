@@ -19,6 +19,7 @@ pub mod worker;
 use crate::jobs::launcher;
 use crate::pg::errors::raise;
 use crate::pg::guc::DELIVERY_TIMEOUT;
+use crate::pg::json::JsonbArg;
 use crate::pg::json_object;
 use kpi_core::delivery;
 use pgrx::pg_sys::errcodes::PgSqlErrorCode;
@@ -63,12 +64,12 @@ fn delivery_body_text(
     receiver: &str,
     event: &str,
     rule: Option<&str>,
-    rule_labels: Option<JsonB>,
-    rule_annotations: Option<JsonB>,
+    rule_labels: Option<JsonbArg>,
+    rule_annotations: Option<JsonbArg>,
     metric: &str,
     severity: &str,
     source: &str,
-    labels: Option<JsonB>,
+    labels: Option<JsonbArg>,
     message: Option<&str>,
     value: Option<&str>,
     threshold: Option<&str>,
@@ -76,9 +77,10 @@ fn delivery_body_text(
     starts_at: Option<&str>,
     ends_at: Option<&str>,
 ) -> String {
-    let rule_labels = json_object(rule_labels);
-    let rule_annotations = json_object(rule_annotations);
-    let labels = json_object(labels).unwrap_or_default();
+    const F: &str = "kpi_internal.delivery_body";
+    let rule_labels = json_object(F, "rule_labels", rule_labels);
+    let rule_annotations = json_object(F, "rule_annotations", rule_annotations);
+    let labels = json_object(F, "labels", labels).unwrap_or_default();
     delivery::body(
         kind,
         receiver,

@@ -7,6 +7,7 @@
 
 use crate::pg::errors::{code, raise};
 use crate::pg::guc::{MAX_BATCH_SIZE, MAX_FUTURE};
+use crate::pg::json::JsonbArg;
 use kpi_core::ingest::{self, IngestError, Stamp, LOOKS_LIKE_MILLIS};
 use pgrx::datum::DatumWithOid;
 use pgrx::prelude::*;
@@ -18,16 +19,15 @@ fn fail(e: IngestError) -> ! {
     raise(code(e.sqlstate), e.message, None, e.hint)
 }
 
-fn object_or_fail(field: &str, v: Option<JsonB>) -> JsonB {
-    match v {
-        None => JsonB(serde_json::json!({})),
-        Some(j) => {
-            if let Err(e) = ingest::check_object(None, field, Some(&j.0)) {
-                fail(e)
-            }
-            j
+/// A tags or metadata argument of kpi.record: an object, passed on as it
+/// came (NULL means '{}'); checked from the jsonb header, never parsed.
+fn object_or_fail(field: &str, v: Option<JsonbArg>) -> Option<JsonbArg> {
+    if let Some(j) = v {
+        if !j.is_object() {
+            fail(ingest::not_object(None, field, &j.type_name()))
         }
     }
+    v
 }
 
 /// Where a timestamp came from, for messages.
@@ -120,7 +120,7 @@ fn parse_text_utc(s: &str) -> Option<TimestampWithTimeZone> {
 }
 
 const INSERT: &str = "INSERT INTO kpi.metrics (metric, value, ts, tags, metadata) \
-     SELECT m, v, coalesce(t, now()), g, d \
+     SELECT m, v, coalesce(t, now()), coalesce(g, '{}'), coalesce(d, '{}') \
      FROM unnest($1::text[], $2::float8[], $3::timestamptz[], $4::jsonb[], $5::jsonb[]) \
           AS u(m, v, t, g, d) \
      RETURNING id";
@@ -128,12 +128,12 @@ const INSERT: &str = "INSERT INTO kpi.metrics (metric, value, ts, tags, metadata
 /// Inserts the rows in one statement run to completion (an SPI row limit
 /// would stop the executor before the statement-level triggers are queued);
 /// returns the first row's id.
-fn insert_rows(
+fn insert_rows<J: IntoDatum>(
     metrics: Vec<String>,
     values: Vec<f64>,
     stamps: Vec<Option<TimestampWithTimeZone>>,
-    tags: Vec<JsonB>,
-    metadata: Vec<JsonB>,
+    tags: Vec<J>,
+    metadata: Vec<J>,
 ) -> Option<i64> {
     let args: [DatumWithOid; 5] = [
         metrics.into(),
@@ -164,8 +164,8 @@ fn record(
     metric: Option<&str>,
     value: Option<f64>,
     ts: default!(Option<TimestampWithTimeZone>, "now()"),
-    tags: default!(Option<JsonB>, "'{}'"),
-    metadata: default!(Option<JsonB>, "'{}'"),
+    tags: default!(Option<JsonbArg>, "'{}'"),
+    metadata: default!(Option<JsonbArg>, "'{}'"),
 ) -> i64 {
     if let Err(e) = ingest::check_metric(None, metric) {
         fail(e)
@@ -207,9 +207,10 @@ fn record(
 /// The whole batch is validated first; one bad element rejects the batch and
 /// inserts nothing.
 #[pg_extern(volatile, strict, parallel_unsafe)]
-fn record_batch(batch: JsonB) -> i64 {
+fn record_batch(batch: JsonbArg) -> i64 {
     let max = MAX_BATCH_SIZE.get().max(1) as usize;
-    let records = ingest::parse_batch(&batch.0, max).unwrap_or_else(|e| fail(e));
+    let batch = batch.parse("kpi.record_batch", "batch");
+    let records = ingest::parse_batch(&batch, max).unwrap_or_else(|e| fail(e));
     if records.is_empty() {
         return 0;
     }

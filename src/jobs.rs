@@ -44,3 +44,51 @@ fn check_cron(func: &str, arg: &str, cron: &str) -> bool {
     CronSchedule::parse_arg(cron, arg).or_raise(func);
     true
 }
+
+/// Runs an `sql` job's command as the job's owner, the way REFRESH
+/// MATERIALIZED VIEW runs as the view's owner: the user id switched for the
+/// command only, inside a security-restricted operation (the command cannot
+/// SET ROLE or SET SESSION AUTHORIZATION its way back to the worker's role),
+/// with its setting changes undone afterwards. Returns the rows processed.
+#[pg_extern(volatile, strict, parallel_unsafe, schema = "kpi_internal")]
+fn run_sql_as(owner: &str, command: &str) -> i64 {
+    use pgrx::pg_sys;
+    use std::ffi::CString;
+    let name = CString::new(owner).unwrap_or_else(|_| {
+        crate::pg::errors::raise(
+            PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
+            "pg_kpi: a job owner's name cannot contain a NUL byte".into(),
+            None,
+            None,
+        )
+    });
+    // SAFETY: get_role_oid reads the catalog (errors 42704 for an unknown
+    // role); the user id and GUC nesting are restored on success below and by
+    // (sub)transaction abort on error, as for any SECURITY DEFINER call
+    unsafe {
+        let role = pg_sys::get_role_oid(name.as_ptr(), false);
+        let mut saved_user = pg_sys::InvalidOid;
+        let mut saved_context: std::ffi::c_int = 0;
+        pg_sys::GetUserIdAndSecContext(&mut saved_user, &mut saved_context);
+        let nest = pg_sys::NewGUCNestLevel();
+        pg_sys::SetUserIdAndSecContext(
+            role,
+            saved_context
+                | pg_sys::SECURITY_LOCAL_USERID_CHANGE as std::ffi::c_int
+                | pg_sys::SECURITY_RESTRICTED_OPERATION as std::ffi::c_int,
+        );
+        let processed =
+            Spi::connect_mut(|client| client.update(command, None, &[]).map(|t| t.len()));
+        pg_sys::AtEOXact_GUC(false, nest);
+        pg_sys::SetUserIdAndSecContext(saved_user, saved_context);
+        match processed {
+            Ok(n) => n as i64,
+            Err(e) => crate::pg::errors::raise(
+                PgSqlErrorCode::ERRCODE_INTERNAL_ERROR,
+                format!("pg_kpi: the job's command failed: {e}"),
+                None,
+                None,
+            ),
+        }
+    }
+}

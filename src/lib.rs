@@ -73,7 +73,8 @@ extension_sql_file!(
         jobs::launcher::_start_worker,
         jobs::launcher::worker_status,
         jobs::cron_next_local,
-        jobs::check_cron
+        jobs::check_cron,
+        jobs::run_sql_as
     ]
 );
 extension_sql_file!(

@@ -19,11 +19,11 @@ fn render_template_text(
     value: Option<&str>,
     threshold: Option<&str>,
     severity: Option<&str>,
-    labels: Option<pgrx::JsonB>,
+    labels: Option<crate::pg::json::JsonbArg>,
     forecast_at: Option<&str>,
 ) -> Option<String> {
     let template = template?;
-    let labels = crate::pg::json_object(labels);
+    let labels = crate::pg::json_object("kpi_internal.render_template", "labels", labels);
     Some(rules::render_template(
         template,
         &rules::TemplateValues {

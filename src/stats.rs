@@ -195,7 +195,7 @@ crate::state_support!(
 fn summary_sketch_final(state: Internal) -> Option<pgrx::composite_type!('static, "kpi.stats")> {
     // SAFETY: the state was made by this aggregate's own transition function, so it holds that type
     let st = unsafe { agg::get::<SketchSummary>(&state) }?;
-    st.finish().map(stats_tuple)
+    st.finish().or_raise("kpi.summary_stats").map(stats_tuple)
 }
 
 // ---- anomalies -------------------------------------------------------------------
@@ -339,6 +339,9 @@ fn correlation_final(state: Internal) -> Option<pgrx::composite_type!('static, "
     let st = unsafe { agg::get::<CorrState>(&state) }?;
     if st.t.n == 0 {
         return None;
+    }
+    if !st.t.is_finite() {
+        crate::trend::overflow("kpi.correlation_test");
     }
     let c = correlation::test(&st.t);
     let alpha = st.alpha.unwrap_or(0.05);

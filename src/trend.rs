@@ -17,6 +17,17 @@ pub fn epoch_seconds(ts: TimestampWithTimeZone) -> f64 {
     kpi_core::time::unix_seconds(micros)
 }
 
+/// Raises 22003 for a trend whose moments overflowed float8 (values near
+/// ±1e308), as PostgreSQL's regr_*() aggregates do.
+pub(crate) fn overflow(func: &str) -> ! {
+    crate::pg::errors::raise(
+        PgSqlErrorCode::ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE,
+        format!("{func}: value out of range: the sums of squares overflow float8"),
+        Some("The values (or their spread) are near ±1.8e308.".into()),
+        Some("Scale the values down, or filter out the extreme ones."),
+    )
+}
+
 fn finite_pair(func: &str, x: f64, y: f64) {
     crate::pg::errors::require_finite(func, "x and y", &[x, y]);
 }
@@ -92,6 +103,9 @@ crate::state_support!(
 fn trend_final(state: Internal) -> Option<TrendValue> {
     // SAFETY: the state was made by this aggregate's own transition function, so it holds that type
     let t = unsafe { agg::get::<Trend>(&state) }?;
+    if !t.is_finite() {
+        overflow("kpi.trend_agg");
+    }
     (t.n > 0).then_some(TrendValue(*t))
 }
 

@@ -6,11 +6,17 @@ pub mod agg;
 pub mod bgw;
 pub mod errors;
 pub mod guc;
+pub mod json;
 pub mod stored;
 
-/// A jsonb argument's object, or None for NULL or any other JSON value.
-pub fn json_object(j: Option<pgrx::JsonB>) -> Option<serde_json::Map<String, serde_json::Value>> {
-    match j?.0 {
+/// A jsonb argument's object, or None for NULL or any other JSON value;
+/// a value serde_json cannot hold raises (see `json::JsonbArg::parse`).
+pub fn json_object(
+    func: &str,
+    arg: &str,
+    j: Option<json::JsonbArg>,
+) -> Option<serde_json::Map<String, serde_json::Value>> {
+    match j?.parse(func, arg) {
         serde_json::Value::Object(m) => Some(m),
         _ => None,
     }

@@ -120,6 +120,9 @@ class Server:
         shutil.chown(standby.data, OS_USER)
         as_postgres(BIN / "pg_basebackup", "-h", "127.0.0.1", "-p", self.port, "-U", OS_USER, "-D", standby.data,
                     "-R", "-X", "stream", "--checkpoint=fast")
+        os.chmod(standby.data, 0o700)
+        # the copy carries the primary's log; the standby starts its own
+        (standby.data / "server.log").unlink(missing_ok=True)
         return standby
 
     def promote(self):

@@ -162,3 +162,28 @@ def test_a_job_that_runs_out_of_temp_space_or_time_fails_and_recovers(server, fd
         c.execute("SELECT kpi.resume_job(%s)", (jid,))
         caught_up(c)
         assert_totals(c)
+
+
+def test_drop_and_recreate_the_extension_during_a_rollup(server, fdb):
+    """DROP EXTENSION while the worker is inside a rollup: the drop waits for (or
+    cancels) the run, the worker leaves, the server log shows no crash; the
+    extension created again starts a worker that rolls the new data up exactly once."""
+    log_start = len(server.log())  # the server is shared: earlier tests SIGKILL on purpose
+    with server.connect(fdb) as c:
+        load(c, 400_000, days=1)
+        start_rollup(c)
+        wait_running(c, "rollup")
+        c.execute("SET lock_timeout = '60s'")
+        c.execute("DROP EXTENSION pg_kpi CASCADE")
+        wait_for(c, "SELECT count(*) = 0 FROM pg_stat_activity WHERE backend_type = 'pg_kpi worker' "
+                    "AND datname = current_database()", timeout=60)
+        c.execute("CREATE EXTENSION pg_kpi")
+        c.execute("SELECT kpi.create_partitions(now() - interval '2 days', now() + interval '1 day')")
+        load(c, 50_000, days=1)
+        start_rollup(c)
+        wait_for(c, "SELECT count(*) > 0 FROM pg_stat_activity WHERE backend_type = 'pg_kpi worker' "
+                    "AND datname = current_database()", timeout=60)
+        caught_up(c)
+        assert_totals(c)
+        assert c.execute("SELECT count(*) FROM kpi.job_runs WHERE status = 'success'").fetchone()[0] > 0
+    assert "terminated by signal" not in server.log()[log_start:]

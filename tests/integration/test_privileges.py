@@ -35,11 +35,13 @@ DEFINE = [
     ("add retention", "SELECT kpi.add_retention('metrics', '30 days')"),
     ("take a report snapshot", "SELECT kpi.take_report_snapshot('s', 'performance_report')"),
 ]
-# sql jobs run their command as the job worker's role (the bootstrap superuser here):
-# only a superuser may write one, not even kpi_admin
+# sql jobs run their command as their owner: kpi_admin may write its own, but neither
+# turn a job owned by someone else into an sql job nor register or repoint job kinds
+# (their functions run as the worker's role)
 SQL_JOBS = [
-    ("add an sql job", "SELECT kpi.add_job('sql', '{\"command\": \"ALTER ROLE current_user SUPERUSER\"}', schedule_interval => '1 hour')"),
-    ("turn a job into an sql job", "UPDATE kpi.jobs SET kind = 'sql', config = '{\"command\": \"SELECT 1\"}' WHERE kind = 'partitions'"),
+    ("turn someone else's job into an sql job",
+     "UPDATE kpi.jobs SET kind = 'sql', config = '{\"command\": \"SELECT 1\"}' WHERE kind = 'partitions'"),
+    ("make a superuser own a job", "UPDATE kpi.jobs SET owner = 'postgres' WHERE kind = 'sql'"),
     ("register a job kind", "INSERT INTO kpi.job_kinds (kind, run, validate, description) "
                             "VALUES ('evil', 'kpi_internal.run_sql_job(jsonb)', 'kpi_internal.check_sql_job(jsonb,boolean)', 'x')"),
     ("repoint a job kind", "UPDATE kpi.job_kinds SET run = 'kpi_internal.run_sql_job(jsonb)' WHERE kind = 'partitions'"),
@@ -146,12 +148,44 @@ def test_writer_ingests_but_defines_and_runs_nothing(roles, db):
         assert c.execute("SELECT count(*) FROM kpi.metrics WHERE value IN (1, 2, 3, 4) AND ts > now() - interval '1 minute'").fetchone()[0] == 4
 
 
-def test_admin_defines_and_reads_secrets_but_writes_no_sql_job(roles, db):
+def test_admin_defines_and_reads_secrets_and_sql_jobs_run_as_their_owner(roles, db):
     for sql in SECRETS:
         assert attempt(roles["admin"], sql) is None, sql
     for what, sql in DEFINE:
         assert attempt(roles["admin"], sql) is None, what
+    with psycopg.connect(db, autocommit=True) as c:
+        c.execute("CREATE TABLE public.whoami (who text)")
+        c.execute("GRANT INSERT ON public.whoami TO kpi_t_admin")
+    with psycopg.connect(roles["admin"], autocommit=True) as a:
+        mine = a.execute("SELECT kpi.add_job('sql', '{\"command\": \"INSERT INTO public.whoami SELECT current_user\"}', "
+                         "schedule_interval => '1 hour')").fetchone()[0]
+        up = a.execute("SELECT kpi.add_job('sql', '{\"command\": \"ALTER ROLE kpi_t_admin SUPERUSER\"}', "
+                       "schedule_interval => '1 hour')").fetchone()[0]
+        back = a.execute("SELECT kpi.add_job('sql', '{\"command\": \"RESET ROLE; INSERT INTO public.whoami SELECT current_user\"}', "
+                         "schedule_interval => '1 hour')").fetchone()[0]
+        setr = a.execute("SELECT kpi.add_job('sql', '{\"command\": \"SET ROLE postgres\"}', "
+                         "schedule_interval => '1 hour')").fetchone()[0]
+        owners = a.execute("SELECT DISTINCT owner FROM kpi.jobs WHERE kind = 'sql'").fetchall()
+        assert owners == [("kpi_t_admin",)]
     for what, sql in SQL_JOBS:
         assert attempt(roles["admin"], sql) == "42501", what
-    # a superuser may write an sql job
-    assert attempt(db, SQL_JOBS[0][1].replace("ALTER ROLE current_user SUPERUSER", "SELECT 1")) is None
+    # the jobs run (as the job worker would, from a superuser session) as their owner
+    with psycopg.connect(db, autocommit=True) as c:
+        runs = {j: c.execute("SELECT status, sqlstate FROM kpi.run_job(%s)", (j,)).fetchone() for j in (mine, up, back, setr)}
+        assert runs[mine] == ("success", None), runs
+        assert runs[up] == ("failed", "42501"), runs          # must be superuser to alter superusers
+        assert runs[back][0] == "failed", runs                 # no way back to the worker's role
+        assert runs[setr] == ("failed", "42501"), runs
+        assert c.execute("SELECT array_agg(who) FROM public.whoami").fetchone()[0] == ["kpi_t_admin"]
+        assert not c.execute("SELECT rolsuper FROM pg_roles WHERE rolname = 'kpi_t_admin'").fetchone()[0]
+        assert c.execute("SELECT current_user").fetchone()[0] == "postgres"
+        # a superuser may write an sql job owned by anyone, and it runs as that owner
+        c.execute("UPDATE kpi.jobs SET owner = 'kpi_t_writer' WHERE id = %s", (mine,))
+        c.execute("GRANT INSERT ON public.whoami TO kpi_t_writer")
+        assert c.execute("SELECT status FROM kpi.run_job(%s)", (mine,)).fetchone()[0] == "success"
+        assert c.execute("SELECT array_agg(who ORDER BY who) FROM public.whoami").fetchone()[0] == ["kpi_t_admin", "kpi_t_writer"]
+        c.execute("DROP TABLE public.whoami")
+    # another admin may not change the command of a job it does not own
+    with psycopg.connect(db, autocommit=True) as c:
+        c.execute("UPDATE kpi.jobs SET owner = 'postgres' WHERE id = %s", (mine,))
+    assert attempt(roles["admin"], f"SELECT kpi.alter_job({mine}, config => '{{\"command\": \"SELECT 2\"}}')") == "42501"

@@ -87,15 +87,24 @@ pub fn check_object(
 ) -> Result<(), IngestError> {
     match v {
         None | Some(Value::Object(_)) => Ok(()),
-        Some(other) => Err(IngestError::new(
-            "22023",
-            format!(
-                "{} must be a JSON object, got {}",
-                at(index, field),
-                kind(other)
-            ),
-        )),
+        Some(other) => Err(not_object(index, field, kind(other))),
     }
+}
+
+/// The error for a tags or metadata value that is not an object; `kind` is
+/// "an array", "a string"... or a jsonb_typeof() name.
+pub fn not_object(index: Option<usize>, field: &str, kind: &str) -> IngestError {
+    let kind = match kind {
+        "array" => "an array",
+        "string" => "a string",
+        "number" => "a number",
+        "boolean" => "a boolean",
+        other => other,
+    };
+    IngestError::new(
+        "22023",
+        format!("{} must be a JSON object, got {kind}", at(index, field)),
+    )
 }
 
 fn kind(v: &Value) -> &'static str {

@@ -329,7 +329,7 @@ impl Sketch {
         (self.count > 0).then(|| self.sum.value())
     }
     pub fn mean(&self) -> Option<f64> {
-        (self.count > 0).then(|| self.sum.value() / self.count as f64)
+        (self.count > 0).then(|| self.sum.mean(self.count))
     }
     /// Number of non-empty buckets.
     pub fn buckets(&self) -> usize {

@@ -31,6 +31,9 @@ impl Trend {
         self.sxx += dx * (x - self.mx);
         self.syy += dy * (y - self.my);
         self.sxy += dx * (y - self.my);
+        if !self.is_finite() {
+            self.saturate();
+        }
     }
 
     pub fn merge(&mut self, o: &Trend) {
@@ -52,17 +55,43 @@ impl Trend {
         self.syy += o.syy + dy * dy * w;
         self.sxy += o.sxy + dx * dy * w;
         self.n += o.n;
+        if !self.is_finite() {
+            self.saturate();
+        }
+    }
+
+    /// False once a moment left the f64 range (values near ±1e308): such a
+    /// state is kept in one canonical form (`saturate`), every statistic of
+    /// it is None, and the aggregates that build one from values raise
+    /// 22003 as PostgreSQL's regr_*() do.
+    pub fn is_finite(&self) -> bool {
+        self.mx.is_finite()
+            & self.my.is_finite()
+            & self.sxx.is_finite()
+            & self.syy.is_finite()
+            & self.sxy.is_finite()
+    }
+
+    /// The canonical overflowed state: infinite spreads, nothing NaN, so it
+    /// still encodes, decodes and merges.
+    #[cold]
+    fn saturate(&mut self) {
+        self.mx = 0.0;
+        self.my = 0.0;
+        self.sxx = f64::INFINITY;
+        self.syy = f64::INFINITY;
+        self.sxy = 0.0;
     }
 
     /// Slope of y on x; None with fewer than 2 points or no variance in x.
     pub fn slope(&self) -> Option<f64> {
-        (self.n >= 2 && self.sxx > 0.0).then(|| self.sxy / self.sxx)
+        (self.n >= 2 && self.sxx > 0.0 && self.is_finite()).then(|| self.sxy / self.sxx)
     }
     /// Typical distance between consecutive x values, from their spread:
     /// sqrt(12 sxx / (n (n^2 - 1))), exact for evenly spaced samples. Turns a
     /// slope per unit of x into a slope per sample.
     pub fn sample_spacing(&self) -> Option<f64> {
-        if self.n < 2 || self.sxx <= 0.0 {
+        if self.n < 2 || self.sxx <= 0.0 || !self.is_finite() {
             return None;
         }
         let n = self.n as f64;
@@ -81,7 +110,7 @@ impl Trend {
     }
     /// Coefficient of determination (1 when y is constant, as regr_r2).
     pub fn r2(&self) -> Option<f64> {
-        if self.n < 2 || self.sxx <= 0.0 {
+        if self.n < 2 || self.sxx <= 0.0 || !self.is_finite() {
             return None;
         }
         if self.syy <= 0.0 {
@@ -91,10 +120,11 @@ impl Trend {
     }
     /// Pearson correlation; None when either variable is constant.
     pub fn correlation(&self) -> Option<f64> {
-        if self.n < 2 || self.sxx <= 0.0 || self.syy <= 0.0 {
+        if self.n < 2 || self.sxx <= 0.0 || self.syy <= 0.0 || !self.is_finite() {
             return None;
         }
-        Some((self.sxy / (self.sxx.sqrt() * self.syy.sqrt())).clamp(-1.0, 1.0))
+        // + 0.0 turns -0 (no correlation, negative rounding) into 0
+        Some((self.sxy / (self.sxx.sqrt() * self.syy.sqrt())).clamp(-1.0, 1.0) + 0.0)
     }
 
     /// The prediction interval of a new observation at x, at confidence
@@ -141,10 +171,17 @@ impl Trend {
             sxy: r.f64()?,
         };
         r.end()?;
-        let fin = [t.mx, t.my, t.sxx, t.syy, t.sxy]
-            .iter()
-            .all(|v| v.is_finite());
-        if !fin || t.sxx < 0.0 || t.syy < 0.0 || (t.n == 0 && (t.sxx != 0.0 || t.mx != 0.0)) {
+        // an overflowed state is stored in its canonical form (saturate)
+        let overflowed = t.sxx == f64::INFINITY
+            && t.syy == f64::INFINITY
+            && t.mx == 0.0
+            && t.my == 0.0
+            && t.sxy == 0.0;
+        if !(t.is_finite() || overflowed)
+            || t.sxx < 0.0
+            || t.syy < 0.0
+            || (t.n == 0 && (t.sxx != 0.0 || t.mx != 0.0))
+        {
             return Err(r.corrupt("inconsistent trend state"));
         }
         Ok(t)
@@ -165,6 +202,30 @@ pub fn direction(slope: f64, threshold: f64) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn overflow_saturates_and_survives_encoding() {
+        let mut t = Trend::default();
+        for (x, y) in [(1.0, 1e308), (2.0, -1e308), (3.0, 1e308), (4.0, 5.0)] {
+            t.add(x, y);
+        }
+        assert!(!t.is_finite());
+        assert_eq!(t.n, 4);
+        assert_eq!((t.slope(), t.r2(), t.correlation()), (None, None, None));
+        let d = Trend::decode(&t.encode()).unwrap();
+        assert_eq!(d, t);
+        let mut ok = Trend::default();
+        ok.add(1.0, 2.0);
+        ok.add(2.0, 3.0);
+        ok.merge(&d);
+        assert!(!ok.is_finite());
+        assert_eq!(ok.n, 6);
+        assert_eq!(Trend::decode(&ok.encode()).unwrap(), ok);
+        // a non-canonical infinite state is corrupt
+        let mut bad = ok;
+        bad.sxy = f64::NAN;
+        assert!(Trend::decode(&bad.encode()).is_err());
+    }
 
     /// Against scipy: linregress over x = 0..9, y = [1,3,2,5,4,6,8,7,9,10],
     /// prediction at x = 12: 12.727273, 95 % interval [10.085850, 15.368696].

@@ -132,4 +132,11 @@ SELECT kpi.record('api_response_time', 1) > 0 AS defined_is_fine;
 RESET kpi.require_definitions;
 SELECT count(*) FROM kpi.metrics WHERE metric = 'api_respnse_time';
 
+-- JSON PostgreSQL accepts but a float8 cannot hold: stored as it came, or a specific error
+SELECT kpi.record('big_tags', 1, now(), '{"n": 1e1000}') > 0 AS stored;
+SELECT length(tags->>'n') FROM kpi.metrics WHERE metric = 'big_tags';
+SELECT pg_temp.try($$SELECT kpi.record('a', 1, now(), '"text"')$$);
+SELECT pg_temp.try($$SELECT kpi.record_batch('[{"metric": "a", "value": 1e1000}]')$$);
+SELECT pg_temp.try($$SELECT kpi.record_batch((repeat('[', 200) || repeat(']', 200))::jsonb)$$);
+
 DROP EXTENSION pg_kpi;

@@ -131,4 +131,13 @@ SELECT kpi.forecast(kpi.trend_agg(ts, v), 'infinity'::timestamptz) AS forecast_a
 FROM (SELECT ts, v FROM pts LIMIT 1) one;
 SELECT kpi.approx_percentile(NULL, 0.5), kpi.slope(NULL), kpi.zscore(NULL, 1, 1);
 
+-- values near the float8 limit: exact mean and stddev, or 22003 as PostgreSQL's aggregates
+SELECT (s).count, (s).mean, round(((s).stddev / 1e308)::numeric, 12) AS stddev_e308
+FROM (SELECT kpi.summary_stats(v) s FROM (VALUES (1e308::float8), (-1e308), (1e308), (-1e308)) x(v)) q;
+SELECT pg_temp.try($$SELECT kpi.summary_stats(v, 0.01) FROM (VALUES (1e308::float8), (-1e308)) x(v)$$);
+SELECT kpi.sketch_mean(kpi.sketch_agg(v)) FROM (VALUES (1.5e308::float8), (1.5e308), (1.5e308)) x(v);
+SELECT pg_temp.try($$SELECT kpi.trend_agg(x, y) FROM (VALUES (1::float8, 1e308::float8), (2, -1e308)) v(x, y)$$);
+SELECT pg_temp.try($$SELECT kpi.correlation_test(x, y) FROM (VALUES (1e308::float8, 1e308::float8), (-1e308, 2), (5, -1e308)) v(x, y)$$);
+SELECT (kpi.correlation_test(x, y)).r FROM (VALUES (1::float8, 1::float8), (2, 3), (3, 1), (4, 3), (5, 1)) v(x, y);
+
 DROP EXTENSION pg_kpi;

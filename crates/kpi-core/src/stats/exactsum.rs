@@ -109,6 +109,23 @@ impl ExactSum {
     /// The exact sum rounded once to the nearest f64 (ties to even);
     /// ±infinity when the sum exceeds the f64 range.
     pub fn value(&self) -> f64 {
+        self.value_scaled(0)
+    }
+
+    /// The mean of `n` values whose exact sum this is. It stays finite when
+    /// the sum itself overflows f64 (values near ±1.8e308): the sum is read
+    /// scaled by 2^-64 first, divided, then scaled back.
+    pub fn mean(&self, n: u64) -> f64 {
+        let v = self.value();
+        if v.is_finite() {
+            return v / n as f64;
+        }
+        let scale = 2f64.powi(64);
+        self.value_scaled(64) / n as f64 * scale
+    }
+
+    /// The exact sum times 2^-shift, rounded once (shift >= 0).
+    fn value_scaled(&self, shift: i32) -> f64 {
         let neg = self.is_negative();
         let mut mag = self.limbs;
         if neg {
@@ -127,7 +144,7 @@ impl ExactSum {
         let p = top * 64 + 63 - mag[top].leading_zeros() as usize; // highest set bit
         let r = if p < 53 {
             // exactly representable: an integer below 2^53 times 2^-1074
-            (mag[0] as f64) * f64::from_bits(1)
+            ldexp(mag[0] as f64, -BIAS - shift)
         } else {
             // 64 bits ending at bit p, plus a sticky bit for everything below
             let start = p - 63;
@@ -141,7 +158,7 @@ impl ExactSum {
             if below_nonzero {
                 bits |= 1;
             }
-            ldexp(bits as f64, start as i32 - BIAS)
+            ldexp(bits as f64, start as i32 - BIAS - shift)
         };
         if neg {
             -r
@@ -245,6 +262,17 @@ mod tests {
             f64::from_bits(2)
         );
         assert_eq!(sum_of(&[1e-310, -1e-310]).value(), 0.0);
+    }
+
+    #[test]
+    fn mean_survives_an_overflowing_sum() {
+        // the sums overflow f64; the means do not
+        assert_eq!(sum_of(&[1e308, 1e308]).mean(2), 1e308);
+        assert_eq!(sum_of(&[f64::MAX, f64::MAX, f64::MAX]).mean(3), f64::MAX);
+        assert_eq!(sum_of(&[-1e308, -1e308, 1e308]).mean(3), -1e308 / 3.0);
+        assert_eq!(sum_of(&[1e308, -1e308]).mean(2), 0.0);
+        assert_eq!(sum_of(&[0.1, 0.2, 0.3]).mean(3), 0.6 / 3.0);
+        assert_eq!(sum_of(&[5e-324, 5e-324]).mean(2), 5e-324);
     }
 
     #[test]

@@ -76,6 +76,27 @@ impl Moments {
     pub fn mean(&self) -> Option<f64> {
         (self.n > 0).then_some(self.mean)
     }
+
+    /// False once the running mean or the sum of squared deviations left
+    /// the f64 range although every value was finite (values near ±1e308);
+    /// then `exact` recomputes them from the values.
+    pub fn overflowed(&self) -> bool {
+        self.min.is_finite()
+            && self.max.is_finite()
+            && !(self.mean.is_finite() && self.m2.is_finite())
+    }
+
+    /// The mean and sample standard deviation of `values` (all finite),
+    /// computed on the values scaled by 2^-540 so that nothing overflows,
+    /// then scaled back: finite whenever the true results are (what
+    /// `overflowed` moments cannot give). Values below 1e-162 in magnitude
+    /// count as 0, far below the precision of the large values present.
+    pub fn mean_stddev_scaled(values: &[f64]) -> (Option<f64>, Option<f64>) {
+        let mut m = Moments::default();
+        values.iter().for_each(|&x| m.add(x * 2f64.powi(-540)));
+        let up = 2f64.powi(540);
+        (m.mean().map(|v| v * up), m.stddev_samp().map(|v| v * up))
+    }
     /// Sample variance (n - 1 denominator), as stddev()/numpy ddof=1.
     pub fn var_samp(&self) -> Option<f64> {
         (self.n > 1).then(|| (self.m2 / (self.n - 1) as f64).max(0.0))
@@ -104,6 +125,21 @@ mod tests {
         let mut m = Moments::default();
         v.iter().for_each(|&x| m.add(x));
         m
+    }
+
+    #[test]
+    fn huge_values_do_not_overflow() {
+        let m = of(&[1e308, -1e308]);
+        assert!(m.overflowed());
+        let (mean, sd) = Moments::mean_stddev_scaled(&[1e308, -1e308]);
+        assert_eq!(mean, Some(0.0));
+        // sample stddev of {a, -a} is a * sqrt(2)
+        assert!((sd.unwrap() / (1e308 * 2f64.sqrt()) - 1.0).abs() < 1e-15);
+        let (mean, sd) = Moments::mean_stddev_scaled(&[1.5e308, 1.5e308, 1.5e308]);
+        assert_eq!(mean, Some(1.5e308));
+        assert_eq!(sd, Some(0.0));
+        assert!(!of(&[1.0, 2.0]).overflowed());
+        assert!(!of(&[f64::INFINITY, 2.0]).overflowed());
     }
 
     #[test]

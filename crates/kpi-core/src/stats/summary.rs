@@ -58,13 +58,18 @@ impl ExactSummary {
         }
         let q = self.values.finish().unwrap_or_default();
         let at = |i: usize| q.get(i).copied().flatten();
+        let (mean, stddev) = if self.m.overflowed() {
+            Moments::mean_stddev_scaled(&self.values.values)
+        } else {
+            (self.m.mean(), self.m.stddev_samp())
+        };
         Some(Summary {
             count: self.m.n,
             min: self.m.min(),
             max: self.m.max(),
-            mean: self.m.mean(),
+            mean,
             median: at(0),
-            stddev: self.m.stddev_samp(),
+            stddev,
             p95: at(1),
             p99: at(2),
         })
@@ -115,12 +120,21 @@ impl SketchSummary {
         self.m.merge(&o.m);
         Ok(())
     }
-    pub fn finish(&self) -> Option<Summary> {
+    /// The summary; an error when the standard deviation overflows f64
+    /// (values near ±1e308): a sketch does not keep the values to recompute
+    /// it, and PostgreSQL's stddev() raises the same error there.
+    pub fn finish(&self) -> CoreResult<Option<Summary>> {
         if self.m.n == 0 {
-            return None;
+            return Ok(None);
+        }
+        if self.m.overflowed() {
+            return Err(CoreError::range(
+                "value",
+                "the standard deviation of values this large overflows float8: use the exact kpi.summary_stats(v), or scale the values",
+            ));
         }
         let q = |p| self.sketch.quantile(p).ok().flatten();
-        Some(Summary {
+        Ok(Some(Summary {
             count: self.m.n,
             min: self.m.min(),
             max: self.m.max(),
@@ -129,7 +143,7 @@ impl SketchSummary {
             stddev: self.m.stddev_samp(),
             p95: q(0.95),
             p99: q(0.99),
-        })
+        }))
     }
     pub fn encode(&self) -> Vec<u8> {
         let mut w = Writer::new(b'N', 1);
@@ -185,12 +199,29 @@ mod tests {
         other.add(1001.0).unwrap();
         s.merge(&other).unwrap();
         let d = SketchSummary::decode(&s.encode()).unwrap();
-        let r = d.finish().unwrap();
+        let r = d.finish().unwrap().unwrap();
         assert_eq!(r.count, 1001);
         assert_eq!(r.mean, Some(501.0));
         assert!((r.median.unwrap() - 501.0).abs() <= 501.0 * 0.01);
         assert!((r.p99.unwrap() - 991.0).abs() <= 991.0 * 0.01);
         assert!(SketchSummary::new(0.0).is_err());
         assert!(s.add(f64::NAN).is_err());
+    }
+
+    #[test]
+    fn values_near_the_float8_limit() {
+        let mut e = ExactSummary::default();
+        let mut k = SketchSummary::new(0.01).unwrap();
+        for v in [1e308, -1e308, 1e308, -1e308] {
+            e.add(v);
+            k.add(v).unwrap();
+        }
+        let r = e.finish().unwrap();
+        assert_eq!(r.mean, Some(0.0));
+        // deviations of ±1e308 from 0: sqrt(4e616 / 3)
+        assert!((r.stddev.unwrap() / (1e308 * (4.0f64 / 3.0).sqrt()) - 1.0).abs() < 1e-15);
+        let err = k.finish().unwrap_err();
+        assert_eq!(err.sqlstate(), "22003");
+        assert_eq!(k.sketch.mean(), Some(0.0));
     }
 }

@@ -1,4 +1,4 @@
-"""Fixtures for the hostile-input test of schema kpi.
+"""The database of the hostile-input test (test_hostile.py) of schema kpi.
 
 The database is created the way tests/integration/conftest.py's `db` fixture does it
 (CREATE DATABASE on the admin DSN, CREATE EXTENSION pg_kpi, DROP DATABASE ... WITH (FORCE)
@@ -10,9 +10,8 @@ import time
 import uuid
 
 import psycopg
-import pytest
 
-DSN = os.environ.get("KPI_TEST_DSN", "host=localhost port=28831 dbname=postgres user=postgres")
+DSN = os.environ.get("KPI_TEST_DSN", "host=localhost port=28816 dbname=postgres user=postgres")
 
 # Seed: a defined metric 'm' (and 'm2') with rows, a rollup, an alert rule, an open alert, a
 # silence, a retention policy, a disabled receiver, a sql job, revenue, scaling and load-test
@@ -95,32 +94,13 @@ def session_dsn():
     return _state["dsn"]
 
 
-def pytest_sessionfinish(session, exitstatus):
-    name = _state.get("name")
+def drop_session_db():
+    """Drop the session database (unless KPI_HOSTILE_KEEP_DB is set)."""
+    name = _state.pop("name", None)
+    _state.pop("dsn", None)
     if name and not os.environ.get("KPI_HOSTILE_KEEP_DB"):
         try:
             with psycopg.connect(DSN, autocommit=True) as admin:
                 admin.execute(f"DROP DATABASE {name} WITH (FORCE)")
         except psycopg.Error:
             pass
-
-
-@pytest.fixture(scope="session")
-def db():
-    """The session's database with pg_kpi and the seed; yields its DSN."""
-    yield session_dsn()
-
-
-def pytest_terminal_summary(terminalreporter):
-    """Counts of outcomes and every timeout ("slow") from the results file."""
-    import collections
-    import json
-    path = os.environ.get("KPI_HOSTILE_RESULTS", os.path.join(os.path.dirname(__file__), "results.jsonl"))
-    if not os.path.exists(path):
-        return
-    rows = [json.loads(line) for line in open(path)]
-    counts = collections.Counter(r["status"] for r in rows)
-    terminalreporter.write_sep("-", f"hostile input: {dict(counts)} (details in {path})")
-    for r in rows:
-        if r["status"] in ("timeout", "xx000", "crash", "internal"):
-            terminalreporter.write_line(f"{r['status']:8} {r['test']} [{r['arg']}={r['case']}]: {r['sql'][:200]}")

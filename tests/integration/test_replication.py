@@ -63,7 +63,7 @@ def test_standby_reads_stays_idle_and_takes_over(pair):
     primary, standby = pair
     with primary.connect(DB) as c:
         c.execute("INSERT INTO kpi.metrics (metric, value, ts) "
-                  "SELECT 'm' || (g %% 2), g %% 1000, now() - interval '1 day' + g * interval '1 second' FROM generate_series(0, 86000) g")
+                  "SELECT 'm' || (g % 2), g % 1000, now() - interval '1 day' + g * interval '1 second' FROM generate_series(0, 86000) g")
         c.execute("INSERT INTO kpi.metrics (metric, value) VALUES ('m1', 99)")
         wait_for(c, "SELECT watermark >= date_trunc('minute', now()) - interval '1 minute' FROM kpi.rollups", timeout=120)
         wait_for(c, "SELECT count(*) = 1 FROM kpi.alerts WHERE source = 'rule' AND state = 'firing'", timeout=60)
@@ -87,15 +87,24 @@ def test_standby_reads_stays_idle_and_takes_over(pair):
     standby.promote()
     with standby.connect(DB) as s:
         wait_for(s, "SELECT NOT pg_is_in_recovery()", timeout=30)
+        promoted_at = s.execute("SELECT now()").fetchone()[0]
         # its worker starts and carries on: new rows roll up exactly once, rules evaluate
         wait_for(s, "SELECT count(*) > 0 FROM pg_stat_activity WHERE backend_type = 'pg_kpi worker' AND datname = current_database()",
                  timeout=60)
         s.execute("INSERT INTO kpi.metrics (metric, value, ts) SELECT 'm0', 1, now() - interval '30 seconds' FROM generate_series(1, 500)")
         s.execute("INSERT INTO kpi.metrics (metric, value) VALUES ('m1', 10)")
-        wait_for(s, "SELECT watermark >= date_trunc('minute', now()) FROM kpi.rollups", timeout=150)
-        assert s.execute(TOTALS).fetchone()[0]
+        wait_for(s, "SELECT bool_and(r.watermark >= date_trunc('minute', now())) "
+                    "AND NOT EXISTS (SELECT FROM kpi_internal.rollup_invalidations) "
+                    "AND NOT EXISTS (SELECT FROM kpi_internal.metric_changes) FROM kpi.rollups r", timeout=150)
+        assert s.execute(TOTALS).fetchone()[0], s.execute(
+            "SELECT r.watermark, (SELECT sum(count) FROM kpi.summaries), (SELECT count(*) FROM kpi.metrics m WHERE m.ts < r.watermark), "
+            "(SELECT count(*) FROM kpi.metrics) FROM kpi.rollups r").fetchall()
         dup = s.execute("SELECT metric, resolution, series, bucket, count(*) FROM kpi.summaries GROUP BY 1, 2, 3, 4 HAVING count(*) > 1").fetchall()
         assert dup == []
+        # rule evaluation runs on the new primary
+        wait_for(s, "SELECT count(*) > 0 FROM kpi.job_runs jr JOIN kpi.jobs j ON j.id = jr.job_id "
+                    "WHERE j.kind = 'rules' AND jr.status = 'success' AND jr.started_at > %s",
+                 params=(promoted_at,), timeout=60)
         # the rule alert is still one, not raised again by the new primary
         assert s.execute("SELECT count(*) FROM kpi.alerts WHERE source = 'rule'").fetchone()[0] == 1
         dup = s.execute("SELECT alert_id, event, count(*) FROM kpi.notifications GROUP BY 1, 2 HAVING count(*) > 1").fetchall()

@@ -13,7 +13,7 @@ the server log is checked for "terminated by signal" at the end). A test fails o
 crash and passes otherwise. Every outcome is written to $KPI_HOSTILE_RESULTS (JSON lines) for
 review, and a summary of the suspicious ones is printed.
 
-Env: KPI_TEST_DSN (admin DSN, see conftest.py), KPI_TEST_SERVER_LOG (server log to scan, skipped
+Env: KPI_TEST_DSN (admin DSN, see hostile_seed.py), KPI_TEST_SERVER_LOG (server log to scan, skipped
 when unreadable), KPI_HOSTILE_TIMEOUT (statement timeout, default 5s), KPI_HOSTILE_RESULTS.
 """
 import json
@@ -27,11 +27,13 @@ import pytest
 from psycopg.adapt import Dumper
 from psycopg.pq import Format
 
-from conftest import session_dsn
+from hostile_seed import drop_session_db, session_dsn
 
 TIMEOUT = os.environ.get("KPI_HOSTILE_TIMEOUT", "5s")
-SERVER_LOG = os.environ.get("KPI_TEST_SERVER_LOG", "/var/tmp/pg_kpi/hostile/server.log")
-RESULTS = os.environ.get("KPI_HOSTILE_RESULTS", os.path.join(os.path.dirname(__file__), "results.jsonl"))
+SERVER_LOG = os.environ.get(
+    "KPI_TEST_SERVER_LOG", os.path.join(os.environ.get("KPI_TEST_DATA", "/var/tmp/pg_kpi/test"), "server.log")
+)
+RESULTS = os.environ.get("KPI_HOSTILE_RESULTS", "/tmp/pg_kpi_hostile_results.jsonl")
 
 # ---------------------------------------------------------------------------------------------
 # Hostile values per argument type: (label, SQL expression). Expressions are built server side
@@ -827,3 +829,9 @@ def test_zz_server_log_has_no_crash():
         text = f.read().decode("utf-8", "replace")
     bad = [l for l in text.splitlines() if re.search(r"terminated by signal|PANIC:|was terminated by exception", l)]
     assert not bad, "\n".join(bad[:20])
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _drop_db_at_end():
+    yield
+    drop_session_db()
