@@ -26,8 +26,9 @@ PGBENCH = "/usr/lib/postgresql/15/bin/pgbench"
 
 SETUP = """
 SELECT kpi.create_partitions(now() - interval '1 day', now() + interval '1 day');
-INSERT INTO kpi.metric_definitions (metric, warning, critical)
-SELECT 'w' || i, 1e9, 2e9 FROM generate_series(0, 19) i;
+-- thresholds are upper band edges: nothing below good = 1e9 breaches
+INSERT INTO kpi.metric_definitions (metric, good, warning, critical)
+SELECT 'w' || i, 1e9, 2e9, 3e9 FROM generate_series(0, 19) i;
 SELECT kpi.add_rollup('1 minute');
 UPDATE kpi.jobs SET enabled = false;
 CREATE TABLE plain_metrics (

@@ -898,6 +898,12 @@ BEGIN
     IF incidents IS NULL OR cardinality(incidents) = 0 THEN
         RETURN 0;
     END IF;
+    -- One transaction-level advisory lock per fingerprint, taken in one global
+    -- order before any row is locked or inserted: concurrent writers about the
+    -- same series take turns, and no two can wait on each other's row locks
+    -- and uncommitted inserts in opposite orders (a deadlock that lost alerts).
+    PERFORM pg_advisory_xact_lock(7041129, x.k)
+    FROM (SELECT DISTINCT hashtext(f.fingerprint) AS k FROM unnest(incidents) f ORDER BY 1) x;
     -- Incidents that end, cooldown included, before the open alert of their
     -- fingerprint started are over (late rows about an earlier time): they
     -- are stored as resolved and the open alert is left alone. The first of

@@ -26,8 +26,9 @@ def server():
     s.destroy()
 
 
-def test_soak_short(server):
-    r = soak.run(server.dsn("kpi_soak"), seconds=24, clients=4, log=lambda *_: None)
+@pytest.mark.parametrize("breach_all", [False, True], ids=["0.5% breaching", "every row breaching"])
+def test_soak_short(server, breach_all):
+    r = soak.run(server.dsn("kpi_soak"), seconds=24, clients=4, log=lambda *_: None, breach_all=breach_all)
     assert all(r["checks"].values()), r
     assert r["deadlocks"] == 0, r
     assert r["failed_job_runs"] == 0, r
