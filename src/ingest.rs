@@ -11,7 +11,7 @@ use crate::pg::json::JsonbArg;
 use kpi_core::ingest::{self, IngestError, Stamp, LOOKS_LIKE_MILLIS};
 use pgrx::datum::DatumWithOid;
 use pgrx::prelude::*;
-use pgrx::{pg_sys, JsonB};
+use pgrx::{pg_sys, JsonB, PgOid};
 use std::str::FromStr;
 
 /// Seconds between the Unix epoch and PostgreSQL's (2000-01-01).
@@ -125,6 +125,14 @@ const INSERT: &str = "INSERT INTO kpi.metrics (metric, value, ts, tags, metadata
           AS u(m, v, t, g, d) \
      RETURNING id";
 
+thread_local! {
+    /// INSERT's plan, prepared once per backend (SPI_keepplan): the plan cache
+    /// revalidates it when kpi.metrics changes (new partitions, DROP and CREATE
+    /// EXTENSION), so only the first kpi.record of a session parses and plans.
+    static INSERT_PLAN: std::cell::RefCell<Option<pgrx::spi::OwnedPreparedStatement>> =
+        const { std::cell::RefCell::new(None) };
+}
+
 /// Inserts the rows in one statement run to completion (an SPI row limit
 /// would stop the executor before the statement-level triggers are queued);
 /// returns the first row's id.
@@ -143,9 +151,25 @@ fn insert_rows<J: IntoDatum>(
         metadata.into(),
     ];
     Spi::connect_mut(|client| {
-        client
-            .update(INSERT, None, &args)
-            .and_then(|t| t.first().get_one::<i64>())
+        INSERT_PLAN.with(|cell| {
+            if cell.borrow().is_none() {
+                let types = [
+                    PgOid::from(pg_sys::TEXTARRAYOID),
+                    PgOid::from(pg_sys::FLOAT8ARRAYOID),
+                    PgOid::from(pg_sys::TIMESTAMPTZARRAYOID),
+                    PgOid::from(pg_sys::JSONBARRAYOID),
+                    PgOid::from(pg_sys::JSONBARRAYOID),
+                ];
+                let prepared = client.prepare_mut(INSERT, &types)?.keep();
+                *cell.borrow_mut() = Some(prepared);
+            }
+            // a shared borrow: a trigger that calls kpi.record again nests fine
+            let plan = cell.borrow();
+            let plan = plan.as_ref().expect("prepared above");
+            client
+                .update(plan, None, &args)
+                .and_then(|t| t.first().get_one::<i64>())
+        })
     })
     .unwrap_or_else(|e| {
         raise(

@@ -64,3 +64,18 @@ def test_copy_is_the_fast_path_and_checked(db):
             with c.cursor().copy("COPY kpi.metrics (metric, value) FROM STDIN") as cp:
                 cp.write_row(("copy_metric", float("nan")))
     assert count(db) == 1000
+
+
+def test_record_plan_survives_schema_changes_in_the_session(db):
+    """kpi.record keeps its INSERT plan for the session: it still lands rows after a
+    new partition, and after DROP and CREATE EXTENSION in the same session."""
+    with psycopg.connect(db, autocommit=True) as c:
+        assert c.execute("SELECT kpi.record('plan', 1)").fetchone()[0] > 0
+        c.execute("SELECT kpi.create_partitions(now() + interval '3 days', now() + interval '4 days')")
+        c.execute("SET kpi.max_future = -1")
+        assert c.execute("SELECT kpi.record('plan', 2, now() + interval '3 days 12 hours')").fetchone()[0] > 0
+        c.execute("DROP EXTENSION pg_kpi CASCADE")
+        c.execute("CREATE EXTENSION pg_kpi")
+        assert c.execute("SELECT kpi.record('plan', 3)").fetchone()[0] > 0
+        assert c.execute("SELECT kpi.record_batch('[{\"metric\": \"plan\", \"value\": 4}]')").fetchone()[0] == 1
+        assert c.execute("SELECT array_agg(value ORDER BY value) FROM kpi.metrics WHERE metric = 'plan'").fetchone()[0] == [3, 4]
