@@ -18,6 +18,19 @@ install_extension --release
 start_cluster "$CLUSTER_DATA" "$CLUSTER_PORT" "$CLUSTER_DB,kpi_bench"
 psql_at "$CLUSTER_DATA" "$CLUSTER_PORT" postgres -q -c "DROP DATABASE IF EXISTS kpi_bench WITH (FORCE)" -c "CREATE DATABASE kpi_bench"
 want() { [ -z "${ONLY:-}" ] || [ "$ONLY" = "$1" ]; }
+# a new kpi_bench with pg_kpi: no rows, jobs or alerts from the sections before
+fresh_bench_db() {
+  psql_at "$CLUSTER_DATA" "$CLUSTER_PORT" postgres -q -c "DROP DATABASE IF EXISTS kpi_bench WITH (FORCE)" \
+    -c "CREATE DATABASE kpi_bench"
+  psql_at "$CLUSTER_DATA" "$CLUSTER_PORT" kpi_bench -q -c "CREATE EXTENSION pg_kpi"
+}
+# the Python virtual environment of the Python-driven sections (made once), on stdout
+bench_venv() {
+  local venv="$ROOT/target/pytest-venv"
+  { [ -x "$venv/bin/python" ] && "$venv/bin/python" -c 'import psycopg' 2>/dev/null; } || \
+    { python3 -m venv "$venv" && "$venv/bin/pip" install -q 'psycopg[binary]>=3.2' 'pytest>=8'; } >&2
+  echo "$venv"
+}
 if want aggregates; then
   log "loading $ROWS rows, then timing (median of $RUNS runs each)"
   psql_at "$CLUSTER_DATA" "$CLUSTER_PORT" kpi_bench -q -v rows="$ROWS" -v runs="$RUNS" -f "$ROOT/scripts/bench.sql"
@@ -38,57 +51,38 @@ if want rollups; then
 fi
 if want rules; then
   log "alert rules over ${RULES_ROWS:-1000000} rows (median of $RUNS runs each)"
-  # a database of its own: no rows, jobs or alerts from the sections before
-  psql_at "$CLUSTER_DATA" "$CLUSTER_PORT" postgres -q -c "DROP DATABASE IF EXISTS kpi_bench WITH (FORCE)" \
-    -c "CREATE DATABASE kpi_bench"
-  psql_at "$CLUSTER_DATA" "$CLUSTER_PORT" kpi_bench -q -c "CREATE EXTENSION pg_kpi"
+  fresh_bench_db
   psql_at "$CLUSTER_DATA" "$CLUSTER_PORT" kpi_bench -q -v rules_rows="${RULES_ROWS:-1000000}" -v runs="$RUNS" -f "$ROOT/scripts/bench_rules.sql"
 fi
 if want reports; then
   log "reports over 100 metrics x 30 days of 1-minute values (median of $RUNS runs each)"
-  psql_at "$CLUSTER_DATA" "$CLUSTER_PORT" postgres -q -c "DROP DATABASE IF EXISTS kpi_bench WITH (FORCE)" \
-    -c "CREATE DATABASE kpi_bench"
-  psql_at "$CLUSTER_DATA" "$CLUSTER_PORT" kpi_bench -q -c "CREATE EXTENSION pg_kpi"
+  fresh_bench_db
   psql_at "$CLUSTER_DATA" "$CLUSTER_PORT" kpi_bench -q -v runs="$RUNS" -f "$ROOT/scripts/bench_reports.sql"
 fi
 if want bi; then
   log "BI: kpi.timeseries, the Grafana dashboard's panels, kpi.prometheus_metrics and kpi.html_report"
-  psql_at "$CLUSTER_DATA" "$CLUSTER_PORT" postgres -q -c "DROP DATABASE IF EXISTS kpi_bench WITH (FORCE)" \
-    -c "CREATE DATABASE kpi_bench"
-  psql_at "$CLUSTER_DATA" "$CLUSTER_PORT" kpi_bench -q -c "CREATE EXTENSION pg_kpi"
-  venv="$ROOT/target/pytest-venv"
-  [ -x "$venv/bin/python" ] && "$venv/bin/python" -c 'import psycopg' 2>/dev/null || \
-    { python3 -m venv "$venv" && "$venv/bin/pip" install -q 'psycopg[binary]>=3.2' 'pytest>=8'; }
+  fresh_bench_db
+  venv="$(bench_venv)"
   "$venv/bin/python" "$ROOT/scripts/bench_bi.py" \
     "host=localhost port=$CLUSTER_PORT dbname=kpi_bench user=$CLUSTER_USER" "$RUNS"
 fi
 if want delivery; then
   log "alert delivery: a burst of ${DELIVERY_BURST:-10000} notifications to a local webhook, and the latency"
-  psql_at "$CLUSTER_DATA" "$CLUSTER_PORT" postgres -q -c "DROP DATABASE IF EXISTS kpi_bench WITH (FORCE)" \
-    -c "CREATE DATABASE kpi_bench"
-  psql_at "$CLUSTER_DATA" "$CLUSTER_PORT" kpi_bench -q -c "CREATE EXTENSION pg_kpi"
-  venv="$ROOT/target/pytest-venv"
-  [ -x "$venv/bin/python" ] && "$venv/bin/python" -c 'import psycopg' 2>/dev/null || \
-    { python3 -m venv "$venv" && "$venv/bin/pip" install -q 'psycopg[binary]>=3.2' 'pytest>=8'; }
+  fresh_bench_db
+  venv="$(bench_venv)"
   "$venv/bin/python" "$ROOT/scripts/bench_delivery.py" \
     "host=localhost port=$CLUSTER_PORT dbname=kpi_bench user=$CLUSTER_USER" "${DELIVERY_BURST:-10000}"
 fi
 if want write; then
   log "write path: pgbench INSERT, kpi.record, 100-row INSERT and COPY into kpi.metrics beside a plain table"
-  psql_at "$CLUSTER_DATA" "$CLUSTER_PORT" postgres -q -c "DROP DATABASE IF EXISTS kpi_bench WITH (FORCE)" \
-    -c "CREATE DATABASE kpi_bench"
-  psql_at "$CLUSTER_DATA" "$CLUSTER_PORT" kpi_bench -q -c "CREATE EXTENSION pg_kpi"
-  venv="$ROOT/target/pytest-venv"
-  [ -x "$venv/bin/python" ] && "$venv/bin/python" -c 'import psycopg' 2>/dev/null || \
-    { python3 -m venv "$venv" && "$venv/bin/pip" install -q 'psycopg[binary]>=3.2' 'pytest>=8'; }
+  fresh_bench_db
+  venv="$(bench_venv)"
   "$venv/bin/python" "$ROOT/scripts/bench_write.py" \
     "host=localhost port=$CLUSTER_PORT dbname=kpi_bench user=$CLUSTER_USER" "${WRITE_SECONDS:-15}"
 fi
 if want soak; then
   log "soak: ${SOAK_CLIENTS:-4} pgbench clients for ${SOAK_SECONDS:-120} s while the worker rolls up, evaluates rules and delivers"
-  venv="$ROOT/target/pytest-venv"
-  [ -x "$venv/bin/python" ] && "$venv/bin/python" -c 'import psycopg' 2>/dev/null || \
-    { python3 -m venv "$venv" && "$venv/bin/pip" install -q 'psycopg[binary]>=3.2' 'pytest>=8'; }
+  venv="$(bench_venv)"
   "$venv/bin/python" "$ROOT/scripts/soak.py" \
     "host=localhost port=$CLUSTER_PORT dbname=kpi_bench user=$CLUSTER_USER" "${SOAK_SECONDS:-120}" "${SOAK_CLIENTS:-4}"
 fi

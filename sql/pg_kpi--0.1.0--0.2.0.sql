@@ -2,7 +2,9 @@
 -- release (git tag v0.1.0, install script frozen in sql/pg_kpi--0.1.0.sql)
 -- goes here too, so that ALTER EXTENSION pg_kpi UPDATE gives the same schema
 -- as a fresh install (tests/integration/test_upgrade.py compares them).
--- Released upgrade scripts are never edited.
+-- Released upgrade scripts are never edited. This one is not released yet
+-- (0.2.0 is "Unreleased" in CHANGELOG.md): it grows with each change until
+-- 0.2.0 is tagged, and is frozen from then on.
 \echo Use "ALTER EXTENSION pg_kpi UPDATE TO '0.2.0'" to load this file. \quit
 
 -- An sql job runs its command as its owner (kpi_internal.run_sql_as, a

@@ -213,6 +213,10 @@ SELECT pg_temp.try($$SELECT kpi.add_job('partitions', '{"ahead": "soon"}', '1 mi
 SELECT pg_temp.try($$SELECT kpi.add_job('sql', '{"command": "SELECT 1"}', '0.5 seconds')$$);
 SELECT pg_temp.try($$SELECT kpi.add_job('sql', '{"command": "SELECT 1"}', NULL)$$);
 SELECT pg_temp.try($$SELECT kpi.add_job('sql', '{"command": "SELECT 1"}', '1 minute', max_retries => -1)$$);
+SELECT pg_temp.try($$SELECT kpi.add_job('sql', '{"command": "SELECT 1"}', '1 minute', max_runtime => '-1 second')$$);
+SELECT pg_temp.try($$SELECT kpi.add_job('sql', '{"command": "SELECT 1"}', '1 minute', retry_period => '0')$$);
+-- a job's owner must be a role
+SELECT pg_temp.try($$UPDATE kpi.jobs SET owner = 'no_such_role' WHERE kind = 'partitions'$$);
 SELECT pg_temp.try($$SELECT kpi.run_job(12345)$$);
 SELECT pg_temp.try($$SELECT kpi.pause_job(12345)$$);
 SELECT pg_temp.try($$SELECT kpi.alter_job(1, schedule_interval => '10 ms')$$);

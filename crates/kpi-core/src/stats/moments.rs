@@ -77,9 +77,9 @@ impl Moments {
         (self.n > 0).then_some(self.mean)
     }
 
-    /// False once the running mean or the sum of squared deviations left
+    /// True once the running mean or the sum of squared deviations left
     /// the f64 range although every value was finite (values near ±1e308);
-    /// then `exact` recomputes them from the values.
+    /// `mean_stddev_scaled` then recomputes them from the values, when kept.
     pub fn overflowed(&self) -> bool {
         self.min.is_finite()
             && self.max.is_finite()
